@@ -1,0 +1,141 @@
+package topics
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Cleanup is a topic's cleanup policy.
+type Cleanup string
+
+// Cleanup policies.
+const (
+	// Delete keeps records for the retention period (event and command streams).
+	Delete Cleanup = "delete"
+	// Compact keeps the latest record per key (goka tables, results).
+	Compact Cleanup = "compact"
+)
+
+// Topic describes one topic of the catalog.
+type Topic struct {
+	// Name is the Kafka topic name.
+	Name string
+	// Partitions overrides the catalog's default partition count; 0 uses the
+	// default. Co-partitioned topics (a group's inputs and its table) must
+	// keep the default so that key k is in partition p everywhere.
+	Partitions int32
+	// Cleanup is the cleanup policy.
+	Cleanup Cleanup
+	// Key says what the record key is ("card key", "order ID").
+	Key string
+	// Message names the message type (an envelope type or a Go type).
+	Message string
+	// Producers and Consumers name the components that write and read it.
+	Producers []string
+	Consumers []string
+	// External is true for topics produced by other ShopStream services
+	// with their own partitioners: they are read by an ingress step and
+	// never routed by their record key.
+	External bool
+}
+
+// Names of the topics every domain shares.
+const (
+	// CommandResults holds one CommandResult per command ID (compacted).
+	CommandResults = "shopstream.command-results"
+)
+
+// Names of the inbound topics other ShopStream services publish
+// (contracts/inbound-events.md). Their format is fixed.
+const (
+	OrderCompleted    = "order.completed"
+	OrderRefunded     = "order.refunded"
+	OrderCancelled    = "order.cancelled"
+	ShipmentDelivered = "shipment.delivered"
+	ProductViewed     = "product.viewed"
+	CartItemAdded     = "cart.item_added"
+	WishlistItemAdded = "wishlist.item_added"
+	ProductUpdated    = "product.updated"
+)
+
+// GroupTable is the name of goka's changelog topic for group's table.
+func GroupTable(group string) string { return group + "-table" }
+
+// DLQ is the name of group's dead-letter topic.
+func DLQ(group string) string { return group + ".dlq" }
+
+// platformTopics are the topics not owned by one domain.
+func platformTopics() []Topic {
+	inbound := func(name, key, producer string, consumers ...string) Topic {
+		return Topic{Name: name, Cleanup: Delete, Key: key + " (a hint only: foreign partitioner)",
+			Message: name + " event (contracts/inbound-events.md)", Producers: []string{producer},
+			Consumers: consumers, External: true}
+	}
+	return []Topic{
+		{Name: CommandResults, Cleanup: Compact, Key: "command ID", Message: "CommandResult",
+			Producers: []string{"every command processor"}, Consumers: []string{"HTTP API", "CLI"}},
+		inbound(OrderCompleted, "order ID", "orders service", "returns ingress", "recommendations ingress"),
+		inbound(OrderRefunded, "order ID", "orders service", "gift card ingress"),
+		inbound(OrderCancelled, "order ID", "orders service", "gift card ingress"),
+		inbound(ShipmentDelivered, "shipment ID", "shipping service", "returns ingress"),
+		inbound(ProductViewed, "user ID", "storefront", "recommendations ingress"),
+		inbound(CartItemAdded, "user ID", "storefront", "recommendations ingress"),
+		inbound(WishlistItemAdded, "user ID", "storefront", "recommendations ingress"),
+		inbound(ProductUpdated, "product ID", "catalog service", "recommendations ingress"),
+	}
+}
+
+// domainCatalogs are the per-domain parts of the catalog, registered by the
+// catalog_<domain>.go files of this package.
+var domainCatalogs []func() []Topic
+
+// Catalog is every topic ShopStream uses.
+type Catalog struct {
+	defaultPartitions int32
+	topics            []Topic
+}
+
+// NewCatalog returns the catalog with partitions as the default partition
+// count, which every co-partitioned topic shares.
+func NewCatalog(partitions int32) (*Catalog, error) {
+	if partitions < 1 {
+		return nil, fmt.Errorf("topics: partitions must be at least 1, got %d", partitions)
+	}
+	all := platformTopics()
+	for _, f := range domainCatalogs {
+		all = append(all, f()...)
+	}
+	seen := make(map[string]bool, len(all))
+	for i := range all {
+		t := &all[i]
+		if seen[t.Name] {
+			return nil, fmt.Errorf("topics: %q is in the catalog twice", t.Name)
+		}
+		seen[t.Name] = true
+		if t.Partitions == 0 {
+			t.Partitions = partitions
+		}
+		if t.Cleanup == "" {
+			t.Cleanup = Delete
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	return &Catalog{defaultPartitions: partitions, topics: all}, nil
+}
+
+// Partitions is the default partition count.
+func (c *Catalog) Partitions() int32 { return c.defaultPartitions }
+
+// Topics returns every topic, sorted by name.
+func (c *Catalog) Topics() []Topic { return slices.Clone(c.topics) }
+
+// Lookup returns the topic named name.
+func (c *Catalog) Lookup(name string) (Topic, bool) {
+	for _, t := range c.topics {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Topic{}, false
+}

@@ -1,0 +1,107 @@
+// Package kafkatest starts an embedded broker for a test package and gives
+// tests what they need around it: configured clients, topics, producers and
+// waiting helpers. Starting a broker costs time, so a package starts one in
+// TestMain and isolates its tests by unique keys and topic names.
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// Partitions is the partition count of topics the fixture creates.
+const Partitions = 4
+
+// Cluster is one embedded broker and clients configured for it.
+type Cluster struct {
+	Broker  *topics.Embedded
+	Clients *topics.Clients
+	Admin   *kadm.Client
+	admKgo  *kgo.Client
+	seq     atomic.Int64
+}
+
+// Start starts a broker on a free loopback port, keeping its data in
+// memory. Call Close when the package's tests are done.
+func Start() (*Cluster, error) {
+	b, err := topics.StartEmbedded(topics.EmbeddedAddr("127.0.0.1:0"), topics.EmbeddedPartitions(Partitions))
+	if err != nil {
+		return nil, err
+	}
+	return Connect(b)
+}
+
+// Connect builds clients for a running broker.
+func Connect(b *topics.Embedded) (*Cluster, error) {
+	level := slog.LevelWarn
+	if os.Getenv("SHOPSTREAM_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cl, err := topics.NewClients(b.Addrs(), topics.WithLogger(logger),
+		topics.WithGroupTimings(6*time.Second, 500*time.Millisecond, 6*time.Second))
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	k, err := kgo.NewClient(cl.Kgo()...)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return &Cluster{Broker: b, Clients: cl, Admin: kadm.NewClient(k), admKgo: k}, nil
+}
+
+// Close stops the admin client and the broker.
+func (c *Cluster) Close() {
+	c.admKgo.Close()
+	c.Broker.Close()
+}
+
+// Unique returns a name unique in this process, for topics, groups and keys.
+func (c *Cluster) Unique(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e6, c.seq.Add(1))
+}
+
+// CreateTopic creates a topic with Partitions partitions.
+func (c *Cluster) CreateTopic(t testing.TB, name string, cleanup topics.Cleanup) {
+	t.Helper()
+	policy := string(cleanup)
+	resp, err := c.Admin.CreateTopic(context.Background(), Partitions, 1, map[string]*string{"cleanup.policy": &policy}, name)
+	require.NoError(t, err)
+	require.NoError(t, resp.Err, "creating %s", name)
+}
+
+// EnsureCatalog creates every topic of the catalog.
+func (c *Cluster) EnsureCatalog(t testing.TB, cat *topics.Catalog) {
+	t.Helper()
+	_, err := cat.Ensure(context.Background(), c.Admin, 1)
+	require.NoError(t, err)
+}
+
+// Producer returns a franz-go client with the shared configuration, closed
+// when the test ends.
+func (c *Cluster) Producer(t testing.TB, extra ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	k, err := kgo.NewClient(c.Clients.Kgo(extra...)...)
+	require.NoError(t, err)
+	t.Cleanup(k.Close)
+	return k
+}
+
+// Eventually polls cond every 20 ms until it is true or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msgAndArgs ...any) {
+	t.Helper()
+	require.Eventually(t, cond, timeout, 20*time.Millisecond, msgAndArgs...)
+}

@@ -1,0 +1,175 @@
+package topics
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+	"golang.org/x/text/currency"
+)
+
+// Money is an amount in one currency. On the wire it is
+// {"amount": "12.34", "currency": "USD"}: the amount is a decimal string,
+// never a JSON number, so no float ever touches it.
+type Money struct {
+	Amount   decimal.Decimal `json:"amount"`
+	Currency string          `json:"currency"`
+}
+
+// moneyJSON is the wire form; decimal.Decimal marshals as a quoted string.
+type moneyJSON struct {
+	Amount   json.RawMessage `json:"amount"`
+	Currency string          `json:"currency"`
+}
+
+// UnmarshalJSON accepts only a decimal string for amount: a JSON number is
+// rejected, because a client that sends floats has already lost precision.
+func (m *Money) UnmarshalJSON(b []byte) error {
+	var w moneyJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	amt, err := ParseAmountJSON(w.Amount)
+	if err != nil {
+		return err
+	}
+	m.Amount, m.Currency = amt, strings.ToUpper(strings.TrimSpace(w.Currency))
+	return nil
+}
+
+// ParseAmountJSON parses a JSON value that must be a decimal string.
+func ParseAmountJSON(raw json.RawMessage) (decimal.Decimal, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return decimal.Decimal{}, ErrInvalidAmount.Withf("amount is missing")
+	}
+	if raw[0] != '"' {
+		return decimal.Decimal{}, ErrInvalidAmount.Withf("amount must be a decimal string such as \"12.34\", not a JSON number")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return decimal.Decimal{}, ErrInvalidAmount.Withf("amount: %v", err)
+	}
+	return ParseAmount(s)
+}
+
+// ParseAmount parses a decimal string such as "12.34". Exponents, blanks and
+// non-numbers are rejected.
+func ParseAmount(s string) (decimal.Decimal, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s, "eE") {
+		return decimal.Decimal{}, ErrInvalidAmount.Withf("amount %q is not a plain decimal number", s)
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return decimal.Decimal{}, ErrInvalidAmount.Withf("amount %q is not a decimal number", s)
+	}
+	return d, nil
+}
+
+// String renders "12.34 USD" with the currency's minor units.
+func (m Money) String() string {
+	if u, err := MinorUnits(m.Currency); err == nil {
+		return m.Amount.StringFixed(u) + " " + m.Currency
+	}
+	return m.Amount.String() + " " + m.Currency
+}
+
+// MarshalJSON renders the amount with exactly the currency's minor units
+// ("5.00", "500", "1.250").
+func (m Money) MarshalJSON() ([]byte, error) {
+	amount := m.Amount.String()
+	if u, err := MinorUnits(m.Currency); err == nil {
+		amount = m.Amount.StringFixed(u)
+	}
+	return json.Marshal(struct {
+		Amount   string `json:"amount"`
+		Currency string `json:"currency"`
+	}{amount, m.Currency})
+}
+
+// notLegalTender lists ISO 4217 codes that x/text knows but that are not
+// money a shop can take: precious metals, funds codes, testing and "no
+// currency" codes.
+var notLegalTender = map[string]bool{
+	"XAG": true, "XAU": true, "XPD": true, "XPT": true, // metals
+	"XBA": true, "XBB": true, "XBC": true, "XBD": true, // bond units
+	"XDR": true, "XSU": true, "XUA": true, // SDR and units of account
+	"XTS": true, "XXX": true, // testing, no currency
+	"BOV": true, "CHE": true, "CHW": true, "CLF": true, "COU": true,
+	"MXV": true, "USN": true, "UYI": true, "UYW": true, // funds codes
+}
+
+// MinorUnits returns how many decimal places code's amounts have (JPY 0, USD
+// 2, KWD 3), from ISO 4217 data in golang.org/x/text/currency. It fails with
+// ErrUnsupportedCurrency for an unknown code or one that is not legal tender.
+func MinorUnits(code string) (int32, error) {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	if len(code) != 3 || notLegalTender[code] {
+		return 0, ErrUnsupportedCurrency.Withf("currency %q is not supported", code).With("currency", code)
+	}
+	u, err := currency.ParseISO(code)
+	if err != nil {
+		return 0, ErrUnsupportedCurrency.Withf("currency %q is not supported", code).With("currency", code)
+	}
+	scale, _ := currency.Standard.Rounding(u)
+	return int32(scale), nil
+}
+
+// NormalizeCurrency upper-cases and validates an ISO 4217 code.
+func NormalizeCurrency(code string) (string, error) {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	if _, err := MinorUnits(code); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// NewMoney validates amount against currency: the currency must be supported
+// and the amount may not carry more decimal places than the currency's minor
+// units (12.345 USD is rejected, not rounded). Zero and negative amounts are
+// allowed here; callers that need a positive amount use Positive.
+func NewMoney(amount decimal.Decimal, code string) (Money, error) {
+	code, err := NormalizeCurrency(code)
+	if err != nil {
+		return Money{}, err
+	}
+	units, _ := MinorUnits(code)
+	if !amount.Equal(amount.Truncate(units)) {
+		return Money{}, ErrInvalidAmount.
+			Withf("%s has more than %d decimal places allowed for %s", amount.String(), units, code).
+			With("currency", code).With("minor_units", units)
+	}
+	return Money{Amount: amount.Truncate(units), Currency: code}, nil
+}
+
+// Positive is NewMoney that also requires amount > 0.
+func Positive(amount decimal.Decimal, code string) (Money, error) {
+	m, err := NewMoney(amount, code)
+	if err != nil {
+		return Money{}, err
+	}
+	if !m.Amount.IsPositive() {
+		return Money{}, ErrInvalidAmount.Withf("amount must be greater than zero, got %s", amount.String())
+	}
+	return m, nil
+}
+
+// Round rounds amount to code's minor units, half away from zero (banker's
+// rounding is not what shoppers expect on a receipt). It is for computed
+// values (shares, proportions), never for amounts a client sent.
+func Round(amount decimal.Decimal, code string) (decimal.Decimal, error) {
+	units, err := MinorUnits(code)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	return amount.Round(units), nil
+}
+
+// Add returns m + o; both must be in the same currency.
+func (m Money) Add(o Money) (Money, error) {
+	if m.Currency != o.Currency {
+		return Money{}, fmt.Errorf("topics: adding %s to %s", o.Currency, m.Currency)
+	}
+	return Money{Amount: m.Amount.Add(o.Amount), Currency: m.Currency}, nil
+}
