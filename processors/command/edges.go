@@ -1,0 +1,63 @@
+package command
+
+import (
+	"errors"
+
+	"github.com/lovoo/goka"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// ResultCodec encodes *topics.CommandResult on the results topic.
+type ResultCodec = topics.JSONCodec[topics.CommandResult]
+
+// DeadLetterCodec encodes *topics.DeadLetter on a DLQ topic.
+type DeadLetterCodec = topics.JSONCodec[topics.DeadLetter]
+
+// Edges returns the output edges every command processor declares: the
+// command-results topic and the group's DLQ.
+func Edges(group goka.Group) []goka.Edge {
+	return []goka.Edge{
+		goka.Output(goka.Stream(topics.CommandResults), new(ResultCodec)),
+		goka.Output(goka.Stream(topics.DLQ(string(group))), new(DeadLetterCodec)),
+	}
+}
+
+// Reply writes res to the command-results topic, keyed by its command ID.
+func Reply(ctx goka.Context, res *topics.CommandResult) {
+	ctx.Emit(goka.Stream(topics.CommandResults), res.CommandID, res)
+}
+
+// Decode decodes the record being processed (read with topics.BytesCodec)
+// as an envelope. When it is not a valid envelope the record goes to the
+// group's DLQ with the reason and Decode returns nil: the caller returns and
+// the processor goes on with the next record.
+func Decode(ctx goka.Context, msg any) *topics.Envelope {
+	raw, _ := msg.([]byte)
+	env, err := topics.DecodeEnvelope(raw)
+	if err != nil {
+		DeadLetter(ctx, raw, err)
+		return nil
+	}
+	return env
+}
+
+// DeadLetter writes the record being processed to the group's DLQ with
+// reason. raw is the record's value as read.
+func DeadLetter(ctx goka.Context, raw []byte, reason error) {
+	dl := &topics.DeadLetter{
+		Group:     string(ctx.Group()),
+		Topic:     string(ctx.Topic()),
+		Partition: ctx.Partition(),
+		Offset:    ctx.Offset(),
+		Key:       []byte(ctx.Key()),
+		Value:     raw,
+		Reason:    reason.Error(),
+		At:        ctx.Timestamp(),
+	}
+	var te *topics.Error
+	if errors.As(reason, &te) {
+		dl.Code = te.Code
+	}
+	ctx.Emit(goka.Stream(topics.DLQ(string(ctx.Group()))), ctx.Key(), dl)
+}

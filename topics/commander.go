@@ -1,0 +1,156 @@
+package topics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrResultPending means a command was produced but its result did not
+// arrive before the caller's deadline. The command is not lost: its result
+// will be written to CommandResults under its command ID.
+var ErrResultPending = errors.New("topics: command accepted, result not yet available")
+
+// Commander produces commands and waits for their results. It consumes
+// every partition of CommandResults from the end offsets it saw when it
+// started, so any result written after that reaches the waiting caller.
+// It is what the HTTP API and the CLI share.
+type Commander struct {
+	client *kgo.Client
+
+	mu      sync.Mutex
+	waiters map[string][]chan *CommandResult
+}
+
+// NewCommander connects, pins the results topic's end offsets and returns
+// a Commander whose Run must be running for Submit to see results.
+func NewCommander(ctx context.Context, clients *Clients) (*Commander, error) {
+	adminClient, err := kgo.NewClient(clients.Kgo()...)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := kadm.NewClient(adminClient).ListEndOffsets(ctx, CommandResults)
+	adminClient.Close()
+	if err != nil {
+		return nil, fmt.Errorf("topics: listing %s end offsets: %w", CommandResults, err)
+	}
+	if err := ends.Error(); err != nil {
+		return nil, fmt.Errorf("topics: listing %s end offsets: %w", CommandResults, err)
+	}
+	start := map[string]map[int32]kgo.Offset{CommandResults: {}}
+	ends.Each(func(o kadm.ListedOffset) {
+		start[CommandResults][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	if len(start[CommandResults]) == 0 {
+		return nil, fmt.Errorf("topics: %s has no partitions (were topics created?)", CommandResults)
+	}
+	client, err := kgo.NewClient(clients.Kgo(kgo.ConsumePartitions(start), kgo.FetchMaxWait(50e6))...)
+	if err != nil {
+		return nil, err
+	}
+	return &Commander{client: client, waiters: make(map[string][]chan *CommandResult)}, nil
+}
+
+// Run delivers results to waiting callers until ctx is done, then closes
+// the client.
+func (c *Commander) Run(ctx context.Context) error {
+	defer c.client.Close()
+	for {
+		fetches := c.client.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			var res CommandResult
+			if json.Unmarshal(r.Value, &res) != nil {
+				return
+			}
+			c.deliver(string(r.Key), &res)
+		})
+	}
+}
+
+func (c *Commander) deliver(id string, res *CommandResult) {
+	c.mu.Lock()
+	ws := c.waiters[id]
+	delete(c.waiters, id)
+	c.mu.Unlock()
+	for _, w := range ws {
+		w <- res
+	}
+}
+
+func (c *Commander) wait(id string) (chan *CommandResult, func()) {
+	ch := make(chan *CommandResult, 1)
+	c.mu.Lock()
+	c.waiters[id] = append(c.waiters[id], ch)
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		ws := c.waiters[id]
+		for i, w := range ws {
+			if w == ch {
+				c.waiters[id] = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(c.waiters[id]) == 0 {
+			delete(c.waiters, id)
+		}
+	}
+}
+
+// Produce writes env to topic under key, synchronously, without waiting for
+// a result.
+func (c *Commander) Produce(ctx context.Context, topic, key string, env *Envelope) error {
+	b, err := env.Encode()
+	if err != nil {
+		return err
+	}
+	return c.client.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: b}).FirstErr()
+}
+
+// Submit produces env (which must carry a command ID) to topic under key
+// and waits for its result until ctx is done. A result with Pending set (a
+// saga that goes on) is returned as it is. When ctx ends first it returns
+// ErrResultPending, unless producing itself failed.
+func (c *Commander) Submit(ctx context.Context, topic, key string, env *Envelope) (*CommandResult, error) {
+	if env.CommandID == "" {
+		return nil, ErrInvalidRequest.Withf("command has no command_id")
+	}
+	ch, cancel := c.wait(env.CommandID)
+	defer cancel()
+	if err := c.Produce(ctx, topic, key, env); err != nil {
+		if ctx.Err() != nil {
+			return nil, ErrResultPending
+		}
+		return nil, fmt.Errorf("topics: producing %s: %w", env.Type, err)
+	}
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-ctx.Done():
+		return nil, ErrResultPending
+	}
+}
+
+// Await waits for the next result written for commandID until ctx is done.
+func (c *Commander) Await(ctx context.Context, commandID string) (*CommandResult, error) {
+	ch, cancel := c.wait(commandID)
+	defer cancel()
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-ctx.Done():
+		return nil, ErrResultPending
+	}
+}
+
+// Client returns the underlying franz-go client, for producing events.
+func (c *Commander) Client() *kgo.Client { return c.client }
