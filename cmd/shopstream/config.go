@@ -1,0 +1,88 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// config is what dev and run share.
+type config struct {
+	httpAddr      string
+	dataDir       string
+	brokers       string
+	kafkaAddr     string
+	partitions    int
+	replication   int
+	logLevel      string
+	resultTimeout time.Duration
+}
+
+// flags declares the shared flags on fs.
+func (c *config) flags(fs *flag.FlagSet, dev bool) {
+	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.dataDir, "data-dir", "./.shopstream", "directory for local state (and the embedded broker's log in dev)")
+	fs.IntVar(&c.partitions, "partitions", 8, "partitions of every co-partitioned topic (must match existing topics)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.resultTimeout, "result-timeout", 5*time.Second, "how long the HTTP API waits for a command's result before answering 202")
+	if dev {
+		fs.StringVar(&c.kafkaAddr, "kafka", "127.0.0.1:9092", "where the embedded broker listens (any Kafka client can connect)")
+	} else {
+		fs.StringVar(&c.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
+		fs.IntVar(&c.replication, "replication", 1, "replication factor of topics created by this process")
+	}
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from its SHOPSTREAM_* environment variable.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "SHOPSTREAM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func (c *config) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", c.logLevel, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+func (c *config) brokerList() []string {
+	var out []string
+	for _, b := range strings.Split(c.brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (c *config) catalog() (*topics.Catalog, error) { return topics.NewCatalog(int32(c.partitions)) }
+
+// Where local data lives under --data-dir.
+func (c *config) kafkaDir() string { return filepath.Join(c.dataDir, "kafka") }
+func (c *config) stateDir() string { return filepath.Join(c.dataDir, "state") }
+func (c *config) viewDir() string  { return filepath.Join(c.dataDir, "views") }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shopstream/streams/state"
+	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/views"
+)
+
+// runner is a long-lived component: it runs until ctx is done.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// platform is what a domain's wiring gets: configured clients, the topic
+// catalog, storage for its processors and views, the HTTP server to add
+// routes to and the command path.
+type platform struct {
+	cfg         *config
+	logger      *slog.Logger
+	clients     *topics.Clients
+	catalog     *topics.Catalog
+	procStorage storage.Builder
+	viewStorage storage.Builder
+	server      *views.Server
+	commands    *views.Commands
+}
+
+// module is one domain's wiring: it registers routes and readiness on the
+// platform and returns the components to run.
+type module struct {
+	name string
+	wire func(p *platform) ([]runner, error)
+}
+
+// modules are the domains this binary runs, registered by the domain files
+// of this package (giftcards.go, returns.go, recommendations.go).
+var modules []module
+
+// ensureTopics creates the catalog's topics that do not exist yet.
+func ensureTopics(ctx context.Context, clients *topics.Clients, cat *topics.Catalog, replication int16, logger *slog.Logger) error {
+	k, err := kgo.NewClient(clients.Kgo()...)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	created, err := cat.Ensure(ctx, kadm.NewClient(k), replication)
+	if err != nil {
+		return err
+	}
+	if len(created) > 0 {
+		logger.Info("created topics", "count", len(created))
+	}
+	return nil
+}
+
+// serve builds the platform against brokers (topics must exist) and runs
+// every module, the command path and the HTTP server until ctx is done or
+// one of them fails. Every Pebble database is closed before it returns.
+func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topics.Clients, cat *topics.Catalog) error {
+	procStorage, err := state.NewBuilder(cfg.stateDir())
+	if err != nil {
+		return err
+	}
+	viewStorage, err := state.NewBuilder(cfg.viewDir())
+	if err != nil {
+		return err
+	}
+	server, err := views.NewServer(views.WithAddr(cfg.httpAddr), views.WithServerLogger(logger))
+	if err != nil {
+		return err
+	}
+	commander, err := topics.NewCommander(ctx, clients)
+	if err != nil {
+		return err
+	}
+	commands, err := views.NewCommands(clients, commander, viewStorage, views.WithResultTimeout(cfg.resultTimeout))
+	if err != nil {
+		return err
+	}
+	commands.Register(server)
+
+	p := &platform{cfg: cfg, logger: logger, clients: clients, catalog: cat,
+		procStorage: procStorage, viewStorage: viewStorage, server: server, commands: commands}
+	runners := []runner{commander, commands, server}
+	names := make([]string, 0, len(modules))
+	sort.Slice(modules, func(i, j int) bool { return modules[i].name < modules[j].name })
+	for _, m := range modules {
+		rs, err := m.wire(p)
+		if err != nil {
+			return fmt.Errorf("wiring %s: %w", m.name, err)
+		}
+		runners = append(runners, rs...)
+		names = append(names, m.name)
+	}
+	logger.Info("starting", "modules", names, "http", cfg.httpAddr, "brokers", clients.Brokers())
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range runners {
+		g.Go(func() error { return r.Run(gctx) })
+	}
+	return g.Wait()
+}

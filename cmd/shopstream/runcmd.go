@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// runCommand joins a Kafka cluster. Several copies with the same catalog
+// share the partitions of every group; each needs its own --data-dir.
+func runCommand(ctx context.Context, args []string) error {
+	var cfg config
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	cfg.flags(fs, false)
+	createTopics := fs.Bool("create-topics", true, "create the catalog's missing topics on start")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	cat, err := cfg.catalog()
+	if err != nil {
+		return err
+	}
+	brokers := cfg.brokerList()
+	if len(brokers) == 0 {
+		return fmt.Errorf("no brokers: set --brokers or SHOPSTREAM_BROKERS")
+	}
+	clients, err := topics.NewClients(brokers, topics.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	if *createTopics {
+		if err := ensureTopics(ctx, clients, cat, int16(cfg.replication), logger); err != nil {
+			return fmt.Errorf("creating topics: %w", err)
+		}
+	}
+	return serve(ctx, &cfg, logger, clients, cat)
+}
