@@ -1,0 +1,113 @@
+package topics_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopstream/streams/topics"
+)
+
+func TestNewEnvelope(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 15, 0, 123e6, time.FixedZone("CET", 3600))
+	env, err := topics.NewEnvelope("gift_card.redeem", at, map[string]string{"order_id": "o1"},
+		topics.WithCommandID("cmd-1"), topics.WithActor(topics.Actor{ID: "u1", Type: topics.ActorCustomer}))
+	require.NoError(t, err)
+	id, err := uuid.Parse(env.ID)
+	require.NoError(t, err)
+	require.Equal(t, uuid.Version(7), id.Version())
+	require.Equal(t, time.UTC, env.OccurredAt.Location(), "occurred_at is UTC")
+	require.True(t, env.OccurredAt.Equal(at))
+
+	b, err := env.Encode()
+	require.NoError(t, err)
+	back, err := topics.DecodeEnvelope(b)
+	require.NoError(t, err)
+	require.Equal(t, env.CommandID, back.CommandID)
+	data, err := topics.DecodeData[map[string]string](back)
+	require.NoError(t, err)
+	require.Equal(t, "o1", data["order_id"])
+}
+
+func TestDecodeEnvelopeInboundContract(t *testing.T) {
+	// The example from contracts/inbound-events.md, with an unknown field.
+	raw := `{"id":"01934f6e-6a1b-7c3d-9e2f-0a1b2c3d4e5f","type":"order.completed","v":1,
+	  "occurred_at":"2026-11-20T10:15:00.123Z","actor":{"id":"user_123","type":"customer"},
+	  "data":{"order_id":"order_123"},"trace":"ignored"}`
+	env, err := topics.DecodeEnvelope([]byte(raw))
+	require.NoError(t, err)
+	require.Equal(t, "order.completed", env.Type)
+	require.Equal(t, 2026, env.OccurredAt.Year())
+}
+
+func TestDecodeEnvelopeRejects(t *testing.T) {
+	valid := map[string]any{"id": "x", "type": "t", "v": 1, "occurred_at": "2026-11-20T10:15:00Z",
+		"actor": map[string]string{"id": "a", "type": "system"}, "data": map[string]any{"k": 1}}
+	for _, tc := range []struct {
+		name   string
+		mutate func(m map[string]any)
+		raw    string
+	}{
+		{name: "empty", raw: " "},
+		{name: "not json", raw: "{nope"},
+		{name: "no id", mutate: func(m map[string]any) { delete(m, "id") }},
+		{name: "no type", mutate: func(m map[string]any) { delete(m, "type") }},
+		{name: "version 0", mutate: func(m map[string]any) { m["v"] = 0 }},
+		{name: "no time", mutate: func(m map[string]any) { delete(m, "occurred_at") }},
+		{name: "bad time", mutate: func(m map[string]any) { m["occurred_at"] = "yesterday" }},
+		{name: "no data", mutate: func(m map[string]any) { delete(m, "data") }},
+		{name: "unknown actor type", mutate: func(m map[string]any) { m["actor"] = map[string]string{"id": "a", "type": "robot"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := []byte(tc.raw)
+			if tc.mutate != nil {
+				m := map[string]any{}
+				for k, v := range valid {
+					m[k] = v
+				}
+				tc.mutate(m)
+				raw, _ = json.Marshal(m)
+			}
+			_, err := topics.DecodeEnvelope(raw)
+			require.ErrorIs(t, err, topics.ErrUndecodable)
+			var de *topics.DecodeError
+			require.True(t, errors.As(err, &de))
+			require.NotEmpty(t, de.Reason)
+		})
+	}
+}
+
+func TestErrorMatchingByCode(t *testing.T) {
+	err := topics.ErrInvalidAmount.Withf("12.345 has too many places").With("currency", "USD")
+	require.ErrorIs(t, err, topics.ErrInvalidAmount)
+	require.NotErrorIs(t, err, topics.ErrUnsupportedCurrency)
+	require.Equal(t, "USD", err.Details["currency"])
+	require.Nil(t, topics.ErrInvalidAmount.Details, "With does not change the sentinel")
+	require.Equal(t, topics.CodeInternal, topics.AsError(errors.New("boom")).Code)
+}
+
+func TestCatalog(t *testing.T) {
+	cat, err := topics.NewCatalog(6)
+	require.NoError(t, err)
+	res, ok := cat.Lookup(topics.CommandResults)
+	require.True(t, ok)
+	require.Equal(t, topics.Compact, res.Cleanup)
+	require.EqualValues(t, 6, res.Partitions)
+	for _, name := range []string{topics.OrderCompleted, topics.OrderRefunded, topics.OrderCancelled,
+		topics.ShipmentDelivered, topics.ProductViewed, topics.CartItemAdded, topics.WishlistItemAdded, topics.ProductUpdated} {
+		tp, ok := cat.Lookup(name)
+		require.True(t, ok, name)
+		require.True(t, tp.External, "%s is produced by foreign clients", name)
+	}
+	for _, tp := range cat.Topics() {
+		require.NotEmpty(t, tp.Key, tp.Name)
+		require.NotEmpty(t, tp.Message, tp.Name)
+		require.NotEmpty(t, tp.Producers, tp.Name)
+	}
+	_, err = topics.NewCatalog(0)
+	require.Error(t, err)
+}
