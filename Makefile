@@ -1,0 +1,32 @@
+# ShopStream streams. `make run` starts everything on an embedded broker;
+# `make test` runs every test (unit, integration on the embedded broker,
+# concurrency) under the race detector.
+
+GO          ?= go
+BIN         := bin/shopstream
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Benchmarks: BENCH selects them, BENCHTIME sets their length.
+BENCH       ?= .
+BENCHTIME   ?= 1s
+
+.PHONY: build run test bench lint clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/shopstream
+
+run: build
+	./$(BIN) dev
+
+test:
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout 60m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean:
+	rm -rf bin
