@@ -39,6 +39,9 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	}
 }
 
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name string) *flag.FlagSet { return flag.NewFlagSet(name, flag.ContinueOnError) }
+
 // parseFlags parses args, then fills every flag not given on the command
 // line from its SHOPSTREAM_* environment variable.
 func parseFlags(fs *flag.FlagSet, args []string) error {

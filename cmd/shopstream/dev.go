@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 
@@ -13,7 +12,7 @@ import (
 // data lives under --data-dir, so a restart resumes where it stopped.
 func devCommand(ctx context.Context, args []string) error {
 	var cfg config
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs := newFlagSet("dev")
 	cfg.flags(fs, true)
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/shopstream/streams/topics"
@@ -12,7 +11,7 @@ import (
 // share the partitions of every group; each needs its own --data-dir.
 func runCommand(ctx context.Context, args []string) error {
 	var cfg config
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs := newFlagSet("run")
 	cfg.flags(fs, false)
 	createTopics := fs.Bool("create-topics", true, "create the catalog's missing topics on start")
 	if err := parseFlags(fs, args); err != nil {

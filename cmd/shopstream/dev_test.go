@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/topics"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// startDev runs `shopstream dev` in-process and waits until /readyz is 200.
+// It returns how long that took and a stop function that returns run's error.
+func startDev(t *testing.T, dataDir, httpAddr, kafkaAddr string) (time.Duration, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- run(ctx, []string{"dev", "--data-dir", dataDir, "--http", httpAddr, "--kafka", kafkaAddr,
+			"--partitions", "4", "--log-level", "warn"})
+	}()
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			return true // fail fast below
+		default:
+		}
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 50*time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("dev exited early: %v", err)
+	default:
+	}
+	took := time.Since(start)
+	return took, func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return context.DeadlineExceeded
+		}
+	}
+}
+
+func TestDevStartsStopsAndRestartsOnItsData(t *testing.T) {
+	dataDir := t.TempDir()
+	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+
+	took, stop := startDev(t, dataDir, httpAddr, kafkaAddr)
+	t.Logf("empty data dir: ready in %v", took)
+
+	// The catalog's topics exist on the embedded broker, which any Kafka
+	// client can reach at --kafka.
+	k, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr))
+	require.NoError(t, err)
+	listed, err := kadm.NewClient(k).ListTopics(context.Background())
+	require.NoError(t, err)
+	k.Close()
+	cat, err := topics.NewCatalog(4)
+	require.NoError(t, err)
+	for _, tp := range cat.Topics() {
+		require.True(t, listed.Has(tp.Name), "topic %s exists", tp.Name)
+	}
+
+	require.NoError(t, stop(), "a clean stop returns no error")
+	for _, sub := range []string{"kafka", "state", "views"} {
+		_, err := os.Stat(filepath.Join(dataDir, sub))
+		require.NoError(t, err, "%s is kept under --data-dir", sub)
+	}
+
+	// Restart on the full data directory: Pebble opens again (no lock left
+	// behind) and the broker reloads its log.
+	took, stop = startDev(t, dataDir, httpAddr, kafkaAddr)
+	t.Logf("full data dir: ready in %v", took)
+	require.NoError(t, stop())
+}
+
+func TestEnvironmentVariablesSetFlags(t *testing.T) {
+	t.Setenv("SHOPSTREAM_PARTITIONS", "12")
+	t.Setenv("SHOPSTREAM_HTTP", "127.0.0.1:1")
+	var cfg config
+	fs := newFlagSet("dev")
+	cfg.flags(fs, true)
+	require.NoError(t, parseFlags(fs, []string{"--http", "127.0.0.1:2"}))
+	require.Equal(t, 12, cfg.partitions, "from the environment")
+	require.Equal(t, "127.0.0.1:2", cfg.httpAddr, "the command line wins")
+
+	t.Setenv("SHOPSTREAM_PARTITIONS", "many")
+	fs = newFlagSet("dev")
+	cfg.flags(fs, true)
+	require.ErrorContains(t, parseFlags(fs, nil), "SHOPSTREAM_PARTITIONS")
+}
+
+func TestUnknownCommand(t *testing.T) {
+	require.ErrorContains(t, run(context.Background(), []string{"frobnicate"}), "unknown command")
+}
