@@ -1,0 +1,165 @@
+package recommendations
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Strategy is how recommendations are computed.
+type Strategy string
+
+// The strategies of the seed's get_recommendations.
+const (
+	Collaborative Strategy = "collaborative"
+	ContentBased  Strategy = "content_based"
+	Hybrid        Strategy = "hybrid"
+)
+
+// ParseStrategy returns the strategy named s; an empty s is Hybrid.
+func ParseStrategy(s string) (Strategy, error) {
+	switch st := Strategy(s); st {
+	case "":
+		return Hybrid, nil
+	case Collaborative, ContentBased, Hybrid:
+		return st, nil
+	}
+	return "", ErrInvalidStrategy.Withf("strategy %q is not collaborative, content_based or hybrid", s).With("strategy", s)
+}
+
+// HybridWeights weigh the components of the hybrid strategy. They are
+// normalized to sum to 1, so a hybrid score stays in [0, 1].
+type HybridWeights struct {
+	Collaborative float64 `json:"collaborative"`
+	Content       float64 `json:"content"`
+	Popularity    float64 `json:"popularity"`
+}
+
+// Limits of a request.
+const (
+	// DefaultLimit is get_recommendations' default limit.
+	DefaultLimit = 10
+	// MaxLimit is the largest limit a request may ask for.
+	MaxLimit = 100
+)
+
+type config struct {
+	weights     Weights
+	halfLife    time.Duration
+	historySize int
+	affinityCap int
+	fanOut      int
+	candidates  int
+	neighbours  int
+	seeds       int
+	hybrid      HybridWeights
+	similarity  Similarity
+	cacheDepth  int
+	seenSize    int
+}
+
+func defaultConfig() config {
+	return config{
+		weights:     DefaultWeights,
+		halfLife:    14 * 24 * time.Hour,
+		historySize: 100,
+		affinityCap: 500,
+		fanOut:      20,
+		candidates:  200,
+		neighbours:  50,
+		seeds:       20,
+		hybrid:      HybridWeights{Collaborative: 0.6, Content: 0.3, Popularity: 0.1},
+		similarity:  Cosine,
+		cacheDepth:  50,
+		seenSize:    256,
+	}
+}
+
+// Option configures the model, the engine and the service.
+type Option func(*config)
+
+// WithWeights sets the interaction weights (default DefaultWeights).
+func WithWeights(w Weights) Option { return func(c *config) { c.weights = w } }
+
+// WithHalfLife sets the half-life of a user's affinity for a product,
+// measured in event time (default 14 days).
+func WithHalfLife(d time.Duration) Option { return func(c *config) { c.halfLife = d } }
+
+// WithHistorySize sets how many recent interactions a profile keeps
+// (default 100).
+func WithHistorySize(n int) Option { return func(c *config) { c.historySize = n } }
+
+// WithAffinityCap sets how many products a profile keeps an affinity for;
+// the weakest is forgotten first (default 500).
+func WithAffinityCap(n int) Option { return func(c *config) { c.affinityCap = n } }
+
+// WithFanOut caps how many of a user's recent products a new product is
+// paired with, and how many items of one basket are paired, so that one heavy
+// user cannot flood the item processor (default 20).
+func WithFanOut(n int) Option { return func(c *config) { c.fanOut = n } }
+
+// WithCandidates caps how many co-occurring products an item keeps counts
+// for; the least frequent is dropped first (default 200).
+func WithCandidates(n int) Option { return func(c *config) { c.candidates = n } }
+
+// WithNeighbours sets K of an item's top-K neighbour list (default 50).
+func WithNeighbours(k int) Option { return func(c *config) { c.neighbours = k } }
+
+// WithSeeds sets how many of a user's strongest affinities seed a
+// recommendation (default 20).
+func WithSeeds(n int) Option { return func(c *config) { c.seeds = n } }
+
+// WithHybridWeights sets the weights of the hybrid strategy's components
+// (default 0.6 collaborative, 0.3 content, 0.1 popularity).
+func WithHybridWeights(w HybridWeights) Option { return func(c *config) { c.hybrid = w } }
+
+// WithSimilarity sets the item-item similarity computed from co-occurrence
+// counts (default Cosine; see docs/recommendations.md for the measurement).
+func WithSimilarity(s Similarity) Option { return func(c *config) { c.similarity = s } }
+
+// WithCacheDepth sets how many recommendations are computed and cached per
+// strategy; a request for more computes afresh (default 50).
+func WithCacheDepth(n int) Option { return func(c *config) { c.cacheDepth = n } }
+
+func (c *config) validate() error {
+	if err := c.weights.validate(); err != nil {
+		return err
+	}
+	if c.halfLife <= 0 {
+		return fmt.Errorf("recommendations: half-life %v must be positive", c.halfLife)
+	}
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"history size", c.historySize}, {"affinity cap", c.affinityCap}, {"fan-out", c.fanOut},
+		{"candidates", c.candidates}, {"neighbours", c.neighbours}, {"seeds", c.seeds},
+		{"cache depth", c.cacheDepth}, {"seen size", c.seenSize}} {
+		if v.n < 1 {
+			return fmt.Errorf("recommendations: %s must be at least 1, got %d", v.name, v.n)
+		}
+	}
+	if c.neighbours > c.candidates {
+		return fmt.Errorf("recommendations: neighbours (%d) cannot exceed candidates (%d)", c.neighbours, c.candidates)
+	}
+	h := c.hybrid
+	if h.Collaborative < 0 || h.Content < 0 || h.Popularity < 0 || h.Collaborative+h.Content+h.Popularity == 0 {
+		return fmt.Errorf("recommendations: hybrid weights must be non-negative with a positive sum, got %+v", h)
+	}
+	if c.cacheDepth > MaxLimit {
+		return fmt.Errorf("recommendations: cache depth %d exceeds the maximum limit %d", c.cacheDepth, MaxLimit)
+	}
+	switch c.similarity {
+	case Jaccard, Cosine, LogLikelihood:
+	default:
+		return errors.New("recommendations: unknown similarity " + string(c.similarity))
+	}
+	return nil
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		o(&c)
+	}
+	return c, c.validate()
+}

@@ -1,0 +1,492 @@
+package recommendations
+
+import (
+	"errors"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// Reason says why a product was recommended.
+type Reason string
+
+// The reasons of a result.
+const (
+	ReasonCollaborative  = Reason("collaborative")
+	ReasonBoughtTogether = Reason("frequently_bought_together")
+	ReasonSimilar        = Reason("similar_attributes")
+	ReasonPopular        = Reason("popular")
+)
+
+// ScorePlaces is how many decimal places an API score has.
+const ScorePlaces = 4
+
+// Result is one recommended product (the seed's RecommendationResult).
+type Result struct {
+	ProductID string `json:"product_id"`
+	// Score is the confidence in [0, 1], rounded to ScorePlaces places.
+	Score    decimal.Decimal `json:"score"`
+	Reason   Reason          `json:"reason"`
+	Metadata map[string]any  `json:"metadata,omitempty"`
+}
+
+// ToMap is the seed's to_h.
+func (r Result) ToMap() map[string]any {
+	return map[string]any{"product_id": r.ProductID, "score": r.Score, "reason": string(r.Reason), "metadata": r.Metadata}
+}
+
+// Recommendations is one computed (or cached) list for one user.
+type Recommendations struct {
+	// RecommendationID identifies the list; clicks refer to it.
+	RecommendationID string   `json:"recommendation_id"`
+	UserID           string   `json:"user_id"`
+	Strategy         Strategy `json:"strategy"`
+	ExcludePurchased bool     `json:"exclude_purchased"`
+	// Version is the profile version the list was computed from.
+	Version int64    `json:"version"`
+	Results []Result `json:"results"`
+	// Cached is true when the list came from the cache.
+	Cached bool `json:"cached"`
+	// Fallback is true when the user had no history and the list is the
+	// popularity fallback.
+	Fallback bool `json:"fallback,omitempty"`
+}
+
+// Request is what get_recommendations takes.
+type Request struct {
+	// Limit is the number of results, 1..MaxLimit.
+	Limit int
+	// Strategy is collaborative, content_based or hybrid.
+	Strategy Strategy
+	// ExcludePurchased leaves out products the user bought.
+	ExcludePurchased bool
+}
+
+// DefaultRequest is the seed's default: 10 results, hybrid, purchased
+// products excluded.
+func DefaultRequest() Request {
+	return Request{Limit: DefaultLimit, Strategy: Hybrid, ExcludePurchased: true}
+}
+
+// Validate checks the limit and the strategy.
+func (r Request) Validate() error {
+	if r.Limit < 1 || r.Limit > MaxLimit {
+		return ErrInvalidLimit.Withf("limit %d is not between 1 and %d", r.Limit, MaxLimit).With("limit", r.Limit)
+	}
+	_, err := ParseStrategy(string(r.Strategy))
+	return err
+}
+
+// Store is what the engine reads: profiles, items and a catalog snapshot.
+// The in-memory Model and the goka views of Service implement it.
+type Store interface {
+	// Profile returns the user's profile, nil when the user is unknown.
+	Profile(userID string) (*Profile, error)
+	// Item returns the product's co-occurrence state, nil when unknown.
+	Item(productID string) (*Item, error)
+	// Index returns the current catalog and popularity snapshot.
+	Index() *CatalogIndex
+}
+
+// ErrNilStore is returned by NewEngine without a store.
+var ErrNilStore = errors.New("recommendations: nil store")
+
+// Engine computes recommendations from a Store (the seed's
+// RecommendationEngine, for every user at once).
+type Engine struct {
+	cfg   config
+	store Store
+	newID func() string
+}
+
+// NewEngine returns an engine reading store.
+func NewEngine(store Store, opts ...Option) (*Engine, error) {
+	if store == nil {
+		return nil, ErrNilStore
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, store: store, newID: topics.NewID}, nil
+}
+
+// CacheDepth is how many results a computed list holds.
+func (e *Engine) CacheDepth() int { return e.cfg.cacheDepth }
+
+// ValidateUser returns ErrInvalidUser for a blank user ID.
+func ValidateUser(userID string) error {
+	if strings.TrimSpace(userID) == "" {
+		return ErrInvalidUser.Withf("user ID is blank")
+	}
+	return nil
+}
+
+// Cached returns the user's valid cached list for req, if there is one
+// holding at least req.Limit results (or every result there was).
+func (e *Engine) Cached(userID string, req Request) (*Recommendations, bool, error) {
+	if err := ValidateUser(userID); err != nil {
+		return nil, false, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, false, err
+	}
+	req.Strategy, _ = ParseStrategy(string(req.Strategy))
+	p, err := e.store.Profile(userID)
+	if err != nil || p == nil {
+		return nil, false, err
+	}
+	c, ok := p.Cached(req.Strategy, req.ExcludePurchased)
+	if !ok || (len(c.Results) < req.Limit && len(c.Results) >= e.cfg.cacheDepth) {
+		return nil, false, nil
+	}
+	res := c.Results
+	if len(res) > req.Limit {
+		res = res[:req.Limit]
+	}
+	return &Recommendations{RecommendationID: c.RecommendationID, UserID: userID, Strategy: c.Strategy,
+		ExcludePurchased: c.ExcludePurchased, Version: c.Version, Results: res, Cached: true}, true, nil
+}
+
+// Compute computes a fresh list for req, holding max(req.Limit, cache depth)
+// results: the caller caches it and returns the first req.Limit.
+func (e *Engine) Compute(userID string, req Request) (*Recommendations, error) {
+	if err := ValidateUser(userID); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	req.Strategy, _ = ParseStrategy(string(req.Strategy))
+	p, err := e.store.Profile(userID)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		p = &Profile{UserID: userID}
+	}
+	ix := e.store.Index()
+	depth := max(req.Limit, e.cfg.cacheDepth)
+	recs := &Recommendations{RecommendationID: e.newID(), UserID: userID, Strategy: req.Strategy,
+		ExcludePurchased: req.ExcludePurchased, Version: p.Version}
+	excluded := func(id string) bool {
+		return !ix.Recommendable(id) || (req.ExcludePurchased && p.HasPurchased(id))
+	}
+	seeds := e.seeds(p)
+	var ranked []scored
+	if len(seeds) > 0 {
+		switch req.Strategy {
+		case Collaborative:
+			ranked, err = e.collaborative(seeds, ix, excluded)
+		case ContentBased:
+			ranked = e.contentBased(seeds, ix, excluded)
+		default:
+			ranked, err = e.hybrid(seeds, ix, excluded)
+		}
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		recs.Fallback = true
+	}
+	recs.Results = finish(ranked, ix, excluded, depth)
+	return recs, nil
+}
+
+// Recommend returns the cached list when it is valid, else a fresh one.
+func (e *Engine) Recommend(userID string, req Request) (*Recommendations, error) {
+	if r, ok, err := e.Cached(userID, req); err != nil || ok {
+		return r, err
+	}
+	r, err := e.Compute(userID, req)
+	if err != nil {
+		return nil, err
+	}
+	out := *r
+	if len(out.Results) > req.Limit {
+		out.Results = out.Results[:req.Limit]
+	}
+	return &out, nil
+}
+
+// FrequentlyBoughtTogether returns the products most often in the same
+// order as productID, scored by the share of its orders that held them.
+func (e *Engine) FrequentlyBoughtTogether(productID string, limit int) ([]Result, error) {
+	if err := validateProductQuery(productID, limit); err != nil {
+		return nil, err
+	}
+	it, err := e.store.Item(productID)
+	if err != nil || it == nil {
+		return []Result{}, err
+	}
+	ix := e.store.Index()
+	var out []scored
+	for _, ps := range it.BoughtTogether(e.cfg.candidates) {
+		if !ix.Recommendable(ps.ProductID) {
+			continue
+		}
+		out = append(out, scored{id: ps.ProductID, score: ps.Score, reason: ReasonBoughtTogether,
+			meta: map[string]any{"bought_with": productID, "orders_together": it.Bought[ps.ProductID], "orders": it.Orders}})
+	}
+	return finish(out, nil, nil, limit), nil
+}
+
+// SimilarProducts returns the active products most similar to productID by
+// categories, attributes and brand. An unknown product is not_found.
+func (e *Engine) SimilarProducts(productID string, limit int) ([]Result, error) {
+	if err := validateProductQuery(productID, limit); err != nil {
+		return nil, err
+	}
+	ix := e.store.Index()
+	if ix.Product(productID) == nil {
+		return nil, topics.ErrNotFound.Withf("product %s is not in the catalog", productID).With("product_id", productID)
+	}
+	sim, ev := ix.Similar(productID, limit)
+	out := make([]scored, 0, len(sim))
+	for _, s := range sim {
+		out = append(out, scored{id: s.ProductID, score: s.Score, reason: ReasonSimilar, meta: contentMeta(productID, ev[s.ProductID])})
+	}
+	return finish(out, nil, nil, limit), nil
+}
+
+func validateProductQuery(productID string, limit int) error {
+	if strings.TrimSpace(productID) == "" {
+		return ErrInvalidProduct.Withf("product ID is blank")
+	}
+	if limit < 1 || limit > MaxLimit {
+		return ErrInvalidLimit.Withf("limit %d is not between 1 and %d", limit, MaxLimit).With("limit", limit)
+	}
+	return nil
+}
+
+// scored is a candidate before rounding.
+type scored struct {
+	id     string
+	score  float64
+	reason Reason
+	meta   map[string]any
+}
+
+// seeds are the user's strongest affinities, normalized so the strongest is 1.
+func (e *Engine) seeds(p *Profile) []ProductScore {
+	s := p.TopAffinities(e.cfg.seeds, e.cfg.halfLife)
+	if len(s) == 0 || s[0].Score <= 0 {
+		return nil
+	}
+	top := s[0].Score
+	for i := range s {
+		s[i].Score /= top
+	}
+	return s
+}
+
+// evidence accumulates one candidate's score as a noisy-or of independent
+// pieces of evidence: 1 - prod(1 - w_i), which stays in [0, 1] and grows with
+// each seed that points at the candidate.
+type evidence struct {
+	miss     float64
+	best     float64
+	bestFrom string
+	reason   Reason
+	from     []string
+	meta     map[string]any
+}
+
+func (ev *evidence) add(w float64, from string, reason Reason, meta map[string]any) {
+	w = math.Max(0, math.Min(1, w))
+	ev.miss *= 1 - w
+	ev.from = append(ev.from, from)
+	if w > ev.best || (w == ev.best && from < ev.bestFrom) {
+		ev.best, ev.bestFrom, ev.reason, ev.meta = w, from, reason, meta
+	}
+}
+
+func collect(m map[string]*evidence, id string) *evidence {
+	ev := m[id]
+	if ev == nil {
+		ev = &evidence{miss: 1}
+		m[id] = ev
+	}
+	return ev
+}
+
+func (e *Engine) collaborativeEvidence(seeds []ProductScore, ix *CatalogIndex, excluded func(string) bool) (map[string]*evidence, error) {
+	out := make(map[string]*evidence)
+	for _, s := range seeds {
+		it, err := e.store.Item(s.ProductID)
+		if err != nil {
+			return nil, err
+		}
+		if it == nil {
+			continue
+		}
+		for _, n := range it.Neighbours(ix, e.cfg.similarity, e.cfg.neighbours) {
+			if n.ProductID == s.ProductID || excluded(n.ProductID) {
+				continue
+			}
+			collect(out, n.ProductID).add(s.Score*n.Score, s.ProductID, ReasonCollaborative,
+				map[string]any{"because_of": s.ProductID, "similarity": string(e.cfg.similarity), "co_occurrences": it.Co[n.ProductID]})
+		}
+		for _, b := range it.BoughtTogether(e.cfg.neighbours) {
+			if b.ProductID == s.ProductID || excluded(b.ProductID) {
+				continue
+			}
+			collect(out, b.ProductID).add(s.Score*b.Score, s.ProductID, ReasonBoughtTogether,
+				map[string]any{"bought_with": s.ProductID, "orders_together": it.Bought[b.ProductID], "orders": it.Orders})
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) contentEvidence(seeds []ProductScore, ix *CatalogIndex, excluded func(string) bool) map[string]*evidence {
+	out := make(map[string]*evidence)
+	for _, s := range seeds {
+		sim, ev := ix.Similar(s.ProductID, e.cfg.neighbours)
+		for _, n := range sim {
+			if excluded(n.ProductID) {
+				continue
+			}
+			collect(out, n.ProductID).add(s.Score*n.Score, s.ProductID, ReasonSimilar, contentMeta(s.ProductID, ev[n.ProductID]))
+		}
+	}
+	return out
+}
+
+func contentMeta(from string, m ContentMatch) map[string]any {
+	meta := map[string]any{"similar_to": from}
+	if len(m.SharedCategories) > 0 {
+		meta["shared_categories"] = m.SharedCategories
+	}
+	if len(m.SharedAttributes) > 0 {
+		meta["shared_attributes"] = m.SharedAttributes
+	}
+	if m.SameBrand {
+		meta["same_brand"] = true
+	}
+	return meta
+}
+
+func fromEvidence(m map[string]*evidence) []scored {
+	out := make([]scored, 0, len(m))
+	for id, ev := range m {
+		meta := make(map[string]any, len(ev.meta)+1)
+		for k, v := range ev.meta {
+			meta[k] = v
+		}
+		sort.Strings(ev.from)
+		if len(ev.from) > 1 {
+			meta["evidence_from"] = ev.from
+		}
+		out = append(out, scored{id: id, score: 1 - ev.miss, reason: ev.reason, meta: meta})
+	}
+	return out
+}
+
+func (e *Engine) collaborative(seeds []ProductScore, ix *CatalogIndex, excluded func(string) bool) ([]scored, error) {
+	ev, err := e.collaborativeEvidence(seeds, ix, excluded)
+	if err != nil {
+		return nil, err
+	}
+	return fromEvidence(ev), nil
+}
+
+func (e *Engine) contentBased(seeds []ProductScore, ix *CatalogIndex, excluded func(string) bool) []scored {
+	return fromEvidence(e.contentEvidence(seeds, ix, excluded))
+}
+
+// hybrid blends the collaborative, content and popularity scores with the
+// configured weights (normalized to sum to 1); the reason is the component
+// that contributed most.
+func (e *Engine) hybrid(seeds []ProductScore, ix *CatalogIndex, excluded func(string) bool) ([]scored, error) {
+	collab, err := e.collaborativeEvidence(seeds, ix, excluded)
+	if err != nil {
+		return nil, err
+	}
+	content := e.contentEvidence(seeds, ix, excluded)
+	w := e.cfg.hybrid
+	sum := w.Collaborative + w.Content + w.Popularity
+	ids := make(map[string]bool, len(collab)+len(content))
+	for id := range collab {
+		ids[id] = true
+	}
+	for id := range content {
+		ids[id] = true
+	}
+	out := make([]scored, 0, len(ids))
+	for id := range ids {
+		var c, t float64
+		var best *evidence
+		if ev := collab[id]; ev != nil {
+			c = 1 - ev.miss
+			best = ev
+		}
+		if ev := content[id]; ev != nil {
+			t = 1 - ev.miss
+			if best == nil || w.Content*t > w.Collaborative*c {
+				best = ev
+			}
+		}
+		pop := ix.PopularityOf(id)
+		s := scored{id: id, score: (w.Collaborative*c + w.Content*t + w.Popularity*pop) / sum, reason: best.reason}
+		s.meta = map[string]any{"components": map[string]float64{
+			"collaborative": round(c), "content": round(t), "popularity": round(pop)}}
+		for k, v := range best.meta {
+			s.meta[k] = v
+		}
+		if w.Popularity*pop > w.Collaborative*c && w.Popularity*pop > w.Content*t {
+			s.reason = ReasonPopular
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func round(f float64) float64 { return math.Round(f*1e4) / 1e4 }
+
+// finish rounds, orders (score descending, ties by product ID), cuts to
+// depth and fills what is left with popular products, scored below the last
+// personal result so that order and scores agree.
+func finish(ranked []scored, ix *CatalogIndex, excluded func(string) bool, depth int) []Result {
+	out := make([]Result, 0, min(depth, len(ranked)))
+	sort.Slice(ranked, func(i, j int) bool {
+		ri, rj := decimal.NewFromFloat(ranked[i].score).Round(ScorePlaces), decimal.NewFromFloat(ranked[j].score).Round(ScorePlaces)
+		if c := ri.Cmp(rj); c != 0 {
+			return c > 0
+		}
+		return ranked[i].id < ranked[j].id
+	})
+	seen := make(map[string]bool, depth)
+	for _, s := range ranked {
+		if len(out) == depth {
+			break
+		}
+		seen[s.id] = true
+		out = append(out, Result{ProductID: s.id, Score: clampScore(s.score), Reason: s.reason, Metadata: s.meta})
+	}
+	if len(out) >= depth || ix == nil {
+		return out
+	}
+	ceiling := 1.0
+	if len(out) > 0 {
+		ceiling = out[len(out)-1].Score.InexactFloat64()
+	}
+	for _, p := range ix.Popular(depth + len(seen) + 64) {
+		if len(out) == depth {
+			break
+		}
+		if seen[p.ProductID] || excluded(p.ProductID) {
+			continue
+		}
+		out = append(out, Result{ProductID: p.ProductID, Score: clampScore(p.Score * ceiling), Reason: ReasonPopular,
+			Metadata: map[string]any{"popularity": round(p.Score)}})
+	}
+	return out
+}
+
+func clampScore(f float64) decimal.Decimal {
+	return decimal.NewFromFloat(math.Max(0, math.Min(1, f))).Round(ScorePlaces)
+}

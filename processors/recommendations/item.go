@@ -1,0 +1,217 @@
+package recommendations
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// Similarity names an item-item similarity computed from co-occurrence
+// counts: c users interacted with both A and B, nA with A, nB with B, out
+// of total users.
+type Similarity string
+
+// The similarities. docs/recommendations.md compares them on planted data.
+const (
+	// Jaccard is c / (nA + nB - c): needs no total, bounded in [0, 1].
+	Jaccard Similarity = "jaccard"
+	// Cosine (Ochiai) is c / sqrt(nA * nB).
+	Cosine Similarity = "cosine"
+	// LogLikelihood is Dunning's log-likelihood ratio G² for a positive
+	// association, mapped to [0, 1) by G²/(G²+10). It needs the total
+	// number of users.
+	LogLikelihood Similarity = "llr"
+)
+
+// Score returns the similarity in [0, 1]. nA and nB are raised to c when
+// they are lower (a partner's count may lag the pair count).
+func (s Similarity) Score(c, nA, nB, total int64) float64 {
+	if c <= 0 {
+		return 0
+	}
+	nA, nB = max(nA, c), max(nB, c)
+	switch s {
+	case Cosine:
+		return math.Min(1, float64(c)/math.Sqrt(float64(nA)*float64(nB)))
+	case LogLikelihood:
+		total = max(total, nA+nB-c)
+		k11, k12, k21 := float64(c), float64(nA-c), float64(nB-c)
+		k22 := float64(total) - k11 - k12 - k21
+		g2 := llr(k11, k12, k21, k22)
+		// Only positive association counts.
+		if k11*float64(total) <= float64(nA)*float64(nB) {
+			return 0
+		}
+		return g2 / (g2 + llrScale)
+	default:
+		return float64(c) / float64(nA+nB-c)
+	}
+}
+
+// llrScale is the G² that maps to 0.5 (G² = 10.83 is p = 0.001).
+const llrScale = 10
+
+func xlogx(x float64) float64 {
+	if x <= 0 {
+		return 0
+	}
+	return x * math.Log(x)
+}
+
+func entropy(xs ...float64) float64 {
+	var sum, parts float64
+	for _, x := range xs {
+		sum += x
+		parts += xlogx(x)
+	}
+	return xlogx(sum) - parts
+}
+
+// llr is Dunning's G² of a 2x2 contingency table (Mahout's formulation).
+func llr(k11, k12, k21, k22 float64) float64 {
+	row := entropy(k11+k12, k21+k22)
+	col := entropy(k11+k21, k12+k22)
+	mat := entropy(k11, k12, k21, k22)
+	if row+col < mat {
+		return 0
+	}
+	return 2 * (row + col - mat)
+}
+
+// Item is everything the item processor keeps for one product.
+type Item struct {
+	ProductID string `json:"product_id"`
+	// Users counts users for whom the product was new.
+	Users int64 `json:"users"`
+	// Orders counts orders that contained the product.
+	Orders int64 `json:"orders"`
+	// Popularity is the time-decayed sum of interaction weights.
+	Popularity Affinity `json:"popularity"`
+	// Co counts, per other product, the users who interacted with both
+	// (capped: the least frequent is dropped first).
+	Co map[string]int64 `json:"co,omitempty"`
+	// Bought counts, per other product, the orders that contained both.
+	Bought map[string]int64 `json:"bought,omitempty"`
+	// Increments counts the increments applied.
+	Increments int64 `json:"increments"`
+}
+
+// Apply adds one increment.
+func (it *Item) Apply(inc *Increment, cfg *config) {
+	if it.ProductID == "" {
+		it.ProductID = inc.ProductID
+	}
+	it.Increments++
+	if inc.Weight > 0 {
+		it.Popularity.add(inc.Weight, inc.At, cfg.halfLife)
+	}
+	if inc.NewUser {
+		it.Users++
+	}
+	if inc.Order {
+		it.Orders++
+	}
+	if len(inc.With) > 0 {
+		if it.Co == nil {
+			it.Co = make(map[string]int64)
+		}
+		for _, q := range inc.With {
+			if q != it.ProductID {
+				it.Co[q]++
+			}
+		}
+		capCounts(it.Co, cfg.candidates)
+	}
+	if len(inc.Basket) > 0 {
+		if it.Bought == nil {
+			it.Bought = make(map[string]int64)
+		}
+		for _, q := range inc.Basket {
+			if q != it.ProductID {
+				it.Bought[q]++
+			}
+		}
+		capCounts(it.Bought, cfg.candidates)
+	}
+}
+
+// capCounts drops the smallest counts (ties: the greatest ID) beyond max.
+func capCounts(m map[string]int64, max int) {
+	for len(m) > max {
+		var minID string
+		var minC int64 = math.MaxInt64
+		for id, c := range m {
+			if c < minC || (c == minC && id > minID) {
+				minID, minC = id, c
+			}
+		}
+		delete(m, minID)
+	}
+}
+
+// Degrees gives a product's user count and the total number of users, for
+// the similarity of a pair whose other side lives in another partition.
+type Degrees interface {
+	// Users returns how many users interacted with product id (0 if unknown).
+	Users(id string) int64
+	// TotalUsers returns how many users have interacted with anything.
+	TotalUsers() int64
+}
+
+// Neighbours returns the item's top-k neighbours by sim, highest first, ties
+// by product ID. Products with a zero similarity are left out.
+func (it *Item) Neighbours(deg Degrees, sim Similarity, k int) []ProductScore {
+	total := deg.TotalUsers()
+	out := make([]ProductScore, 0, len(it.Co))
+	for q, c := range it.Co {
+		if s := sim.Score(c, it.Users, deg.Users(q), total); s > 0 {
+			out = append(out, ProductScore{ProductID: q, Score: s})
+		}
+	}
+	sortScores(out)
+	if len(out) > k {
+		out = out[:k]
+	}
+	return out
+}
+
+// BoughtTogether returns the products most often in the same order, scored
+// by confidence: the share of this product's orders that contained them.
+func (it *Item) BoughtTogether(k int) []ProductScore {
+	out := make([]ProductScore, 0, len(it.Bought))
+	for q, c := range it.Bought {
+		if it.Orders > 0 {
+			out = append(out, ProductScore{ProductID: q, Score: math.Min(1, float64(c)/float64(it.Orders))})
+		}
+	}
+	sortScores(out)
+	if len(out) > k {
+		out = out[:k]
+	}
+	return out
+}
+
+// PopularityAt is the item's popularity valued at t.
+func (it *Item) PopularityAt(t time.Time, halfLife time.Duration) float64 {
+	return it.Popularity.ValueAt(t, halfLife)
+}
+
+// Pair is one entry of a co-occurrence matrix.
+type Pair struct {
+	ProductID string  `json:"product_id"`
+	Count     int64   `json:"count"`
+	Score     float64 `json:"score"`
+}
+
+// sortPairs orders by score then count, highest first, ties by product ID.
+func sortPairs(p []Pair) {
+	sort.Slice(p, func(i, j int) bool {
+		if p[i].Score != p[j].Score {
+			return p[i].Score > p[j].Score
+		}
+		if p[i].Count != p[j].Count {
+			return p[i].Count > p[j].Count
+		}
+		return p[i].ProductID < p[j].ProductID
+	})
+}
