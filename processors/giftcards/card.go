@@ -1,0 +1,310 @@
+package giftcards
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// Status is a card's status.
+type Status string
+
+// Card statuses (the seed's GiftCard::STATUSES).
+const (
+	StatusActive            Status = "active"
+	StatusPartiallyRedeemed Status = "partially_redeemed"
+	StatusFullyRedeemed     Status = "fully_redeemed"
+	StatusExpired           Status = "expired"
+	StatusVoided            Status = "voided"
+)
+
+// TxType is the type of a ledger transaction.
+type TxType string
+
+// Transaction types. Every balance change is one of them.
+const (
+	TxCreation         TxType = "creation"
+	TxRedemption       TxType = "redemption"
+	TxRefund           TxType = "refund"
+	TxTransferIn       TxType = "transfer_in"
+	TxTransferOut      TxType = "transfer_out"
+	TxTransferReversal TxType = "transfer_reversal"
+	TxVoid             TxType = "void"
+	TxExpiry           TxType = "expiry"
+)
+
+// Transaction is one immutable ledger entry. Amount is signed (a redemption
+// is negative); BalanceAfter = BalanceBefore + Amount.
+type Transaction struct {
+	ID            string          `json:"id"`
+	Type          TxType          `json:"type"`
+	Amount        decimal.Decimal `json:"amount"`
+	BalanceBefore decimal.Decimal `json:"balance_before"`
+	BalanceAfter  decimal.Decimal `json:"balance_after"`
+	OrderID       string          `json:"order_id,omitempty"`
+	// ReferenceID is the redemption, refund, transfer or hold it belongs to.
+	ReferenceID string    `json:"reference_id,omitempty"`
+	CommandID   string    `json:"command_id,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// Redemption is a debit for an order that can later be refunded.
+type Redemption struct {
+	ID       string          `json:"id"`
+	OrderID  string          `json:"order_id"`
+	Amount   decimal.Decimal `json:"amount"`
+	Refunded decimal.Decimal `json:"refunded"`
+	HoldID   string          `json:"hold_id,omitempty"`
+	At       time.Time       `json:"at"`
+}
+
+// Refundable is what can still be refunded to the card.
+func (r Redemption) Refundable() decimal.Decimal { return r.Amount.Sub(r.Refunded) }
+
+// HoldStatus is a hold's status.
+type HoldStatus string
+
+// Hold statuses.
+const (
+	HoldAuthorized HoldStatus = "authorized"
+	HoldCaptured   HoldStatus = "captured"
+	HoldReleased   HoldStatus = "released"
+	HoldExpired    HoldStatus = "expired"
+)
+
+// Hold reserves part of the balance for an order until it is captured,
+// released or expires. An authorized hold counts against the available
+// balance but is not a ledger transaction: the balance changes only when
+// it is captured (as a redemption).
+type Hold struct {
+	ID           string          `json:"id"`
+	OrderID      string          `json:"order_id"`
+	Amount       decimal.Decimal `json:"amount"`
+	Captured     decimal.Decimal `json:"captured"`
+	Status       HoldStatus      `json:"status"`
+	RedemptionID string          `json:"redemption_id,omitempty"`
+	At           time.Time       `json:"at"`
+	ExpiresAt    time.Time       `json:"expires_at"`
+}
+
+// TransferStatus is the state of a transfer on its source card.
+type TransferStatus string
+
+// Transfer statuses.
+const (
+	TransferPending   TransferStatus = "pending"
+	TransferCompleted TransferStatus = "completed"
+	TransferReversed  TransferStatus = "reversed"
+)
+
+// Origin is the client command that started a saga, kept so that the
+// saga's final result can answer it (and be remembered under its ID).
+type Origin struct {
+	CommandID string          `json:"command_id"`
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Transfer is an outgoing transfer as the source card sees it.
+type Transfer struct {
+	ID        string          `json:"id"`
+	ToKey     string          `json:"to_key"`
+	Amount    decimal.Decimal `json:"amount"`
+	Status    TransferStatus  `json:"status"`
+	ToBalance decimal.Decimal `json:"to_balance"`
+	// FromBalance is the source balance right after the debit.
+	FromBalance decimal.Decimal `json:"from_balance"`
+	Error       *topics.Error   `json:"error,omitempty"`
+	Origin      Origin          `json:"origin"`
+	At          time.Time       `json:"at"`
+}
+
+// Card is one gift card: its terms, balance and immutable ledger.
+type Card struct {
+	Key            string          `json:"key"`
+	Last4          string          `json:"last4"`
+	Currency       string          `json:"currency"`
+	OriginalAmount decimal.Decimal `json:"original_amount"`
+	Balance        decimal.Decimal `json:"balance"`
+	Status         Status          `json:"status"`
+	PurchaserID    string          `json:"purchaser_id"`
+	RecipientEmail string          `json:"recipient_email,omitempty"`
+	Message        string          `json:"message,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+	ExpiresAt      time.Time       `json:"expires_at"`
+	VoidedAt       *time.Time      `json:"voided_at,omitempty"`
+	VoidedBy       string          `json:"voided_by,omitempty"`
+	VoidReason     string          `json:"void_reason,omitempty"`
+	Transactions   []Transaction   `json:"transactions"`
+	Redemptions    []Redemption    `json:"redemptions,omitempty"`
+	Holds          []Hold          `json:"holds,omitempty"`
+	Transfers      []Transfer      `json:"transfers,omitempty"`
+}
+
+// Clone returns a deep copy, so that an operation never changes the card
+// it was given.
+func (c *Card) Clone() *Card {
+	n := *c
+	n.Transactions = slices.Clone(c.Transactions)
+	n.Redemptions = slices.Clone(c.Redemptions)
+	n.Holds = slices.Clone(c.Holds)
+	n.Transfers = slices.Clone(c.Transfers)
+	if c.VoidedAt != nil {
+		t := *c.VoidedAt
+		n.VoidedAt = &t
+	}
+	return &n
+}
+
+// Held is the sum of authorized holds.
+func (c *Card) Held() decimal.Decimal {
+	sum := decimal.Zero
+	for _, h := range c.Holds {
+		if h.Status == HoldAuthorized {
+			sum = sum.Add(h.Amount)
+		}
+	}
+	return sum
+}
+
+// Available is the balance minus authorized holds.
+func (c *Card) Available() decimal.Decimal { return c.Balance.Sub(c.Held()) }
+
+// Money returns amount in the card's currency.
+func (c *Card) Money(amount decimal.Decimal) topics.Money {
+	return topics.Money{Amount: amount, Currency: c.Currency}
+}
+
+// Terminal reports whether the card is expired or voided.
+func (c *Card) Terminal() bool { return c.Status == StatusExpired || c.Status == StatusVoided }
+
+// CheckInvariants verifies what must hold after every operation: the
+// balance is the sum of the ledger, never negative, each transaction's
+// before/after agree with its amount and with its predecessor, and holds
+// never exceed the balance.
+func (c *Card) CheckInvariants() error {
+	sum := decimal.Zero
+	for i, t := range c.Transactions {
+		if !t.BalanceBefore.Equal(sum) {
+			return fmt.Errorf("transaction %d (%s): balance_before %s, ledger sum %s", i, t.Type, t.BalanceBefore, sum)
+		}
+		sum = sum.Add(t.Amount)
+		if !t.BalanceAfter.Equal(sum) {
+			return fmt.Errorf("transaction %d (%s): balance_after %s, ledger sum %s", i, t.Type, t.BalanceAfter, sum)
+		}
+		if sum.IsNegative() {
+			return fmt.Errorf("transaction %d (%s): balance %s is negative", i, t.Type, sum)
+		}
+	}
+	if !c.Balance.Equal(sum) {
+		return fmt.Errorf("balance %s differs from ledger sum %s", c.Balance, sum)
+	}
+	if c.Available().IsNegative() {
+		return fmt.Errorf("holds %s exceed balance %s", c.Held(), c.Balance)
+	}
+	for _, r := range c.Redemptions {
+		if r.Refunded.GreaterThan(r.Amount) || r.Refunded.IsNegative() {
+			return fmt.Errorf("redemption %s: refunded %s of %s", r.ID, r.Refunded, r.Amount)
+		}
+	}
+	return nil
+}
+
+// post appends a transaction of amount (signed) and updates the balance.
+func (c *Card) post(typ TxType, amount decimal.Decimal, m Meta, orderID, ref string) Transaction {
+	t := Transaction{
+		ID:            DeriveID(c.Key, m.CommandID, string(typ), ref, fmt.Sprint(len(c.Transactions))),
+		Type:          typ,
+		Amount:        amount,
+		BalanceBefore: c.Balance,
+		BalanceAfter:  c.Balance.Add(amount),
+		OrderID:       orderID,
+		ReferenceID:   ref,
+		CommandID:     m.CommandID,
+		At:            m.At,
+	}
+	c.Transactions = append(c.Transactions, t)
+	c.Balance = t.BalanceAfter
+	return t
+}
+
+// restatus recomputes the status of a card that is not terminal.
+func (c *Card) restatus() {
+	if c.Terminal() {
+		return
+	}
+	switch {
+	case c.Balance.IsZero():
+		c.Status = StatusFullyRedeemed
+	case c.Balance.GreaterThanOrEqual(c.OriginalAmount):
+		c.Status = StatusActive
+	default:
+		c.Status = StatusPartiallyRedeemed
+	}
+}
+
+// usable returns why the card cannot be debited or credited, if it cannot.
+func (c *Card) usable() error {
+	switch c.Status {
+	case StatusVoided:
+		return ErrCardVoided.With("last4", c.Last4)
+	case StatusExpired:
+		return ErrExpiredCard.Withf("gift card expired at %s", c.ExpiresAt.Format(time.RFC3339)).With("last4", c.Last4)
+	}
+	return nil
+}
+
+func (c *Card) redemption(id string) (int, bool) {
+	for i := range c.Redemptions {
+		if c.Redemptions[i].ID == id {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+func (c *Card) hold(id string) (int, bool) {
+	for i := range c.Holds {
+		if c.Holds[i].ID == id {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+func (c *Card) transfer(id string) (int, bool) {
+	for i := range c.Transfers {
+		if c.Transfers[i].ID == id {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// Meta is what an operation knows about the message that asks for it: the
+// command ID (IDs it creates derive from it, so a replay creates the same
+// IDs) and the message time (never the wall clock).
+type Meta struct {
+	CommandID string
+	At        time.Time
+	Actor     topics.Actor
+}
+
+var idNamespace = uuid.MustParse("5b0d3f3e-6a47-4f57-9b8e-6f1d0c2a9e11")
+
+// DeriveID returns a UUID (v5) determined by parts: the same command
+// replayed derives the same redemption, refund, hold and transfer IDs.
+func DeriveID(parts ...string) string {
+	b := make([]byte, 0, 128)
+	for _, p := range parts {
+		b = append(b, p...)
+		b = append(b, 0)
+	}
+	return uuid.NewSHA1(idNamespace, b).String()
+}

@@ -1,0 +1,264 @@
+package giftcards
+
+import (
+	"slices"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// Record types the card processor sends to the order index.
+const (
+	TypeOrderRedemption = "gift_card.order_redemption"
+	TypeOrderHold       = "gift_card.order_hold"
+)
+
+// OrderRecord tells the order index about a redemption or a hold of one of
+// its orders (and the redemption index about a redemption).
+type OrderRecord struct {
+	OrderID      string       `json:"order_id"`
+	CardKey      string       `json:"card_key"`
+	RedemptionID string       `json:"redemption_id,omitempty"`
+	HoldID       string       `json:"hold_id,omitempty"`
+	HoldStatus   HoldStatus   `json:"hold_status,omitempty"`
+	Amount       topics.Money `json:"amount"`
+}
+
+// OrderRefunded is the data of an inbound order.refunded event.
+type OrderRefunded struct {
+	OrderID  string `json:"order_id"`
+	UserID   string `json:"user_id"`
+	RefundID string `json:"refund_id"`
+	Amount   Amount `json:"amount"`
+	Currency string `json:"currency"`
+	Reason   string `json:"reason"`
+}
+
+// OrderCancelled is the data of an inbound order.cancelled event.
+type OrderCancelled struct {
+	OrderID string `json:"order_id"`
+	UserID  string `json:"user_id"`
+	Reason  string `json:"reason"`
+}
+
+// OrderCompleted is the part of an inbound order.completed event the order
+// index needs: the total, to refund gift cards in proportion.
+type OrderCompleted struct {
+	OrderID  string `json:"order_id"`
+	Currency string `json:"currency"`
+	Total    Amount `json:"total"`
+}
+
+// OrderRedemption is a redemption the order index knows, and how much of it
+// the index has already asked to refund.
+type OrderRedemption struct {
+	RedemptionID string          `json:"redemption_id"`
+	CardKey      string          `json:"card_key"`
+	Amount       topics.Money    `json:"amount"`
+	Requested    decimal.Decimal `json:"requested"`
+}
+
+// OrderHold is a hold the order index knows.
+type OrderHold struct {
+	HoldID  string     `json:"hold_id"`
+	CardKey string     `json:"card_key"`
+	Status  HoldStatus `json:"status"`
+}
+
+// OrderState is the order index's state for one order.
+type OrderState struct {
+	OrderID     string            `json:"order_id"`
+	Total       *topics.Money     `json:"total,omitempty"`
+	Redemptions []OrderRedemption `json:"redemptions,omitempty"`
+	Holds       []OrderHold       `json:"holds,omitempty"`
+	Refunds     []string          `json:"refunds,omitempty"`
+	Cancelled   bool              `json:"cancelled,omitempty"`
+	// Seen holds the IDs of recent inbound events, to drop redeliveries.
+	Seen []string `json:"seen,omitempty"`
+}
+
+// maxSeen bounds OrderState.Seen.
+const maxSeen = 64
+
+// FollowUp is a command the order index sends to a card.
+type FollowUp struct {
+	CardKey   string
+	CommandID string
+	Type      string
+	Data      any
+}
+
+// Clone returns a deep copy.
+func (o *OrderState) Clone() *OrderState {
+	n := *o
+	n.Redemptions = slices.Clone(o.Redemptions)
+	n.Holds = slices.Clone(o.Holds)
+	n.Refunds = slices.Clone(o.Refunds)
+	n.Seen = slices.Clone(o.Seen)
+	if o.Total != nil {
+		t := *o.Total
+		n.Total = &t
+	}
+	return &n
+}
+
+// See records an inbound event ID and reports whether it is new.
+func (o *OrderState) See(eventID string) bool {
+	if slices.Contains(o.Seen, eventID) {
+		return false
+	}
+	o.Seen = append(o.Seen, eventID)
+	if len(o.Seen) > maxSeen {
+		o.Seen = o.Seen[len(o.Seen)-maxSeen:]
+	}
+	return true
+}
+
+// Complete records the order's total.
+func (o *OrderState) Complete(c OrderCompleted) error {
+	m, err := topics.NewMoney(c.Total.Decimal, c.Currency)
+	if err != nil {
+		return err
+	}
+	o.Total = &m
+	return nil
+}
+
+// AddRedemption records a redemption. On a cancelled order it is reversed
+// at once (the cancellation arrived first).
+func (o *OrderState) AddRedemption(r OrderRecord) []FollowUp {
+	for _, e := range o.Redemptions {
+		if e.RedemptionID == r.RedemptionID {
+			return nil
+		}
+	}
+	o.Redemptions = append(o.Redemptions, OrderRedemption{RedemptionID: r.RedemptionID, CardKey: r.CardKey, Amount: r.Amount, Requested: decimal.Zero})
+	if !o.Cancelled {
+		return nil
+	}
+	return o.reverse(len(o.Redemptions)-1, "order.cancelled")
+}
+
+// SetHold records a hold's status. An authorized hold of a cancelled order
+// is released at once.
+func (o *OrderState) SetHold(r OrderRecord) []FollowUp {
+	i := slices.IndexFunc(o.Holds, func(h OrderHold) bool { return h.HoldID == r.HoldID })
+	if i < 0 {
+		o.Holds = append(o.Holds, OrderHold{HoldID: r.HoldID, CardKey: r.CardKey, Status: r.HoldStatus})
+		i = len(o.Holds) - 1
+	} else if o.Holds[i].Status == HoldAuthorized {
+		o.Holds[i].Status = r.HoldStatus
+	}
+	if o.Cancelled && o.Holds[i].Status == HoldAuthorized {
+		return []FollowUp{o.release(i)}
+	}
+	return nil
+}
+
+func (o *OrderState) release(i int) FollowUp {
+	h := o.Holds[i]
+	o.Holds[i].Status = HoldReleased // asked; the card's answer is idempotent
+	return FollowUp{CardKey: h.CardKey, CommandID: DeriveID("order-cancel", o.OrderID, h.HoldID), Type: TypeRelease,
+		Data: ReleaseCommand{CardKey: h.CardKey, HoldID: h.HoldID, Reason: "order.cancelled"}}
+}
+
+func (o *OrderState) reverse(i int, reason string) []FollowUp {
+	r := &o.Redemptions[i]
+	rest := r.Amount.Amount.Sub(r.Requested)
+	if !rest.IsPositive() {
+		return nil
+	}
+	r.Requested = r.Amount.Amount
+	return []FollowUp{{CardKey: r.CardKey, CommandID: DeriveID("order-cancel", o.OrderID, r.RedemptionID), Type: TypeRefund,
+		Data: RefundCommand{RedemptionID: r.RedemptionID, CardKey: r.CardKey, Amount: NewAmount(rest), Reason: reason}}}
+}
+
+// Cancel releases the order's holds and refunds whatever of its
+// redemptions has not been refunded yet.
+func (o *OrderState) Cancel() []FollowUp {
+	o.Cancelled = true
+	var out []FollowUp
+	for i := range o.Holds {
+		if o.Holds[i].Status == HoldAuthorized {
+			out = append(out, o.release(i))
+		}
+	}
+	for i := range o.Redemptions {
+		out = append(out, o.reverse(i, "order.cancelled")...)
+	}
+	return out
+}
+
+// Refund refunds an order refund's gift card share to the cards. When the
+// order's total is known and the refund is partial, the gift cards get the
+// share they paid (refund × redeemed / total); otherwise (full refund, or
+// total unknown) the refund goes to the gift cards first. The share is
+// split across the order's redemptions in proportion to what each can still
+// take back, rounded to minor units with the remainder allocated so that the
+// parts add up exactly. A refund ID is applied once.
+func (o *OrderState) Refund(r OrderRefunded) ([]FollowUp, error) {
+	if r.RefundID == "" {
+		return nil, ErrInvalidRequest.Withf("order.refunded has no refund_id")
+	}
+	if slices.Contains(o.Refunds, r.RefundID) {
+		return nil, nil
+	}
+	refund, err := topics.Positive(r.Amount.Decimal, r.Currency)
+	if err != nil {
+		return nil, err
+	}
+	o.Refunds = append(o.Refunds, r.RefundID)
+	units, _ := topics.MinorUnits(refund.Currency)
+	var idx []int
+	redeemed, rest := decimal.Zero, decimal.Zero
+	for i, e := range o.Redemptions {
+		if e.Amount.Currency != refund.Currency {
+			continue
+		}
+		idx = append(idx, i)
+		redeemed = redeemed.Add(e.Amount.Amount)
+		rest = rest.Add(e.Amount.Amount.Sub(e.Requested))
+	}
+	if !rest.IsPositive() {
+		return nil, nil
+	}
+	share := refund.Amount
+	if o.Total != nil && o.Total.Currency == refund.Currency && o.Total.Amount.IsPositive() && refund.Amount.LessThan(o.Total.Amount) {
+		share = refund.Amount.Mul(redeemed).Div(o.Total.Amount).Round(units)
+	}
+	share = decimal.Min(share, rest)
+	parts := make([]decimal.Decimal, len(idx))
+	sum := decimal.Zero
+	for k, i := range idx {
+		e := o.Redemptions[i]
+		parts[k] = share.Mul(e.Amount.Amount.Sub(e.Requested)).Div(rest).Truncate(units)
+		sum = sum.Add(parts[k])
+	}
+	unit := decimal.New(1, -units)
+	for left := share.Sub(sum); left.IsPositive(); {
+		moved := false
+		for k, i := range idx {
+			e := o.Redemptions[i]
+			if left.IsPositive() && parts[k].Add(unit).LessThanOrEqual(e.Amount.Amount.Sub(e.Requested)) {
+				parts[k] = parts[k].Add(unit)
+				left = left.Sub(unit)
+				moved = true
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	var out []FollowUp
+	for k, i := range idx {
+		if !parts[k].IsPositive() {
+			continue
+		}
+		e := &o.Redemptions[i]
+		e.Requested = e.Requested.Add(parts[k])
+		out = append(out, FollowUp{CardKey: e.CardKey, CommandID: DeriveID("order-refund", r.RefundID, e.RedemptionID), Type: TypeRefund,
+			Data: RefundCommand{RedemptionID: e.RedemptionID, CardKey: e.CardKey, Amount: NewAmount(parts[k]), Reason: "order.refunded"}})
+	}
+	return out, nil
+}
