@@ -1,0 +1,67 @@
+package returns
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopstream/streams/topics"
+)
+
+func TestAuditTrail(t *testing.T) {
+	_, r := newReturn(t, ReasonNoLongerNeeded)
+	r, _ = apply(t, r, Approve{RefundMethod: RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+	r, _ = apply(t, r, ReceiveItems{Items: []ReceivedItem{{LineItemID: "li_shirt", QuantityReceived: 2, ActualCondition: ActualSellable}}, ReceiverID: "wh_1"}, staff)
+	r, out := apply(t, r, Complete{}, staff)
+	r, out = apply(t, r, RefundResult{Reply{RequestID: requestOf(t, out, ServicePayments).ID, OK: true, TransactionID: "tx"}}, system)
+	r, _ = apply(t, r, RestockResult{Reply{RequestID: requestOf(t, out, ServiceInventory).ID, OK: true}}, system)
+
+	t.Run("every action is recorded in order", func(t *testing.T) {
+		var got []Action
+		for i, e := range r.Audit {
+			require.Equal(t, i+1, e.Seq)
+			got = append(got, e.Action)
+		}
+		require.Equal(t, []Action{ActionInitiate, ActionApprove, ActionReceive, ActionComplete, ActionRefundSucceeded, ActionRestockSucceeded}, got)
+	})
+	t.Run("actors are told apart", func(t *testing.T) {
+		require.Equal(t, topics.ActorCustomer, r.Audit[0].ActorType)
+		require.Equal(t, "user_123", r.Audit[0].ActorID)
+		require.Equal(t, topics.ActorStaff, r.Audit[1].ActorType)
+		require.Equal(t, "staff_7", r.Audit[1].ActorID)
+		require.Equal(t, topics.ActorSystem, r.Audit[4].ActorType)
+	})
+	t.Run("state changes are chained", func(t *testing.T) {
+		for i := 1; i < len(r.Audit); i++ {
+			require.Equal(t, r.Audit[i-1].NewState, r.Audit[i].PreviousState, "entry %d", i+1)
+		}
+		require.Equal(t, StatePending, r.Audit[0].NewState)
+		require.Equal(t, StateCompleted, r.Audit[len(r.Audit)-1].NewState)
+	})
+	t.Run("metadata says what the action carried", func(t *testing.T) {
+		require.Equal(t, "staff_7", r.Audit[1].Metadata["approver_id"])
+		require.Equal(t, "wh_1", r.Audit[2].Metadata["receiver_id"])
+		require.Equal(t, "tx", r.Audit[4].Metadata["transaction_id"])
+		require.Equal(t, "cmd-approve", r.Audit[1].CommandID)
+	})
+	t.Run("applying an action never changes earlier entries", func(t *testing.T) {
+		_, r0 := newReturn(t, ReasonOther)
+		before := r0.Clone().Audit
+		r1, _ := apply(t, r0, Approve{RefundMethod: RefundOriginalPayment, ApproverID: "s"}, staff)
+		require.Equal(t, before, r0.Audit, "the input is not touched")
+		require.Equal(t, before, r1.Audit[:1])
+	})
+	t.Run("a rewritten or shortened trail is detected", func(t *testing.T) {
+		changed := r.Clone().Audit
+		changed[1].ActorID = "someone_else"
+		require.ErrorIs(t, VerifyAppendOnly(r.Audit, changed), ErrAuditRewritten)
+		require.ErrorIs(t, VerifyAppendOnly(r.Audit, r.Audit[:2]), ErrAuditRewritten)
+		require.NoError(t, VerifyAppendOnly(r.Audit[:2], r.Audit))
+	})
+	t.Run("a refused action records nothing", func(t *testing.T) {
+		n := len(r.Audit)
+		_, _, err := Apply(r, Cancel{}, meta(tDelivered, customer, "x"))
+		require.ErrorIs(t, err, ErrInvalidState)
+		require.Len(t, r.Audit, n)
+	})
+}
