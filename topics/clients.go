@@ -127,8 +127,8 @@ func (c *Clients) Sarama() *sarama.Config {
 
 // ProcessorOptions returns the goka options every processor uses: this
 // configuration for every Sarama client goka builds, the shared hasher,
-// topics never created by goka (they come from the catalog), and sb for
-// the processor's table.
+// topics never created by goka (they come from the catalog), sb for the
+// processor's table, and the metrics of metrics.go.
 func (c *Clients) ProcessorOptions(sb storage.Builder) []goka.ProcessorOption {
 	return []goka.ProcessorOption{
 		goka.WithStorageBuilder(sb),
@@ -142,6 +142,7 @@ func (c *Clients) ProcessorOptions(sb storage.Builder) []goka.ProcessorOption {
 		goka.WithProducerBuilder(c.producerBuilder()),
 		goka.WithTopicManagerBuilder(c.topicManagerBuilder()),
 		goka.WithLogger(gokaLogger{c.cfg.logger}),
+		goka.WithContextWrapper(instrument),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -103,6 +104,9 @@ func TestFranzGoProducerAgreesWithGoka(t *testing.T) {
 	}
 	mu.Unlock()
 
+	require.EqualValues(t, keys, counterValue(t, "shopstream_processor_messages_in_total",
+		map[string]string{"group": string(group), "topic": input}), "every record is counted in the processor metrics")
+
 	kafkatest.Eventually(t, 30*time.Second, view.Recovered)
 	for key := range landed {
 		kafkatest.Eventually(t, 30*time.Second, func() bool {
@@ -110,4 +114,27 @@ func TestFranzGoProducerAgreesWithGoka(t *testing.T) {
 			return err == nil && v != nil && v.(int64) == 1
 		}, "view finds %s", key)
 	}
+}
+
+// counterValue reads a counter with the given labels from the default
+// Prometheus registry.
+func counterValue(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -182,7 +182,8 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// logRequests logs method, path, status and duration of every request.
+// logRequests logs method, path, status and duration of every request and
+// records its latency in the HTTP metrics.
 // Bodies and query strings are never logged: secrets such as gift card
 // codes travel in bodies.
 func logRequests(l *slog.Logger, next http.Handler) http.Handler {
@@ -190,6 +191,7 @@ func logRequests(l *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		observeHTTP(r, rec.status, time.Since(start))
 		level := slog.LevelInfo
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = slog.LevelDebug

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
 	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -88,10 +89,17 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 		return err
 	}
 	commands.Register(server)
+	admClient, err := kgo.NewClient(clients.Kgo()...)
+	if err != nil {
+		return err
+	}
+	defer admClient.Close()
+	lag := views.NewLagMonitor(kadm.NewClient(admClient), 5*time.Second, 360, logger)
+	views.RegisterOps(server, lag)
 
 	p := &platform{cfg: cfg, logger: logger, clients: clients, catalog: cat,
 		procStorage: procStorage, viewStorage: viewStorage, server: server, commands: commands}
-	runners := []runner{commander, commands, server}
+	runners := []runner{commander, commands, server, lag}
 	names := make([]string, 0, len(modules))
 	sort.Slice(modules, func(i, j int) bool { return modules[i].name < modules[j].name })
 	for _, m := range modules {

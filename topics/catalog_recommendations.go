@@ -1,0 +1,61 @@
+package topics
+
+// Topics of the recommendations domain (processors/recommendations).
+const (
+	// RecommendationsInteractions holds interaction batches re-keyed by user
+	// by the recommendations ingress.
+	RecommendationsInteractions = "recommendations.interactions"
+	// RecommendationsCommands holds record_interaction and invalidate_cache
+	// commands, keyed by user.
+	RecommendationsCommands = "recommendations.commands"
+	// RecommendationsIncrements holds the co-occurrence increments the user
+	// processor emits, keyed by product.
+	RecommendationsIncrements = "recommendations.increments"
+	// RecommendationsCatalog holds product.updated re-keyed by product.
+	RecommendationsCatalog = "recommendations.catalog"
+	// RecommendationsGenerated is the recommendations.generated event, keyed by user.
+	RecommendationsGenerated = "recommendations.generated"
+	// RecommendationsClicked is the recommendations.clicked event, keyed by user.
+	RecommendationsClicked = "recommendations.clicked"
+)
+
+// Goka groups of the recommendations domain.
+const (
+	RecommendationsIngressGroup = "recommendations-ingress"
+	RecommendationsUsersGroup   = "recommendations-users"
+	RecommendationsItemsGroup   = "recommendations-items"
+	RecommendationsCatalogGroup = "recommendations-catalog"
+)
+
+func init() {
+	domainCatalogs = append(domainCatalogs, func() []Topic {
+		return []Topic{
+			{Name: RecommendationsInteractions, Cleanup: Delete, Key: "user ID", Message: "recommendations.interaction envelope (Batch)",
+				Producers: []string{"recommendations ingress"}, Consumers: []string{RecommendationsUsersGroup}},
+			{Name: RecommendationsCommands, Cleanup: Delete, Key: "user ID",
+				Message:   "recommendations.record_interaction | recommendations.invalidate_cache envelope",
+				Producers: []string{"HTTP API", "CLI"}, Consumers: []string{RecommendationsUsersGroup}},
+			{Name: RecommendationsIncrements, Cleanup: Delete, Key: "product ID", Message: "Increment (JSON, internal)",
+				Producers: []string{RecommendationsUsersGroup}, Consumers: []string{RecommendationsItemsGroup}},
+			{Name: RecommendationsCatalog, Cleanup: Delete, Key: "product ID", Message: "Product (JSON, internal)",
+				Producers: []string{"recommendations ingress"}, Consumers: []string{RecommendationsCatalogGroup}},
+			{Name: RecommendationsGenerated, Cleanup: Delete, Key: "user ID", Message: "recommendations.generated envelope",
+				Producers: []string{"recommendations service"}, Consumers: []string{RecommendationsUsersGroup, "sinks"}},
+			{Name: RecommendationsClicked, Cleanup: Delete, Key: "user ID", Message: "recommendations.clicked envelope",
+				Producers: []string{"HTTP API"}, Consumers: []string{RecommendationsIngressGroup, "sinks"}},
+			{Name: GroupTable(RecommendationsUsersGroup), Cleanup: Compact, Key: "user ID", Message: "user row (profile + command ledger)",
+				Producers: []string{RecommendationsUsersGroup}, Consumers: []string{"recommendations views"}},
+			{Name: GroupTable(RecommendationsItemsGroup), Cleanup: Compact, Key: "product ID", Message: "Item (co-occurrence counts)",
+				Producers: []string{RecommendationsItemsGroup}, Consumers: []string{"recommendations views"}},
+			{Name: GroupTable(RecommendationsCatalogGroup), Cleanup: Compact, Key: "product ID", Message: "Product",
+				Producers: []string{RecommendationsCatalogGroup}, Consumers: []string{"recommendations views"}},
+			recommendationsDLQ(RecommendationsIngressGroup), recommendationsDLQ(RecommendationsUsersGroup),
+			recommendationsDLQ(RecommendationsItemsGroup), recommendationsDLQ(RecommendationsCatalogGroup),
+		}
+	})
+}
+
+func recommendationsDLQ(group string) Topic {
+	return Topic{Name: DLQ(group), Cleanup: Delete, Key: "original key", Message: "DeadLetter",
+		Producers: []string{group}, Consumers: []string{"operators"}}
+}
