@@ -1,0 +1,92 @@
+package migrations_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopstream/streams/views/pgtest"
+	"github.com/shopstream/streams/views/sinks/migrations"
+)
+
+var db = pgtest.New("migrations")
+
+func TestMain(m *testing.M) { os.Exit(db.Run(m)) }
+
+func TestUpCreatesTheSeedTablesOnce(t *testing.T) {
+	pool := db.Pool(t)
+	ctx := context.Background()
+
+	// Three processes starting at once: the lock lets one apply, the others
+	// find the schema current.
+	var wg sync.WaitGroup
+	applied := make([]int, 3)
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Go(func() {
+			res, err := migrations.Up(ctx, pool, nil)
+			applied[i], errs[i] = len(res), err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1, applied[0]+applied[1]+applied[2], "exactly one run applies the migration")
+
+	cur, latest, err := migrations.Version(ctx, pool)
+	require.NoError(t, err)
+	require.Equal(t, latest, cur)
+	require.Positive(t, latest)
+
+	columns := map[string][]string{
+		"gift_cards": {"card_key", "code_last4", "original_amount", "current_balance", "currency", "status",
+			"purchaser_id", "recipient_email", "message", "expires_at", "voided_at", "voided_by", "void_reason",
+			"created_at", "updated_at", "version", "occurred_at"},
+		"gift_card_transactions": {"id", "event_id", "gift_card_key", "transaction_type", "amount", "balance_before",
+			"balance_after", "order_id", "reference_id", "metadata", "created_at"},
+		"return_requests": {"id", "order_id", "customer_id", "status", "reason", "description", "refund_method",
+			"estimated_refund", "actual_refund", "restocking_fee", "shipping_label_url", "tracking_number",
+			"approved_by", "approved_at", "received_at", "completed_at", "cancelled_at", "created_at", "updated_at",
+			"version", "occurred_at"},
+		"return_items": {"return_request_id", "line_item_id", "product_id", "quantity_requested", "quantity_received",
+			"expected_condition", "actual_condition", "unit_refund_amount", "restockable", "notes", "created_at",
+			"updated_at", "version"},
+		"return_audit_logs": {"id", "event_id", "return_request_id", "action", "actor_id", "actor_type",
+			"previous_state", "new_state", "metadata", "created_at"},
+		"user_interactions":    {"id", "event_id", "user_id", "product_id", "interaction_type", "weight", "metadata", "created_at"},
+		"product_similarities": {"product_id", "similar_product_id", "similarity_score", "similarity_type", "updated_at", "version"},
+		"recommendation_cache": {"user_id", "recommendations", "strategy", "expires_at", "created_at", "version"},
+		"sink_offsets":         {"sink", "topic", "partition", "next_offset"},
+	}
+	for table, want := range columns {
+		t.Run(table, func(t *testing.T) {
+			rows, err := pool.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
+				WHERE table_schema = current_schema() AND table_name = $1`, table)
+			require.NoError(t, err)
+			types := map[string]string{}
+			for rows.Next() {
+				var n, typ string
+				require.NoError(t, rows.Scan(&n, &typ))
+				types[n] = typ
+			}
+			require.NoError(t, rows.Err())
+			for _, c := range want {
+				require.Contains(t, types, c)
+			}
+			require.NotContains(t, types, "code", "gift card codes are never stored")
+			for _, money := range []string{"original_amount", "current_balance", "amount", "balance_before",
+				"balance_after", "estimated_refund", "actual_refund", "restocking_fee", "unit_refund_amount"} {
+				if typ, ok := types[money]; ok {
+					require.Equal(t, "numeric", typ, money)
+				}
+			}
+			if typ, ok := types["metadata"]; ok {
+				require.Equal(t, "jsonb", typ)
+			}
+		})
+	}
+}
