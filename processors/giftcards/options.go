@@ -1,0 +1,65 @@
+package giftcards
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/lovoo/goka"
+)
+
+type config struct {
+	ledgerSize     int
+	cardTTL        time.Duration
+	holdTTL        time.Duration
+	expiryInterval time.Duration
+	logger         *slog.Logger
+	gokaOptions    []goka.ProcessorOption
+}
+
+// Option configures the gift card processors (New).
+type Option func(*config)
+
+// WithLedgerSize sets how many command IDs each card remembers for
+// idempotency (default 64). A retry older than that is applied again.
+func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } }
+
+// WithCardTTL sets the lifetime of a card created without expires_at
+// (default one year).
+func WithCardTTL(d time.Duration) Option { return func(c *config) { c.cardTTL = d } }
+
+// WithHoldTTL sets how long an uncaptured hold lives when authorize does
+// not say (default seven days).
+func WithHoldTTL(d time.Duration) Option { return func(c *config) { c.holdTTL = d } }
+
+// WithExpiryInterval sets how often the expiry ticker looks for cards and
+// holds past their time (default one minute).
+func WithExpiryInterval(d time.Duration) Option { return func(c *config) { c.expiryInterval = d } }
+
+// WithLogger sets the logger (default slog.Default()). Nothing logged ever
+// holds a code: only card keys and last four characters.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithProcessorOptions appends goka options to every processor (tests pass
+// goka.WithTester here).
+func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
+	return func(c *config) { c.gokaOptions = append(c.gokaOptions, opts...) }
+}
+
+func defaultConfig() config {
+	return config{ledgerSize: 64, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.ledgerSize < 1:
+		return errors.New("giftcards: ledger size must be at least 1")
+	case c.cardTTL <= 0 || c.holdTTL <= 0:
+		return errors.New("giftcards: card and hold lifetimes must be positive")
+	case c.expiryInterval <= 0:
+		return errors.New("giftcards: expiry interval must be positive")
+	case c.logger == nil:
+		return errors.New("giftcards: nil logger")
+	}
+	return nil
+}

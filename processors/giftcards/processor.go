@@ -1,0 +1,451 @@
+package giftcards
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/lovoo/goka"
+
+	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/topics"
+)
+
+// Group is the card processor's group; its table holds one CardState per
+// card key.
+const Group goka.Group = topics.GiftCardCardsGroup
+
+// Table is the card processor's table.
+var Table = goka.GroupTable(Group)
+
+// TypeRedemptionRecorded is the redemption index record the card processor
+// sends for every redemption.
+const TypeRedemptionRecorded = "gift_card.redemption_recorded"
+
+// visitExpiry names the visitor the expiry ticker runs over the card table.
+const visitExpiry = "expire"
+
+// CardState is the card processor's table value: the card (nil until
+// created) and the command IDs it has applied.
+type CardState struct {
+	Card     *Card          `json:"card,omitempty"`
+	Commands command.Ledger `json:"commands"`
+}
+
+// eventTopics maps event types to their output topics.
+var eventTopics = map[string]string{
+	EventCreated: topics.GiftCardCreated, EventRedeemed: topics.GiftCardRedeemed, EventRefunded: topics.GiftCardRefunded,
+	EventExpired: topics.GiftCardExpired, EventVoided: topics.GiftCardVoided,
+	EventTransferDebited: topics.GiftCardTransfers, EventTransferCredited: topics.GiftCardTransfers,
+	EventTransferReversed: topics.GiftCardTransfers, EventTransferCompleted: topics.GiftCardTransfers,
+	EventHoldAuthorized: topics.GiftCardHolds, EventHoldCaptured: topics.GiftCardHolds,
+	EventHoldReleased: topics.GiftCardHolds, EventHoldExpired: topics.GiftCardHolds,
+}
+
+// remembered lists the command types kept in a card's idempotency ledger.
+// Balance queries change nothing; settle, reverse and expire are idempotent
+// by the card's own state.
+var remembered = map[string]bool{
+	TypeCreate: true, TypeRedeem: true, TypeRefund: true, TypeTransfer: true, TypeVoid: true,
+	TypeAuthorize: true, TypeCapture: true, TypeRelease: true, TypeTransferCredit: true,
+}
+
+type cardProcessor struct{ cfg config }
+
+// cardGraph is the card processor: commands and its own loopback (transfer
+// saga steps, expiry) in, events, index records and results out.
+func (p *cardProcessor) graph() *goka.GroupGraph {
+	edges := []goka.Edge{
+		goka.Input(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec), p.handle),
+		goka.Loop(new(topics.BytesCodec), p.handle),
+		goka.Visitor(visitExpiry, p.visitExpiry),
+		goka.Persist(new(topics.JSONCodec[CardState])),
+		// Topics other groups read are written as bytes: every reader
+		// decodes (and dead-letters) in its callback.
+		goka.Output(goka.Stream(topics.GiftCardRedemptions), new(topics.BytesCodec)),
+		goka.Output(goka.Stream(topics.GiftCardOrders), new(topics.BytesCodec)),
+	}
+	seen := map[string]bool{}
+	for _, t := range eventTopics {
+		if !seen[t] {
+			seen[t] = true
+			edges = append(edges, goka.Output(goka.Stream(t), new(topics.EnvelopeCodec)))
+		}
+	}
+	edges = append(edges, command.Edges(Group)...)
+	return goka.DefineGroup(Group, edges...)
+}
+
+// outcome is what applying one command produced.
+type outcome struct {
+	card   *Card
+	events []Event
+	result any
+	err    error
+	// reply is false for saga steps and housekeeping nobody waits for.
+	reply bool
+	// loop are messages to other cards of the group (saga steps).
+	loop []loopMsg
+	// final answers a saga's origin command (settle or reverse).
+	final *finalResult
+}
+
+type loopMsg struct {
+	key string
+	env *topics.Envelope
+}
+
+type finalResult struct {
+	origin Origin
+	result any
+	err    error
+}
+
+func (p *cardProcessor) handle(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	var st CardState
+	if v, ok := ctx.Value().(*CardState); ok && v != nil {
+		st = *v
+	}
+	if remembered[env.Type] {
+		prev, err := st.Commands.Check(env)
+		if err != nil {
+			command.Reply(ctx, topics.Failed(env, err))
+			return
+		}
+		if prev != nil {
+			command.Reply(ctx, prev)
+			return
+		}
+	}
+	m := Meta{CommandID: env.CommandID, At: env.OccurredAt, Actor: env.Actor}
+	var settled []Event
+	card := st.Card
+	if card != nil {
+		card, settled = card.Settle(env.OccurredAt, m)
+	}
+	out := p.apply(ctx, env, card, m)
+	if out.err != nil && errorsIsDecode(out.err) {
+		command.DeadLetter(ctx, msg.([]byte), out.err)
+		out.err = ErrInvalidRequest.Withf("%v", out.err)
+	}
+	if out.card == nil {
+		out.card = card
+	}
+	events := append(settled, out.events...)
+
+	var res *topics.CommandResult
+	if out.reply || remembered[env.Type] {
+		if out.err != nil {
+			res = topics.Failed(env, out.err)
+		} else if out.result != nil {
+			var err error
+			if res, err = topics.Succeeded(env, out.result); err != nil {
+				res = topics.Failed(env, err)
+			}
+		}
+	}
+	changed := out.card != st.Card
+	if out.card != nil && remembered[env.Type] && res != nil {
+		st.Commands.Remember(env, res, p.cfg.ledgerSize)
+		changed = true
+	}
+	var final *topics.CommandResult
+	if out.final != nil {
+		origin := &topics.Envelope{CommandID: out.final.origin.CommandID, Type: out.final.origin.Type, Data: out.final.origin.Data, OccurredAt: env.OccurredAt}
+		if out.final.err != nil {
+			final = topics.Failed(origin, out.final.err)
+		} else {
+			var err error
+			if final, err = topics.Succeeded(origin, out.final.result); err != nil {
+				final = topics.Failed(origin, err)
+			}
+		}
+		st.Commands.Remember(origin, final, p.cfg.ledgerSize)
+		changed = true
+	}
+	if changed && out.card != nil {
+		st.Card = out.card
+		ctx.SetValue(&st)
+	}
+	p.emit(ctx, env, out.card, events)
+	for _, l := range out.loop {
+		ctx.Loopback(l.key, mustEncode(ctx, l.env))
+	}
+	if final != nil {
+		command.Reply(ctx, final)
+	}
+	if res != nil && out.reply {
+		command.Reply(ctx, res)
+	}
+}
+
+// emit writes events to their topics and the index records derived from
+// them, before the reply, so that a client that saw the result finds the
+// redemption in the index.
+func (p *cardProcessor) emit(ctx goka.Context, cmd *topics.Envelope, card *Card, events []Event) {
+	for _, ev := range events {
+		opts := []topics.EnvelopeOption{topics.WithCommandID(cmd.CommandID), topics.WithCorrelationID(correlation(cmd)), topics.WithActor(cmd.Actor)}
+		d := ev.Data
+		switch ev.Type {
+		case EventRedeemed:
+			rec := OrderRecord{OrderID: d.OrderID, CardKey: d.CardKey, RedemptionID: d.RedemptionID, Amount: *d.Amount}
+			p.emitEnvelope(ctx, topics.GiftCardRedemptions, d.RedemptionID, TypeRedemptionRecorded, cmd.OccurredAt, rec, opts)
+			p.emitEnvelope(ctx, topics.GiftCardOrders, d.OrderID, TypeOrderRedemption, cmd.OccurredAt, rec, opts)
+		case EventHoldAuthorized, EventHoldCaptured, EventHoldReleased, EventHoldExpired:
+			status := map[string]HoldStatus{EventHoldAuthorized: HoldAuthorized, EventHoldCaptured: HoldCaptured,
+				EventHoldReleased: HoldReleased, EventHoldExpired: HoldExpired}[ev.Type]
+			rec := OrderRecord{OrderID: d.OrderID, CardKey: d.CardKey, HoldID: d.HoldID, HoldStatus: status, Amount: *d.Amount}
+			p.emitEnvelope(ctx, topics.GiftCardOrders, d.OrderID, TypeOrderHold, cmd.OccurredAt, rec, opts)
+		}
+		p.emitEnvelope(ctx, eventTopics[ev.Type], d.CardKey, ev.Type, cmd.OccurredAt, d, opts)
+	}
+}
+
+func (p *cardProcessor) emitEnvelope(ctx goka.Context, topic, key, typ string, at time.Time, data any, opts []topics.EnvelopeOption) {
+	env, err := topics.NewEnvelope(typ, at, data, opts...)
+	if err != nil {
+		ctx.Fail(err) // only a bug makes our own types unencodable
+	}
+	if topic == topics.GiftCardRedemptions || topic == topics.GiftCardOrders {
+		ctx.Emit(goka.Stream(topic), key, mustEncode(ctx, env))
+		return
+	}
+	ctx.Emit(goka.Stream(topic), key, env)
+}
+
+// mustEncode renders an envelope for a bytes topic.
+func mustEncode(ctx goka.Context, env *topics.Envelope) []byte {
+	b, err := env.Encode()
+	if err != nil {
+		ctx.Fail(err)
+	}
+	return b
+}
+
+func correlation(env *topics.Envelope) string {
+	if env.CorrelationID != "" {
+		return env.CorrelationID
+	}
+	return env.CommandID
+}
+
+// decodeInto decodes env's data and checks that it addresses this key.
+func decodeInto[T any](ctx goka.Context, env *topics.Envelope, keyOf func(*T) string) (*T, error) {
+	v, err := topics.DecodeData[T](env)
+	if err != nil {
+		return nil, err
+	}
+	if keyOf != nil {
+		if k := keyOf(&v); k != ctx.Key() {
+			return nil, &topics.DecodeError{Reason: "card_key does not match the record key"}
+		}
+	}
+	return &v, nil
+}
+
+func errorsIsDecode(err error) bool {
+	_, ok := err.(*topics.DecodeError)
+	return ok
+}
+
+func systemEnvelope(typ string, at time.Time, data any, commandID, correlationID string) *topics.Envelope {
+	env, err := topics.NewEnvelope(typ, at, data, topics.WithCommandID(commandID), topics.WithCorrelationID(correlationID),
+		topics.WithActor(topics.Actor{ID: string(Group), Type: topics.ActorSystem}))
+	if err != nil {
+		panic(err) // our own payload types always encode
+	}
+	return env
+}
+
+func (p *cardProcessor) apply(ctx goka.Context, env *topics.Envelope, card *Card, m Meta) outcome {
+	missing := func() outcome { return outcome{err: ErrInvalidCode, reply: true} }
+	switch env.Type {
+	case TypeCreate:
+		cmd, err := decodeInto(ctx, env, func(c *CreateCommand) string { return c.CardKey })
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card != nil {
+			return outcome{err: ErrCardExists, reply: true}
+		}
+		c, ev, err := Create(*cmd, m, p.cfg.cardTTL)
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		return outcome{card: c, events: ev, result: c.Summary(), reply: true}
+
+	case TypeBalance:
+		if _, err := decodeInto(ctx, env, func(c *BalanceQuery) string { return c.CardKey }); err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card == nil {
+			return missing()
+		}
+		return outcome{result: card.BalanceResult(), reply: true}
+
+	case TypeRedeem:
+		cmd, err := decodeInto(ctx, env, func(c *RedeemCommand) string { return c.CardKey })
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card == nil {
+			return missing()
+		}
+		c, ev, res, err := card.Redeem(*cmd, m)
+		return outcome{card: c, events: ev, result: res, err: err, reply: true}
+
+	case TypeRefund:
+		cmd, err := decodeInto(ctx, env, func(c *RefundCommand) string { return c.CardKey })
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card == nil {
+			return outcome{err: ErrRedemptionNotFound, reply: true}
+		}
+		c, ev, res, err := card.Refund(*cmd, m)
+		return outcome{card: c, events: ev, result: res, err: err, reply: true}
+
+	case TypeVoid:
+		cmd, err := decodeInto(ctx, env, func(c *VoidCommand) string { return c.CardKey })
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card == nil {
+			return missing()
+		}
+		c, ev, res, err := card.Void(*cmd, m)
+		return outcome{card: c, events: ev, result: res, err: err, reply: true}
+
+	case TypeAuthorize:
+		cmd, err := decodeInto(ctx, env, func(c *AuthorizeCommand) string { return c.CardKey })
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card == nil {
+			return missing()
+		}
+		c, ev, res, err := card.Authorize(*cmd, m, p.cfg.holdTTL)
+		return outcome{card: c, events: ev, result: res, err: err, reply: true}
+
+	case TypeCapture:
+		cmd, err := decodeInto(ctx, env, func(c *CaptureCommand) string { return c.CardKey })
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card == nil {
+			return missing()
+		}
+		c, ev, res, err := card.Capture(*cmd, m)
+		return outcome{card: c, events: ev, result: res, err: err, reply: true}
+
+	case TypeRelease:
+		cmd, err := decodeInto(ctx, env, func(c *ReleaseCommand) string { return c.CardKey })
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card == nil {
+			return missing()
+		}
+		c, ev, res, err := card.Release(*cmd, m)
+		return outcome{card: c, events: ev, result: res, err: err, reply: true}
+
+	case TypeTransfer:
+		cmd, err := decodeInto(ctx, env, func(c *TransferCommand) string { return c.CardKey })
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		if card == nil {
+			return missing()
+		}
+		origin := Origin{CommandID: env.CommandID, Type: env.Type, Data: env.Data}
+		c, ev, credit, err := card.TransferDebit(*cmd, m, origin)
+		if err != nil {
+			return outcome{err: err, reply: true}
+		}
+		// The debit is remembered as pending: a repeat says so; the final
+		// result (settle or reverse) replaces it and answers the client.
+		pending := struct {
+			TransferID string `json:"transfer_id"`
+			Status     string `json:"status"`
+		}{credit.TransferID, string(TransferPending)}
+		loop := loopMsg{key: credit.ToKey, env: systemEnvelope(TypeTransferCredit, env.OccurredAt, credit, DeriveID(credit.TransferID, "credit"), env.CommandID)}
+		return outcome{card: c, events: ev, result: pending, loop: []loopMsg{loop}}
+
+	case TypeTransferCredit:
+		cmd, err := decodeInto(ctx, env, func(c *TransferCreditCommand) string { return c.ToKey })
+		if err != nil {
+			return outcome{err: err}
+		}
+		c, ev, err := TransferCredit(card, *cmd, m)
+		var next *topics.Envelope
+		if err != nil {
+			next = systemEnvelope(TypeTransferReverse, env.OccurredAt, TransferReverseCommand{TransferID: cmd.TransferID, Error: topics.AsError(err)},
+				DeriveID(cmd.TransferID, "reverse"), env.CorrelationID)
+		} else {
+			next = systemEnvelope(TypeTransferSettle, env.OccurredAt, TransferSettleCommand{TransferID: cmd.TransferID, ToBalance: c.Money(c.Balance)},
+				DeriveID(cmd.TransferID, "settle"), env.CorrelationID)
+		}
+		return outcome{card: c, events: ev, err: err, result: struct{}{}, loop: []loopMsg{{key: cmd.FromKey, env: next}}}
+
+	case TypeTransferSettle:
+		cmd, err := decodeInto[TransferSettleCommand](ctx, env, nil)
+		if err != nil || card == nil {
+			return outcome{err: err}
+		}
+		c, ev, tr, changed := card.TransferSettle(*cmd, m)
+		if !changed {
+			return outcome{}
+		}
+		res := &TransferResult{TransferID: tr.ID, Amount: c.Money(tr.Amount), FromBalance: c.Money(tr.FromBalance), ToBalance: cmd.ToBalance}
+		return outcome{card: c, events: ev, final: &finalResult{origin: tr.Origin, result: res}}
+
+	case TypeTransferReverse:
+		cmd, err := decodeInto[TransferReverseCommand](ctx, env, nil)
+		if err != nil || card == nil {
+			return outcome{err: err}
+		}
+		c, ev, tr, changed := card.TransferReverse(*cmd, m)
+		if !changed {
+			return outcome{}
+		}
+		var reason error = ErrInvalidCode
+		if cmd.Error != nil {
+			reason = cmd.Error
+		}
+		return outcome{card: c, events: ev, final: &finalResult{origin: tr.Origin, err: reason}}
+
+	case TypeExpire:
+		// Settle has already done what is due at the command's time.
+		return outcome{}
+	}
+	return outcome{err: &topics.DecodeError{Reason: "unknown gift card command type " + jsonQuote(env.Type)}, reply: true}
+}
+
+func jsonQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// visitExpiry runs over every card when the expiry ticker fires, with the
+// tick's time as meta. A card with something due (its expiry, a hold's)
+// gets an expire command stamped with the tick's time on the loopback, so
+// the change itself is an ordinary, replayable message.
+func (p *cardProcessor) visitExpiry(ctx goka.Context, meta any) {
+	tick, ok := meta.(time.Time)
+	if !ok {
+		return
+	}
+	st, ok := ctx.Value().(*CardState)
+	if !ok || st == nil || st.Card == nil {
+		return
+	}
+	due, ok := st.Card.NextDeadline()
+	if !ok || tick.Before(due) {
+		return
+	}
+	ctx.Loopback(ctx.Key(), mustEncode(ctx, systemEnvelope(TypeExpire, tick, ExpireCommand{CardKey: ctx.Key()},
+		DeriveID("expire", ctx.Key(), due.Format(time.RFC3339Nano)), "")))
+}

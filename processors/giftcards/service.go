@@ -1,0 +1,99 @@
+package giftcards
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// Service runs every gift card processor: the card processor, the
+// redemption and order indexes, the ingress and the expiry ticker.
+type Service struct {
+	cfg    config
+	cards  *goka.Processor
+	others []*goka.Processor
+}
+
+// New builds the gift card processors on clients, with sb for their
+// tables (the Pebble builder in production).
+func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	popts := append(clients.ProcessorOptions(sb), cfg.gokaOptions...)
+	build := func(g *goka.GroupGraph) (*goka.Processor, error) {
+		return goka.NewProcessor(clients.Brokers(), g, popts...)
+	}
+	s := &Service{cfg: cfg}
+	var err error
+	if s.cards, err = build((&cardProcessor{cfg: cfg}).graph()); err != nil {
+		return nil, err
+	}
+	for _, g := range []*goka.GroupGraph{redemptionIndexGraph(), orderIndexGraph(), ingressGraph()} {
+		p, err := build(g)
+		if err != nil {
+			return nil, err
+		}
+		s.others = append(s.others, p)
+	}
+	return s, nil
+}
+
+// Run runs the processors and the expiry ticker until ctx is done or one
+// of them fails.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, p := range append([]*goka.Processor{s.cards}, s.others...) {
+		g.Go(func() error { return p.Run(ctx) })
+	}
+	g.Go(func() error { return s.tick(ctx) })
+	return g.Wait()
+}
+
+// Ready reports whether every processor has recovered its table.
+func (s *Service) Ready() bool {
+	for _, p := range append([]*goka.Processor{s.cards}, s.others...) {
+		if !p.Recovered() {
+			return false
+		}
+	}
+	return true
+}
+
+// ExpireDue visits every card this instance owns and sends an expire
+// command, stamped at, to each card with an expiry or hold expiry due at
+// that time. The ticker calls it; tests call it with a chosen time.
+func (s *Service) ExpireDue(ctx context.Context, at time.Time) (int64, error) {
+	return s.cards.VisitAllWithStats(ctx, visitExpiry, at.UTC())
+}
+
+// tick runs ExpireDue every expiry interval with the wall-clock time: the
+// scheduler is an edge, like the HTTP API, and the time it stamps is what
+// the cards use.
+func (s *Service) tick(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.expiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			if !s.Ready() {
+				continue
+			}
+			if _, err := s.ExpireDue(ctx, now); err != nil && !errors.Is(err, context.Canceled) {
+				s.cfg.logger.Warn("gift card expiry visit failed", "err", err)
+			}
+		}
+	}
+}
