@@ -1,0 +1,161 @@
+package state
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+)
+
+// Defaults used when the corresponding Option is not given.
+const (
+	// DefaultCacheSize is the default size of the Pebble block cache: shared
+	// by all partitions a Builder has open, or owned by a database opened
+	// with Open. Cache memory is allocated on demand.
+	DefaultCacheSize int64 = 256 << 20
+	// DefaultMemTableSize is the default Pebble memtable size of each
+	// partition database. Pebble starts small (256 KiB) and doubles up to this
+	// size, so idle partitions stay small.
+	DefaultMemTableSize uint64 = 16 << 20
+	// DefaultRecoveryBatchBytes is the default size at which the pending
+	// recovery batch is committed.
+	DefaultRecoveryBatchBytes = 4 << 20
+	// DefaultRecoveryBatchOps is the default number of operations at which
+	// the pending recovery batch is committed.
+	DefaultRecoveryBatchOps = 100_000
+)
+
+const (
+	minMemTableSize = 256 << 10
+	maxMemTableSize = 4<<30 - 1 // Pebble requires MemTableSize < 4 GiB.
+)
+
+// Option configures a storage opened by Open or NewBuilder.
+type Option func(*config)
+
+// config is the unexported configuration assembled from Options.
+type config struct {
+	cacheSize          int64
+	memTableSize       uint64
+	recoveryBatchBytes int
+	recoveryBatchOps   int
+	logger             pebble.Logger
+	pebbleOpts         []func(*pebble.Options)
+}
+
+func defaultConfig() config {
+	return config{
+		cacheSize:          DefaultCacheSize,
+		memTableSize:       DefaultMemTableSize,
+		recoveryBatchBytes: DefaultRecoveryBatchBytes,
+		recoveryBatchOps:   DefaultRecoveryBatchOps,
+	}
+}
+
+func newConfig(opts []Option) (config, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	return cfg, cfg.validate()
+}
+
+// validate reports configuration errors; all of them match ErrInvalidConfig.
+func (c *config) validate() error {
+	switch {
+	case c.cacheSize <= 0:
+		return fmt.Errorf("%w: cache size must be > 0, got %d", ErrInvalidConfig, c.cacheSize)
+	case c.memTableSize < minMemTableSize || c.memTableSize > maxMemTableSize:
+		return fmt.Errorf("%w: memtable size must be in [%d, %d], got %d",
+			ErrInvalidConfig, minMemTableSize, uint64(maxMemTableSize), c.memTableSize)
+	case c.recoveryBatchBytes <= 0:
+		return fmt.Errorf("%w: recovery batch bytes must be > 0, got %d", ErrInvalidConfig, c.recoveryBatchBytes)
+	case c.recoveryBatchOps <= 0:
+		return fmt.Errorf("%w: recovery batch ops must be > 0, got %d", ErrInvalidConfig, c.recoveryBatchOps)
+	}
+	// Pebble options supplied through WithPebbleOptions must not turn off the
+	// guarantees this package documents.
+	po := c.pebbleOptions(nil)
+	if po.DisableWAL {
+		return fmt.Errorf("%w: DisableWAL is not supported: written data must survive a restart", ErrInvalidConfig)
+	}
+	if po.ReadOnly {
+		return fmt.Errorf("%w: ReadOnly is not supported", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// pebbleOptions builds the Pebble options for one partition database. If
+// cache is nil, the database gets its own cache of c.cacheSize bytes.
+func (c *config) pebbleOptions(cache *pebble.Cache) *pebble.Options {
+	o := &pebble.Options{
+		Cache:              cache,
+		CacheSize:          c.cacheSize,
+		MemTableSize:       c.memTableSize,
+		FormatMajorVersion: pebble.FormatNewest,
+		// State tables are written in bursts during recovery; allow L0 to
+		// grow before stalling writes (Pebble's default of 12 sublevels stalls
+		// a bulk load) while compacting out of L0 early.
+		L0CompactionThreshold: 2,
+		L0StopWritesThreshold: 1000,
+		// Goka looks up keys that often do not exist yet (first event of a
+		// key); bloom filters make those misses cheap.
+		Levels: [7]pebble.LevelOptions{0: {FilterPolicy: bloom.FilterPolicy(10)}},
+		Logger: c.logger,
+	}
+	for _, f := range c.pebbleOpts {
+		f(o)
+	}
+	return o
+}
+
+// WithCacheSize sets the size in bytes of the Pebble block cache (default
+// DefaultCacheSize). It must be > 0. A Builder shares one cache among all
+// partitions it has open; a database opened with Open gets its own. As in
+// Pebble, memtables are accounted against the cache: the cache should be
+// larger than the memtables of all partitions sharing it, or little room is
+// left for cached blocks.
+func WithCacheSize(bytes int64) Option {
+	return func(c *config) { c.cacheSize = bytes }
+}
+
+// WithMemTableSize sets the Pebble memtable size in bytes of each partition
+// database (default DefaultMemTableSize). It must be in [256 KiB, 4 GiB).
+// Up to two memtables per partition can be in memory while one is flushed.
+func WithMemTableSize(bytes uint64) Option {
+	return func(c *config) { c.memTableSize = bytes }
+}
+
+// WithRecoveryBatchBytes sets the size in bytes at which the batch collecting
+// writes before MarkRecovered is committed (default
+// DefaultRecoveryBatchBytes). It must be > 0.
+func WithRecoveryBatchBytes(bytes int) Option {
+	return func(c *config) { c.recoveryBatchBytes = bytes }
+}
+
+// WithRecoveryBatchOps sets the number of operations at which the batch
+// collecting writes before MarkRecovered is committed (default
+// DefaultRecoveryBatchOps). It must be > 0.
+func WithRecoveryBatchOps(n int) Option {
+	return func(c *config) { c.recoveryBatchOps = n }
+}
+
+// WithLogger sets the logger Pebble uses for its informational and error
+// messages. The default is pebble.DefaultLogger (the standard log package).
+func WithLogger(l pebble.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithPebbleOptions registers a function that may adjust the pebble.Options
+// of each partition database just before it is opened, after this package's
+// own settings have been applied. Options that break the package's
+// guarantees (DisableWAL, ReadOnly) are rejected with ErrInvalidConfig.
+func WithPebbleOptions(f func(*pebble.Options)) Option {
+	return func(c *config) {
+		if f != nil {
+			c.pebbleOpts = append(c.pebbleOpts, f)
+		}
+	}
+}
