@@ -80,7 +80,7 @@ func apply(t *testing.T, r *Return, c Command, a topics.Actor) (*Return, Outcome
 }
 
 // requestOf returns the outcome's request to service.
-func requestOf(t *testing.T, out Outcome, s Service) Request {
+func requestOf(t *testing.T, out Outcome, s Peer) Request {
 	t.Helper()
 	for _, rq := range out.Requests {
 		if rq.Service == s {

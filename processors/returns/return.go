@@ -198,26 +198,26 @@ type Meta struct {
 	Policy    *Policy
 }
 
-// Service names the other services a return talks to.
-type Service string
+// Peer names the other services a return talks to.
+type Peer string
 
 // Services a return sends requests to.
 const (
-	ServicePayments      Service = "payments"
-	ServiceGiftCards     Service = "gift_cards"
-	ServiceInventory     Service = "inventory"
-	ServiceLabels        Service = "shipping_labels"
-	ServiceNotifications Service = "notifications"
+	ServicePayments      Peer = "payments"
+	ServiceGiftCards     Peer = "gift_cards"
+	ServiceInventory     Peer = "inventory"
+	ServiceLabels        Peer = "shipping_labels"
+	ServiceNotifications Peer = "notifications"
 	// ServiceOrders receives replacement-order requests (exchange).
-	ServiceOrders Service = "orders"
+	ServiceOrders Peer = "orders"
 	// ServiceOrderReturns is this domain's order processor: it gets back
 	// units a return no longer claims.
-	ServiceOrderReturns Service = "order_returns"
+	ServiceOrderReturns Peer = "order_returns"
 )
 
 // Request is a message to another service that the saga sends.
 type Request struct {
-	Service Service
+	Service Peer
 	// Type is the request's message type ("payments.refund").
 	Type string
 	// ID identifies the request; the reply names it.

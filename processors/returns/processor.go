@@ -1,0 +1,406 @@
+package returns
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/lovoo/goka"
+
+	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/processors/giftcards"
+	"github.com/shopstream/streams/topics"
+)
+
+// Groups of the returns processors.
+const (
+	IngressGroup goka.Group = topics.ReturnsIngressGroup
+	OrdersGroup  goka.Group = topics.ReturnsOrdersGroup
+	ReturnsGroup goka.Group = topics.ReturnsReturnsGroup
+)
+
+// storeCreditCommandPrefix starts the command ID of every gift card create
+// command the saga sends, so the ingress finds their results.
+const storeCreditCommandPrefix = "returns-store-credit/"
+
+// eventTopics maps the return's event types to their topics.
+var eventTopics = map[string]string{
+	EventInitiated: topics.ReturnInitiatedTopic,
+	EventApproved:  topics.ReturnApprovedTopic,
+	EventReceived:  topics.ReturnReceivedTopic,
+	EventCompleted: topics.ReturnCompletedTopic,
+	EventRejected:  topics.ReturnRejectedTopic,
+	EventCancelled: topics.ReturnCancelledTopic,
+	EventRestocked: topics.InventoryRestocked,
+}
+
+// serviceTopics maps the services the saga talks to their request topics.
+var serviceTopics = map[Peer]string{
+	ServicePayments:      topics.PaymentsRefunds,
+	ServiceInventory:     topics.InventoryRestocks,
+	ServiceLabels:        topics.ShippingLabels,
+	ServiceNotifications: topics.NotificationsSend,
+	ServiceOrders:        topics.OrdersReplacements,
+	ServiceOrderReturns:  topics.ReturnsOrders,
+	ServiceGiftCards:     topics.GiftCardCommands,
+}
+
+// ingressGraph re-keys inbound order events by the order ID inside them
+// (their producers use foreign partitioners), and turns the results of the
+// saga's gift card commands into replies keyed by return ID.
+func ingressGraph() *goka.GroupGraph {
+	return goka.DefineGroup(IngressGroup,
+		goka.Input(goka.Stream(topics.OrderCompleted), new(topics.BytesCodec), rekeyByOrder),
+		goka.Input(goka.Stream(topics.ShipmentDelivered), new(topics.BytesCodec), rekeyByOrder),
+		goka.Input(goka.Stream(topics.CommandResults), new(topics.BytesCodec), storeCreditResult),
+		goka.Output(goka.Stream(topics.ReturnsOrders), new(topics.BytesCodec)),
+		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.EnvelopeCodec)),
+		goka.Output(goka.Stream(topics.DLQ(string(IngressGroup))), new(command.DeadLetterCodec)),
+	)
+}
+
+func rekeyByOrder(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	ref, err := topics.DecodeData[struct {
+		OrderID string `json:"order_id"`
+	}](env)
+	if err == nil && ref.OrderID == "" {
+		err = topics.ErrInvalidRequest.Withf("%s has no order_id", env.Type)
+	}
+	if err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	ctx.Emit(goka.Stream(topics.ReturnsOrders), ref.OrderID, msg.([]byte))
+}
+
+func storeCreditResult(ctx goka.Context, msg any) {
+	if !strings.HasPrefix(ctx.Key(), storeCreditCommandPrefix) {
+		return // another domain's result
+	}
+	var res topics.CommandResult
+	if err := json.Unmarshal(msg.([]byte), &res); err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	if res.Pending {
+		return
+	}
+	requestID := strings.TrimPrefix(res.CommandID, storeCreditCommandPrefix)
+	returnID, _, ok := strings.Cut(requestID, ":refund:")
+	if !ok {
+		command.DeadLetter(ctx, msg.([]byte), topics.ErrInvalidRequest.Withf("store credit command ID %q names no return", res.CommandID))
+		return
+	}
+	rp := Reply{RequestID: requestID, ReturnID: returnID, OK: res.OK, TransactionID: res.CommandID}
+	if res.Error != nil {
+		rp.Error = res.Error.Error()
+	}
+	var card struct {
+		Last4 string `json:"last4"`
+	}
+	if res.OK && json.Unmarshal(res.Result, &card) == nil {
+		rp.GiftCardLast4 = card.Last4
+	}
+	env, err := topics.NewEnvelope(ReplyStoreCredit, res.CompletedAt, rp, topics.WithCorrelationID(returnID))
+	if err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	ctx.Emit(goka.Stream(topics.ReturnsReplies), returnID, env)
+}
+
+// orderGraph is the order processor: keyed by order ID, it keeps what
+// order.completed and shipment.delivered said and the units each return
+// claims, and accepts or refuses return.initiate.
+func (s *Service) orderGraph() *goka.GroupGraph {
+	edges := []goka.Edge{
+		goka.Input(goka.Stream(topics.ReturnsOrders), new(topics.BytesCodec), s.handleOrder),
+		goka.Persist(new(orderRecordCodec)),
+		goka.Output(goka.Stream(topics.ReturnsCommands), new(topics.EnvelopeCodec)),
+	}
+	return goka.DefineGroup(OrdersGroup, append(edges, command.Edges(OrdersGroup)...)...)
+}
+
+const maxRememberedEvents = 64
+
+func (s *Service) handleOrder(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	rec, _ := ctx.Value().(*OrderRecord)
+	if rec == nil {
+		rec = &OrderRecord{}
+	}
+	switch env.Type {
+	case topics.OrderCompleted, topics.ShipmentDelivered:
+		for _, id := range rec.Events {
+			if id == env.ID {
+				return // delivered again
+			}
+		}
+		var err error
+		if env.Type == topics.OrderCompleted {
+			var o Order
+			if o, err = topics.DecodeData[Order](env); err == nil {
+				err = rec.RecordCompleted(o)
+			}
+		} else {
+			var d Delivery
+			if d, err = topics.DecodeData[Delivery](env); err == nil {
+				err = rec.RecordDelivered(d)
+			}
+		}
+		if err != nil {
+			command.DeadLetter(ctx, msg.([]byte), err)
+			return
+		}
+		rec.Events = append(rec.Events, env.ID)
+		if over := len(rec.Events) - maxRememberedEvents; over > 0 {
+			rec.Events = append([]string(nil), rec.Events[over:]...)
+		}
+		ctx.SetValue(rec)
+	case RequestRelease:
+		rel, err := topics.DecodeData[Release](env)
+		if err != nil {
+			command.DeadLetter(ctx, msg.([]byte), err)
+			return
+		}
+		rec.ApplyRelease(rel)
+		ctx.SetValue(rec)
+	case TypeInitiate:
+		s.initiate(ctx, rec, env)
+	default:
+		command.DeadLetter(ctx, msg.([]byte), topics.ErrInvalidRequest.Withf("the order processor does not handle %q", env.Type))
+	}
+}
+
+func (s *Service) initiate(ctx goka.Context, rec *OrderRecord, env *topics.Envelope) {
+	if prev, err := rec.Commands.Check(env); prev != nil || err != nil {
+		if err != nil {
+			prev = topics.Failed(env, err)
+		}
+		command.Reply(ctx, prev)
+		return
+	}
+	req, err := topics.DecodeData[InitiateRequest](env)
+	if err == nil && req.OrderID != "" && req.OrderID != ctx.Key() {
+		err = topics.ErrInvalidRequest.Withf("order_id %q does not match the record key %q", req.OrderID, ctx.Key())
+	}
+	var r *Return
+	if err == nil {
+		req.OrderID = ctx.Key()
+		r, err = rec.Initiate(req, Meta{At: env.OccurredAt, Actor: env.Actor, CommandID: env.CommandID, Policy: s.cfg.policy})
+	}
+	if err != nil {
+		res := topics.Failed(env, err)
+		if rec.Order != nil { // remember only for orders that exist: no empty records
+			rec.Commands.Remember(env, res, s.cfg.ledgerSize)
+			ctx.SetValue(rec)
+		}
+		command.Reply(ctx, res)
+		return
+	}
+	// The return processor answers the command when it has created the
+	// return; a repeat of the command gets this pending result.
+	rec.Commands.Remember(env, &topics.CommandResult{CommandID: env.CommandID, Type: env.Type, OK: true, Pending: true,
+		Result: mustJSON(map[string]string{"return_id": r.ID}), CompletedAt: env.OccurredAt}, s.cfg.ledgerSize)
+	ctx.SetValue(rec)
+	hand, err := topics.NewEnvelope(TypeCreate, env.OccurredAt, r, topics.WithCommandID(env.CommandID),
+		topics.WithActor(env.Actor), topics.WithCorrelationID(r.ID))
+	if err != nil {
+		panic(err)
+	}
+	ctx.Emit(goka.Stream(topics.ReturnsCommands), r.ID, hand)
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// returnGraph is the return processor: keyed by return ID, it runs the
+// state machine and the completion saga.
+func (s *Service) returnGraph() *goka.GroupGraph {
+	edges := []goka.Edge{
+		goka.Input(goka.Stream(topics.ReturnsCommands), new(topics.BytesCodec), s.handleCommand),
+		goka.Input(goka.Stream(topics.ReturnsReplies), new(topics.BytesCodec), s.handleReply),
+		goka.Persist(new(returnRecordCodec)),
+		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.EnvelopeCodec)),
+	}
+	for _, t := range []string{topics.ReturnInitiatedTopic, topics.ReturnApprovedTopic, topics.ReturnReceivedTopic,
+		topics.ReturnCompletedTopic, topics.ReturnRejectedTopic, topics.ReturnCancelledTopic, topics.InventoryRestocked,
+		topics.PaymentsRefunds, topics.InventoryRestocks, topics.ShippingLabels, topics.NotificationsSend,
+		topics.OrdersReplacements, topics.ReturnsOrders, topics.GiftCardCommands} {
+		edges = append(edges, goka.Output(goka.Stream(t), new(topics.EnvelopeCodec)))
+	}
+	return goka.DefineGroup(ReturnsGroup, append(edges, command.Edges(ReturnsGroup)...)...)
+}
+
+func (s *Service) handleCommand(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	rec, _ := ctx.Value().(*ReturnRecord)
+	if env.Type == TypeCreate {
+		if rec != nil && rec.Return != nil {
+			return // the hand-off delivered again
+		}
+		r, err := topics.DecodeData[Return](env)
+		if err != nil || r.ID != ctx.Key() {
+			command.DeadLetter(ctx, msg.([]byte), topics.ErrInvalidRequest.Withf("bad return.create hand-off: %v", err))
+			return
+		}
+		rec = &ReturnRecord{Return: &r}
+		res, _ := topics.Succeeded(env, r.Request())
+		rec.Commands.Remember(env, res, s.cfg.ledgerSize)
+		ctx.SetValue(rec)
+		s.emitEvent(ctx, env, &r, Event{Type: EventInitiated, Data: r.Summary()})
+		command.Reply(ctx, res)
+		return
+	}
+	if rec == nil || rec.Return == nil {
+		command.Reply(ctx, topics.Failed(env, ErrReturnNotFound.Withf("return %q not found", ctx.Key()).With("return_id", ctx.Key())))
+		return
+	}
+	if prev, err := rec.Commands.Check(env); prev != nil || err != nil {
+		if err != nil {
+			prev = topics.Failed(env, err)
+		}
+		command.Reply(ctx, prev)
+		return
+	}
+	c, err := decodeCommand(env)
+	var next *Return
+	var out Outcome
+	if err == nil {
+		next, out, err = Apply(rec.Return, c, Meta{At: env.OccurredAt, Actor: env.Actor, CommandID: env.CommandID, Policy: s.cfg.policy})
+	}
+	var res *topics.CommandResult
+	if err != nil {
+		res = topics.Failed(env, err)
+	} else {
+		res, _ = topics.Succeeded(env, out.Result)
+		res.Pending = out.Pending
+		rec.Return = next
+	}
+	rec.Commands.Remember(env, res, s.cfg.ledgerSize)
+	s.finalResult(rec, env, &out)
+	ctx.SetValue(rec)
+	command.Reply(ctx, res)
+	s.dispatch(ctx, env, rec.Return, out)
+}
+
+func (s *Service) handleReply(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	rec, _ := ctx.Value().(*ReturnRecord)
+	c, err := decodeReply(env)
+	if err == nil && (rec == nil || rec.Return == nil) {
+		err = ErrReturnNotFound.Withf("reply for unknown return %q", ctx.Key())
+	}
+	if err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	next, out, err := Apply(rec.Return, c, Meta{At: env.OccurredAt, Actor: topics.Actor{ID: "returns-saga", Type: topics.ActorSystem},
+		CommandID: env.CommandID, Policy: s.cfg.policy})
+	if err == ErrStaleReply {
+		return
+	}
+	if err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	rec.Return = next
+	s.finalResult(rec, env, &out)
+	ctx.SetValue(rec)
+	s.dispatch(ctx, env, rec.Return, out)
+}
+
+// finalResult turns out.Final into the command's final result, replacing
+// its pending result in the ledger, and leaves it in out for dispatch.
+func (s *Service) finalResult(rec *ReturnRecord, cause *topics.Envelope, out *Outcome) {
+	if out.Final == nil || out.Final.CommandID == "" {
+		out.Final = nil
+		return
+	}
+	res := &topics.CommandResult{CommandID: out.Final.CommandID, Type: TypeComplete, CompletedAt: cause.OccurredAt}
+	if out.Final.Err != nil {
+		res.Error = topics.AsError(out.Final.Err)
+	} else {
+		res.OK, res.Result = true, mustJSON(out.Final.Result)
+	}
+	for i := range rec.Commands.Entries {
+		if e := &rec.Commands.Entries[i]; e.ID == res.CommandID {
+			res.Type = e.Result.Type
+			e.Result = res
+		}
+	}
+	out.Final.Result = res
+}
+
+// dispatch emits what an action produced: events, requests to other
+// services, and a final command result.
+func (s *Service) dispatch(ctx goka.Context, cause *topics.Envelope, r *Return, out Outcome) {
+	for _, e := range out.Events {
+		s.emitEvent(ctx, cause, r, e)
+	}
+	for _, rq := range out.Requests {
+		s.emitRequest(ctx, cause, r, rq)
+	}
+	if out.Final != nil {
+		command.Reply(ctx, out.Final.Result.(*topics.CommandResult))
+	}
+}
+
+func (s *Service) emitEvent(ctx goka.Context, cause *topics.Envelope, r *Return, e Event) {
+	env, err := topics.NewEnvelope(e.Type, cause.OccurredAt, e.Data, topics.WithCorrelationID(r.ID),
+		topics.WithCommandID(cause.CommandID), topics.WithActor(cause.Actor))
+	if err != nil {
+		panic(err)
+	}
+	ctx.Emit(goka.Stream(eventTopics[e.Type]), r.ID, env)
+}
+
+func (s *Service) emitRequest(ctx goka.Context, cause *topics.Envelope, r *Return, rq Request) {
+	key, typ, data := r.ID, rq.Type, rq.Data
+	opts := []topics.EnvelopeOption{topics.WithCorrelationID(r.ID), topics.WithActor(topics.Actor{ID: "returns-saga", Type: topics.ActorSystem})}
+	switch rq.Service {
+	case ServiceOrderReturns:
+		key = r.OrderID
+	case ServiceGiftCards:
+		refund := rq.Data.(RefundRequest)
+		if s.cfg.storeCredit == nil {
+			s.emitReply(ctx, cause, ReplyStoreCredit, Reply{RequestID: rq.ID, ReturnID: r.ID, Error: "store credit is not configured"})
+			return
+		}
+		cardKey, last4 := s.cfg.storeCredit.Key(r.ID)
+		key, typ = cardKey, giftcards.TypeCreate
+		data = giftcards.CreateCommand{CardKey: cardKey, Last4: last4, Amount: refund.Amount, PurchaserID: r.CustomerID,
+			Message: "Store credit for return " + r.ID}
+		opts = append(opts, topics.WithCommandID(storeCreditCommandPrefix+rq.ID))
+	}
+	env, err := topics.NewEnvelope(typ, cause.OccurredAt, data, opts...)
+	if err != nil {
+		panic(err)
+	}
+	ctx.Emit(goka.Stream(serviceTopics[rq.Service]), key, env)
+}
+
+func (s *Service) emitReply(ctx goka.Context, cause *topics.Envelope, typ string, rp Reply) {
+	env, err := topics.NewEnvelope(typ, cause.OccurredAt, rp, topics.WithCorrelationID(rp.ReturnID))
+	if err != nil {
+		panic(err)
+	}
+	ctx.Emit(goka.Stream(topics.ReturnsReplies), rp.ReturnID, env)
+}

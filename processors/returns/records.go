@@ -1,0 +1,106 @@
+package returns
+
+import (
+	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/topics"
+)
+
+// OrderRecord is the order processor's table value: the order state and
+// the command IDs it applied.
+type OrderRecord struct {
+	OrderState
+	Commands command.Ledger `json:"commands"`
+	// Events are the IDs of the inbound events applied, most recent last,
+	// so a redelivered event is recognised.
+	Events []string `json:"events,omitempty"`
+}
+
+// ReturnRecord is the return processor's table value.
+type ReturnRecord struct {
+	Return   *Return        `json:"return"`
+	Commands command.Ledger `json:"commands"`
+}
+
+// Codecs of the tables.
+type (
+	orderRecordCodec  = topics.JSONCodec[OrderRecord]
+	returnRecordCodec = topics.JSONCodec[ReturnRecord]
+)
+
+// Envelope types of return commands on ReturnsCommands (and
+// return.initiate on ReturnsOrders).
+const (
+	TypeInitiate     = "return.initiate"
+	TypeCreate       = "return.create"
+	TypeApprove      = "return.approve"
+	TypeReject       = "return.reject"
+	TypeShip         = "return.ship"
+	TypeReceive      = "return.receive"
+	TypeInspect      = "return.inspect"
+	TypeComplete     = "return.complete"
+	TypeCancel       = "return.cancel"
+	TypeLabel        = "return.generate_shipping_label"
+	TypeRetryRefund  = "return.retry_refund"
+	TypeRetryRestock = "return.retry_restock"
+	TypeResolve      = "return.resolve"
+)
+
+// Envelope types of replies on ReturnsReplies.
+const (
+	ReplyRefund       = "payments.refund_result"
+	ReplyStoreCredit  = "gift_card.issue_result"
+	ReplyRestock      = "inventory.restock_result"
+	ReplyLabel        = "shipping.label_result"
+	ReplyNotification = "notification.result"
+)
+
+// decodeCommand decodes a return command envelope into its Command.
+func decodeCommand(env *topics.Envelope) (Command, error) {
+	switch env.Type {
+	case TypeApprove:
+		return topics.DecodeData[Approve](env)
+	case TypeReject:
+		return topics.DecodeData[Reject](env)
+	case TypeShip:
+		return topics.DecodeData[Ship](env)
+	case TypeReceive:
+		return topics.DecodeData[ReceiveItems](env)
+	case TypeInspect:
+		return topics.DecodeData[Inspect](env)
+	case TypeComplete:
+		return topics.DecodeData[Complete](env)
+	case TypeCancel:
+		return topics.DecodeData[Cancel](env)
+	case TypeLabel:
+		return GenerateLabel{}, nil
+	case TypeRetryRefund:
+		return RetryRefund{}, nil
+	case TypeRetryRestock:
+		return RetryRestock{}, nil
+	case TypeResolve:
+		return topics.DecodeData[Resolve](env)
+	}
+	return nil, topics.ErrInvalidRequest.Withf("unknown return command type %q", env.Type)
+}
+
+// decodeReply decodes a saga reply envelope.
+func decodeReply(env *topics.Envelope) (Command, error) {
+	rp, err := topics.DecodeData[Reply](env)
+	if err != nil {
+		return nil, err
+	}
+	if rp.RequestID == "" {
+		return nil, topics.ErrInvalidRequest.Withf("%s has no request_id", env.Type)
+	}
+	switch env.Type {
+	case ReplyRefund, ReplyStoreCredit:
+		return RefundResult{rp}, nil
+	case ReplyRestock:
+		return RestockResult{rp}, nil
+	case ReplyLabel:
+		return LabelResult{rp}, nil
+	case ReplyNotification:
+		return NotificationResult{rp}, nil
+	}
+	return nil, topics.ErrInvalidRequest.Withf("unknown reply type %q", env.Type)
+}

@@ -1,0 +1,175 @@
+package returns
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shopstream/streams/topics"
+)
+
+type config struct {
+	policy      *Policy
+	storeCredit *StoreCredit
+	ledgerSize  int
+	gokaOptions []goka.ProcessorOption
+	views       bool
+}
+
+// Option configures the returns Service.
+type Option func(*config)
+
+// WithPolicy sets the return policy (default: policy.default.json). Load an
+// operator's file with LoadPolicy.
+func WithPolicy(p *Policy) Option { return func(c *config) { c.policy = p } }
+
+// WithStoreCredit sets how store-credit gift cards are derived; without it
+// store_credit and gift_card refunds fail (refund_failed).
+func WithStoreCredit(s *StoreCredit) Option { return func(c *config) { c.storeCredit = s } }
+
+// WithLedgerSize sets how many command IDs each order and return remembers
+// (default command.DefaultLedgerSize).
+func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } }
+
+// WithProcessorOptions adds goka options to every processor (tests).
+func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
+	return func(c *config) { c.gokaOptions = append(c.gokaOptions, opts...) }
+}
+
+// WithoutViews skips the table views the HTTP API reads (workers that
+// serve no HTTP).
+func WithoutViews() Option { return func(c *config) { c.views = false } }
+
+func (c *config) validate() error {
+	if c.policy == nil {
+		return errors.New("returns: nil policy")
+	}
+	if err := c.policy.Validate(); err != nil {
+		return err
+	}
+	if c.ledgerSize < 0 {
+		return errors.New("returns: negative ledger size")
+	}
+	return nil
+}
+
+// Service runs the returns processors: the ingress, the order processor and
+// the return processor, and the views of their tables.
+type Service struct {
+	cfg     config
+	procs   []*goka.Processor
+	returns *goka.View
+	orders  *goka.View
+}
+
+// New builds the returns processors on clients, with sb for their tables
+// and views (the Pebble builder in production).
+func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service, error) {
+	cfg := config{policy: DefaultPolicy(), views: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg}
+	popts := append(clients.ProcessorOptions(sb), cfg.gokaOptions...)
+	for _, g := range []*goka.GroupGraph{ingressGraph(), s.orderGraph(), s.returnGraph()} {
+		p, err := goka.NewProcessor(clients.Brokers(), g, popts...)
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, p)
+	}
+	if cfg.views {
+		var err error
+		if s.returns, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsReturnsGroup)),
+			new(returnRecordCodec), clients.ViewOptions(sb)...); err != nil {
+			return nil, err
+		}
+		if s.orders, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsOrdersGroup)),
+			new(orderRecordCodec), clients.ViewOptions(sb)...); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Run runs the processors and views until ctx is done or one fails.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, p := range s.procs {
+		g.Go(func() error { return p.Run(ctx) })
+	}
+	for _, v := range []*goka.View{s.returns, s.orders} {
+		if v != nil {
+			g.Go(func() error { return v.Run(ctx) })
+		}
+	}
+	return g.Wait()
+}
+
+// Ready reports whether every processor and view has recovered.
+func (s *Service) Ready() bool {
+	for _, p := range s.procs {
+		if !p.Recovered() {
+			return false
+		}
+	}
+	for _, v := range []*goka.View{s.returns, s.orders} {
+		if v != nil && !v.Recovered() {
+			return false
+		}
+	}
+	return true
+}
+
+// Policy is the policy the service applies.
+func (s *Service) Policy() *Policy { return s.cfg.policy }
+
+// StoreCredit is the store-credit deriver, nil when not configured.
+func (s *Service) StoreCredit() *StoreCredit { return s.cfg.storeCredit }
+
+// ErrNoViews is returned by the read methods of a Service built WithoutViews.
+var ErrNoViews = errors.New("returns: service built without views")
+
+// Return reads a return from the view (GET /v1/returns/{id}).
+func (s *Service) Return(id string) (*Return, error) {
+	if s.returns == nil {
+		return nil, ErrNoViews
+	}
+	v, err := s.returns.Get(id)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	rec, _ := v.(*ReturnRecord)
+	if rec == nil || rec.Return == nil {
+		return nil, ErrReturnNotFound.Withf("return %q not found", id).With("return_id", id)
+	}
+	return rec.Return, nil
+}
+
+// Eligibility checks an order's items at time at from the view
+// (GET /v1/orders/{id}/return-eligibility).
+func (s *Service) Eligibility(orderID string, at time.Time) (EligibilityResult, error) {
+	if s.orders == nil {
+		return EligibilityResult{}, ErrNoViews
+	}
+	v, err := s.orders.Get(orderID)
+	if err != nil {
+		return EligibilityResult{}, unavailable(err)
+	}
+	rec, _ := v.(*OrderRecord)
+	if rec == nil || rec.Order == nil {
+		return EligibilityResult{}, ErrOrderNotFound.Withf("order %q not found", orderID).With("order_id", orderID)
+	}
+	return rec.OrderState.Eligibility(s.cfg.policy, at)
+}
+
+func unavailable(err error) error {
+	return topics.NewError(topics.CodeUnavailable, "returns view: "+err.Error())
+}

@@ -1,0 +1,245 @@
+// Package simulators answers the requests the returns saga sends to other
+// ShopStream services — payments, inventory, shipping labels and
+// notifications — so that the whole returns flow runs in `shopstream dev`
+// and in tests. Each service honours the idempotency keys the saga sends
+// (a refund key is paid at most once, a restock key restocked at most
+// once), and failures are injected by configuration.
+package simulators
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/processors/returns"
+	"github.com/shopstream/streams/topics"
+)
+
+// Group is the simulators' goka group.
+const Group goka.Group = topics.ReturnsSimulatorsGroup
+
+// Config injects failures: each request fails its first N attempts.
+type Config struct {
+	// PaymentFailures fails the first N attempts of every refund.
+	PaymentFailures int
+	// InventoryFailures fails the first N attempts of every restock.
+	InventoryFailures int
+	// LabelFailures fails the first N label requests of every return.
+	LabelFailures int
+	// NotificationFailures fails the first N attempts of every notification.
+	NotificationFailures int
+}
+
+func (c Config) validate() error {
+	if c.PaymentFailures < 0 || c.InventoryFailures < 0 || c.LabelFailures < 0 || c.NotificationFailures < 0 {
+		return errors.New("simulators: failure counts cannot be negative")
+	}
+	return nil
+}
+
+// Refund is a refund the payment simulator paid.
+type Refund struct {
+	TransactionID string       `json:"transaction_id"`
+	Amount        topics.Money `json:"amount"`
+}
+
+// State is what the simulators remember per return ID.
+type State struct {
+	// Refunds maps refund key to the refund paid under it.
+	Refunds map[string]Refund `json:"refunds,omitempty"`
+	// Payments counts refunds actually paid (never more than one per key).
+	Payments int `json:"payments"`
+	// PaymentRequests counts refund requests received, repeats included.
+	PaymentRequests int `json:"payment_requests"`
+	// Restocked maps restock key to the units put back.
+	Restocked map[string][]returns.InventoryUpdate `json:"restocked,omitempty"`
+	// Restocks counts restocks actually done.
+	Restocks      int      `json:"restocks"`
+	Labels        int      `json:"labels"`
+	Notifications []string `json:"notifications,omitempty"`
+}
+
+// Simulators runs the simulated services.
+type Simulators struct {
+	cfg  Config
+	proc *goka.Processor
+	view *goka.View
+}
+
+// New builds the simulators on clients with sb for their table.
+func New(clients *topics.Clients, sb storage.Builder, cfg Config) (*Simulators, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Simulators{cfg: cfg}
+	g := goka.DefineGroup(Group,
+		goka.Input(goka.Stream(topics.PaymentsRefunds), new(topics.BytesCodec), s.handle),
+		goka.Input(goka.Stream(topics.InventoryRestocks), new(topics.BytesCodec), s.handle),
+		goka.Input(goka.Stream(topics.ShippingLabels), new(topics.BytesCodec), s.handle),
+		goka.Input(goka.Stream(topics.NotificationsSend), new(topics.BytesCodec), s.handle),
+		goka.Persist(new(topics.JSONCodec[State])),
+		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.EnvelopeCodec)),
+		goka.Output(goka.Stream(topics.DLQ(string(Group))), new(command.DeadLetterCodec)),
+	)
+	var err error
+	if s.proc, err = goka.NewProcessor(clients.Brokers(), g, clients.ProcessorOptions(sb)...); err != nil {
+		return nil, err
+	}
+	if s.view, err = goka.NewView(clients.Brokers(), goka.GroupTable(Group), new(topics.JSONCodec[State]), clients.ViewOptions(sb)...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run runs the simulators until ctx is done.
+func (s *Simulators) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.proc.Run(ctx) })
+	g.Go(func() error { return s.view.Run(ctx) })
+	return g.Wait()
+}
+
+// Ready reports whether the simulators have recovered.
+func (s *Simulators) Ready() bool { return s.proc.Recovered() && s.view.Recovered() }
+
+// State reads what the simulators did for a return.
+func (s *Simulators) State(returnID string) (State, error) {
+	v, err := s.view.Get(returnID)
+	if err != nil || v == nil {
+		return State{}, err
+	}
+	return *v.(*State), nil
+}
+
+func (s *Simulators) handle(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	st, _ := ctx.Value().(*State)
+	if st == nil {
+		st = &State{}
+	}
+	var (
+		typ string
+		rp  returns.Reply
+		err error
+	)
+	switch env.Type {
+	case returns.RequestRefund:
+		typ = returns.ReplyRefund
+		rp, err = s.refund(st, env)
+	case returns.RequestRestock:
+		typ = returns.ReplyRestock
+		rp, err = s.restock(st, env)
+	case returns.RequestLabel:
+		typ = returns.ReplyLabel
+		rp, err = s.label(st, env)
+	case returns.RequestNotification:
+		typ = returns.ReplyNotification
+		rp, err = s.notify(st, env)
+	default:
+		err = topics.ErrInvalidRequest.Withf("the simulators do not handle %q", env.Type)
+	}
+	if err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	rp.ReturnID = ctx.Key()
+	ctx.SetValue(st)
+	out, err := topics.NewEnvelope(typ, env.OccurredAt, rp, topics.WithCorrelationID(ctx.Key()),
+		topics.WithActor(topics.Actor{ID: "simulators", Type: topics.ActorSystem}))
+	if err != nil {
+		panic(err)
+	}
+	ctx.Emit(goka.Stream(topics.ReturnsReplies), ctx.Key(), out)
+}
+
+func (s *Simulators) refund(st *State, env *topics.Envelope) (returns.Reply, error) {
+	rq, err := topics.DecodeData[returns.RefundRequest](env)
+	if err != nil {
+		return returns.Reply{}, err
+	}
+	st.PaymentRequests++
+	rp := returns.Reply{RequestID: rq.RequestID}
+	if paid, ok := st.Refunds[rq.RefundKey]; ok { // idempotent: paid once
+		rp.OK, rp.TransactionID = true, paid.TransactionID
+		return rp, nil
+	}
+	if rq.Attempt <= s.cfg.PaymentFailures {
+		rp.Error = fmt.Sprintf("payment gateway declined attempt %d (simulated)", rq.Attempt)
+		return rp, nil
+	}
+	if st.Refunds == nil {
+		st.Refunds = make(map[string]Refund)
+	}
+	sum := sha256.Sum256([]byte(rq.RefundKey))
+	tx := "re_" + hex.EncodeToString(sum[:8])
+	st.Refunds[rq.RefundKey] = Refund{TransactionID: tx, Amount: rq.Amount}
+	st.Payments++
+	rp.OK, rp.TransactionID = true, tx
+	return rp, nil
+}
+
+func (s *Simulators) restock(st *State, env *topics.Envelope) (returns.Reply, error) {
+	rq, err := topics.DecodeData[returns.RestockRequest](env)
+	if err != nil {
+		return returns.Reply{}, err
+	}
+	rp := returns.Reply{RequestID: rq.RequestID}
+	if _, ok := st.Restocked[rq.RestockKey]; ok {
+		rp.OK = true
+		return rp, nil
+	}
+	if rq.Attempt <= s.cfg.InventoryFailures {
+		rp.Error = fmt.Sprintf("inventory service unavailable on attempt %d (simulated)", rq.Attempt)
+		return rp, nil
+	}
+	if st.Restocked == nil {
+		st.Restocked = make(map[string][]returns.InventoryUpdate)
+	}
+	st.Restocked[rq.RestockKey] = rq.Items
+	st.Restocks++
+	rp.OK = true
+	return rp, nil
+}
+
+func (s *Simulators) label(st *State, env *topics.Envelope) (returns.Reply, error) {
+	rq, err := topics.DecodeData[returns.LabelRequest](env)
+	if err != nil {
+		return returns.Reply{}, err
+	}
+	st.Labels++
+	rp := returns.Reply{RequestID: rq.RequestID}
+	if st.Labels <= s.cfg.LabelFailures {
+		rp.Error = "carrier API unavailable (simulated)"
+		return rp, nil
+	}
+	sum := sha256.Sum256([]byte(rq.RequestID))
+	tracking := "1Z" + hex.EncodeToString(sum[:8])
+	rp.OK, rp.TrackingNumber, rp.Carrier = true, tracking, rq.Carrier
+	rp.LabelURL = "https://labels.shopstream.example/" + tracking + ".pdf"
+	return rp, nil
+}
+
+func (s *Simulators) notify(st *State, env *topics.Envelope) (returns.Reply, error) {
+	rq, err := topics.DecodeData[returns.NotificationRequest](env)
+	if err != nil {
+		return returns.Reply{}, err
+	}
+	rp := returns.Reply{RequestID: rq.RequestID}
+	if rq.Attempt <= s.cfg.NotificationFailures {
+		rp.Error = "mail server unavailable (simulated)"
+		return rp, nil
+	}
+	st.Notifications = append(st.Notifications, rq.Template)
+	rp.OK = true
+	return rp, nil
+}
