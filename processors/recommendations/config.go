@@ -3,6 +3,7 @@ package recommendations
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -56,6 +57,8 @@ type config struct {
 	similarity  Similarity
 	cacheDepth  int
 	seenSize    int
+	refresh     time.Duration
+	logger      *slog.Logger
 }
 
 func defaultConfig() config {
@@ -72,6 +75,8 @@ func defaultConfig() config {
 		similarity:  Cosine,
 		cacheDepth:  50,
 		seenSize:    256,
+		refresh:     2 * time.Second,
+		logger:      slog.Default(),
 	}
 }
 
@@ -121,7 +126,20 @@ func WithSimilarity(s Similarity) Option { return func(c *config) { c.similarity
 // strategy; a request for more computes afresh (default 50).
 func WithCacheDepth(n int) Option { return func(c *config) { c.cacheDepth = n } }
 
+// WithIndexRefresh sets how often the service rebuilds its catalog and
+// popularity snapshot from the views (default 2 s).
+func WithIndexRefresh(d time.Duration) Option { return func(c *config) { c.refresh = d } }
+
+// WithLogger sets the service's logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
 func (c *config) validate() error {
+	if c.refresh <= 0 {
+		return fmt.Errorf("recommendations: index refresh %v must be positive", c.refresh)
+	}
+	if c.logger == nil {
+		return errors.New("recommendations: nil logger")
+	}
 	if err := c.weights.validate(); err != nil {
 		return err
 	}

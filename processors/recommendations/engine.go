@@ -166,9 +166,17 @@ func (e *Engine) Compute(userID string, req Request) (*Recommendations, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.ComputeFor(userID, p, req)
+}
+
+// ComputeFor is Compute for a profile the caller already read (nil for an
+// unknown user). req must be valid.
+func (e *Engine) ComputeFor(userID string, p *Profile, req Request) (*Recommendations, error) {
+	req.Strategy, _ = ParseStrategy(string(req.Strategy))
 	if p == nil {
 		p = &Profile{UserID: userID}
 	}
+	var err error
 	ix := e.store.Index()
 	depth := max(req.Limit, e.cfg.cacheDepth)
 	recs := &Recommendations{RecommendationID: e.newID(), UserID: userID, Strategy: req.Strategy,

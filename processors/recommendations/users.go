@@ -1,0 +1,155 @@
+package recommendations
+
+import (
+	"github.com/lovoo/goka"
+
+	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/topics"
+)
+
+// UsersGroup is the user processor, keyed by user: it records interactions
+// into the profile, emits co-occurrence increments keyed by product, answers
+// the record_interaction and invalidate_cache commands, and caches the lists
+// recommendations.generated announces.
+var UsersGroup goka.Group = topics.RecommendationsUsersGroup
+
+// UsersTable is the user processor's table of UserRow.
+var UsersTable = goka.GroupTable(UsersGroup)
+
+// UserRow is the user table's value: the profile and the command ledger.
+type UserRow struct {
+	Profile  Profile        `json:"profile"`
+	Commands command.Ledger `json:"commands"`
+}
+
+type userRowCodec = topics.JSONCodec[UserRow]
+
+type users struct{ cfg *config }
+
+// UsersGraph is the user processor's group graph.
+func UsersGraph(opts ...Option) (*goka.GroupGraph, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	u := &users{cfg: &cfg}
+	edges := []goka.Edge{
+		goka.Input(InteractionsStream, new(topics.BytesCodec), u.interaction),
+		goka.Input(CommandsStream, new(topics.BytesCodec), u.command),
+		goka.Input(GeneratedStream, new(topics.BytesCodec), u.generated),
+		goka.Output(IncrementsStream, new(incrementCodec)),
+		goka.Persist(new(userRowCodec)),
+	}
+	return goka.DefineGroup(UsersGroup, append(edges, command.Edges(UsersGroup)...)...), nil
+}
+
+func row(ctx goka.Context) *UserRow {
+	if v, ok := ctx.Value().(*UserRow); ok && v != nil {
+		return v
+	}
+	return &UserRow{Profile: Profile{UserID: ctx.Key()}}
+}
+
+// record applies a batch and emits its increments.
+func (u *users) record(ctx goka.Context, r *UserRow, b *Batch) Effects {
+	eff := r.Profile.Apply(b, u.cfg)
+	for i := range eff.Increments {
+		ctx.Emit(IncrementsStream, eff.Increments[i].ProductID, &eff.Increments[i])
+	}
+	return eff
+}
+
+func (u *users) interaction(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	b, err := topics.DecodeData[Batch](env)
+	if err == nil {
+		err = b.Validate()
+	}
+	if err == nil && b.UserID != ctx.Key() {
+		err = ErrInvalidEvent.Withf("interaction for user %q arrived under key %q", b.UserID, ctx.Key())
+	}
+	if err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	r := row(ctx)
+	if eff := u.record(ctx, r, &b); eff.Recorded > 0 {
+		ctx.SetValue(r)
+	}
+}
+
+func (u *users) command(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	r := row(ctx)
+	if prev, err := r.Commands.Check(env); prev != nil || err != nil {
+		if err != nil {
+			prev = topics.Failed(env, err)
+		}
+		command.Reply(ctx, prev)
+		return
+	}
+	result, err := u.apply(ctx, r, env)
+	var res *topics.CommandResult
+	if err != nil {
+		res = topics.Failed(env, err)
+	} else if res, err = topics.Succeeded(env, result); err != nil {
+		res = topics.Failed(env, err)
+	}
+	r.Commands.Remember(env, res, 0)
+	ctx.SetValue(r)
+	command.Reply(ctx, res)
+}
+
+func (u *users) apply(ctx goka.Context, r *UserRow, env *topics.Envelope) (any, error) {
+	switch env.Type {
+	case TypeRecordInteraction:
+		c, err := topics.DecodeData[RecordInteraction](env)
+		if err != nil {
+			return nil, topics.ErrInvalidRequest.Withf("%v", err)
+		}
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		if c.UserID != ctx.Key() {
+			return nil, topics.ErrInvalidRequest.Withf("command for user %q arrived under key %q", c.UserID, ctx.Key())
+		}
+		eff := u.record(ctx, r, c.Batch(env.CommandID, env.OccurredAt))
+		return RecordResult{Recorded: eff.Recorded > 0, UserID: c.UserID, ProductID: c.ProductID,
+			InteractionType: c.InteractionType, Version: r.Profile.Version}, nil
+	case TypeInvalidateCache:
+		if r.Profile.UserID == "" {
+			r.Profile.UserID = ctx.Key()
+		}
+		had := r.Profile.Invalidate()
+		return InvalidateResult{Cleared: true, UserID: ctx.Key(), HadCache: had, Version: r.Profile.Version}, nil
+	}
+	return nil, topics.ErrInvalidRequest.Withf("unknown command type %q", env.Type)
+}
+
+func (u *users) generated(ctx goka.Context, msg any) {
+	env := command.Decode(ctx, msg)
+	if env == nil {
+		return
+	}
+	g, err := topics.DecodeData[Generated](env)
+	if err == nil && g.UserID != ctx.Key() {
+		err = ErrInvalidEvent.Withf("recommendations for user %q arrived under key %q", g.UserID, ctx.Key())
+	}
+	if err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	r := row(ctx)
+	if r.Profile.StoreCache(g.CachedList(env.OccurredAt)) {
+		if r.Profile.UserID == "" {
+			r.Profile.UserID = ctx.Key()
+		}
+		ctx.SetValue(r)
+	}
+}
