@@ -36,10 +36,6 @@ const (
 	GiftCardIngressGroup         = "gift_card.ingress"
 )
 
-// GiftCardLoop is goka's loopback topic of the card processor: transfer
-// saga steps and expiry commands addressed to another card of the group.
-const GiftCardLoop = GiftCardCardsGroup + "-loop"
-
 func init() { domainCatalogs = append(domainCatalogs, giftCardTopics) }
 
 func giftCardTopics() []Topic {
@@ -57,9 +53,7 @@ func giftCardTopics() []Topic {
 	}
 	return []Topic{
 		{Name: GiftCardCommands, Cleanup: Delete, Key: "card key", Message: "gift_card.* command envelope",
-			Producers: []string{"HTTP API", "CLI", "redemption index", "order index"}, Consumers: []string{GiftCardCardsGroup}},
-		{Name: GiftCardLoop, Cleanup: Delete, Key: "card key", Message: "transfer saga step / expiry command",
-			Producers: []string{GiftCardCardsGroup}, Consumers: []string{GiftCardCardsGroup}},
+			Producers: []string{"HTTP API", "CLI", "redemption index", "order index", "card processor (saga steps, expiry)"}, Consumers: []string{GiftCardCardsGroup}},
 		{Name: GiftCardRedemptions, Cleanup: Delete, Key: "redemption ID", Message: "gift_card.refund command, gift_card.redemption_recorded",
 			Producers: []string{"HTTP API", "CLI", GiftCardCardsGroup}, Consumers: []string{GiftCardRedemptionIndexGroup}},
 		{Name: GiftCardOrders, Cleanup: Delete, Key: "order ID", Message: "gift_card.order_* index records, order.* events",

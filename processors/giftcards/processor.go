@@ -51,17 +51,20 @@ var remembered = map[string]bool{
 
 type cardProcessor struct{ cfg config }
 
-// cardGraph is the card processor: commands and its own loopback (transfer
-// saga steps, expiry) in, events, index records and results out.
+// graph is the card processor: commands (including its own transfer saga
+// steps and expiry commands) in, events, index records and results out.
 func (p *cardProcessor) graph() *goka.GroupGraph {
 	edges := []goka.Edge{
 		goka.Input(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec), p.handle),
-		goka.Loop(new(topics.BytesCodec), p.handle),
 		goka.Visitor(visitExpiry, p.visitExpiry),
 		goka.Persist(new(topics.JSONCodec[CardState])),
 		// Topics other groups read are written as bytes: every reader
 		// decodes (and dead-letters) in its callback.
 		goka.Output(goka.Stream(topics.GiftCardRedemptions), new(topics.BytesCodec)),
+		// Saga steps and expiry commands go back to the command topic, keyed
+		// by the card they address (goka's loop topic would need a retention
+		// the catalog does not manage).
+		goka.Output(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec)),
 		goka.Output(goka.Stream(topics.GiftCardOrders), new(topics.BytesCodec)),
 	}
 	seen := map[string]bool{}
@@ -172,7 +175,7 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 	}
 	p.emit(ctx, env, out.card, events)
 	for _, l := range out.loop {
-		ctx.Loopback(l.key, mustEncode(ctx, l.env))
+		ctx.Emit(goka.Stream(topics.GiftCardCommands), l.key, mustEncode(ctx, l.env))
 	}
 	if final != nil {
 		command.Reply(ctx, final)
@@ -431,7 +434,7 @@ func jsonQuote(s string) string {
 
 // visitExpiry runs over every card when the expiry ticker fires, with the
 // tick's time as meta. A card with something due (its expiry, a hold's)
-// gets an expire command stamped with the tick's time on the loopback, so
+// gets an expire command stamped with the tick's time on the command topic, so
 // the change itself is an ordinary, replayable message.
 func (p *cardProcessor) visitExpiry(ctx goka.Context, meta any) {
 	tick, ok := meta.(time.Time)
@@ -446,6 +449,6 @@ func (p *cardProcessor) visitExpiry(ctx goka.Context, meta any) {
 	if !ok || tick.Before(due) {
 		return
 	}
-	ctx.Loopback(ctx.Key(), mustEncode(ctx, systemEnvelope(TypeExpire, tick, ExpireCommand{CardKey: ctx.Key()},
+	ctx.Emit(goka.Stream(topics.GiftCardCommands), ctx.Key(), mustEncode(ctx, systemEnvelope(TypeExpire, tick, ExpireCommand{CardKey: ctx.Key()},
 		DeriveID("expire", ctx.Key(), due.Format(time.RFC3339Nano)), "")))
 }

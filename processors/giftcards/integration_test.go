@@ -1,0 +1,436 @@
+package giftcards
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/topics/kafkatest"
+)
+
+var (
+	customer = topics.Actor{ID: "user_1", Type: topics.ActorCustomer}
+	admin    = topics.Actor{ID: "admin_1", Type: topics.ActorStaff}
+)
+
+// submit produces a command through Kafka and waits for its result.
+func submit(t testing.TB, topic, key, typ, cmdID string, data any, actor topics.Actor) *topics.CommandResult {
+	t.Helper()
+	if cmdID == "" {
+		cmdID = topics.NewID()
+	}
+	env, err := topics.NewEnvelope(typ, time.Now(), data, topics.WithCommandID(cmdID), topics.WithActor(actor))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := commander.Submit(ctx, topic, key, env)
+	require.NoError(t, err, "%s %s", typ, cmdID)
+	return res
+}
+
+// kcreate creates a card through Kafka; the code stays here, at the edge.
+func kcreate(t testing.TB, amount, cur string) (code, key string) {
+	t.Helper()
+	g := newGen(t)
+	code, err := g.Generate("", 0)
+	require.NoError(t, err)
+	key, last4, err := g.Key(code)
+	require.NoError(t, err)
+	res := submit(t, topics.GiftCardCommands, key, TypeCreate, "", CreateCommand{CardKey: key, Last4: last4,
+		Amount: topics.Money{Amount: dec(amount), Currency: cur}, PurchaserID: "user_1"}, customer)
+	require.True(t, res.OK, "%+v", res.Error)
+	return code, key
+}
+
+func kredeem(t testing.TB, key, order, amount string) *topics.CommandResult {
+	t.Helper()
+	cmd := RedeemCommand{CardKey: key, OrderID: order}
+	if amount != "" {
+		cmd.Amount = amt(amount)
+	}
+	return submit(t, topics.GiftCardCommands, key, TypeRedeem, "", cmd, customer)
+}
+
+func kbalance(t testing.TB, key string) BalanceResult {
+	t.Helper()
+	return decodeResult[BalanceResult](asT(t), submit(t, topics.GiftCardCommands, key, TypeBalance, "", BalanceQuery{CardKey: key}, customer))
+}
+
+func asT(t testing.TB) *testing.T {
+	if tt, ok := t.(*testing.T); ok {
+		return tt
+	}
+	panic("benchmarks use their own helpers")
+}
+
+// viewCard waits until the card table view shows cond true for key.
+func viewCard(t *testing.T, key string, cond func(c *Card) bool) *Card {
+	t.Helper()
+	var got *Card
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		v, err := cardView.Get(key)
+		if err != nil || v == nil {
+			return false
+		}
+		got = v.(*CardState).Card
+		return got != nil && cond(got)
+	}, "card %s", key[:8])
+	return got
+}
+
+// consumeEvents reads topic from the start and returns the envelopes for key.
+func consumeEvents(t *testing.T, topic, key string, want int) []*topics.Envelope {
+	t.Helper()
+	cl := cluster.Producer(t, kgo.ConsumeTopics(topic))
+	var out []*topics.Envelope
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for len(out) < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if string(r.Key) != key {
+				return
+			}
+			env, err := topics.DecodeEnvelope(r.Value)
+			require.NoError(t, err)
+			out = append(out, env)
+		})
+	}
+	require.Len(t, out, want, "events on %s", topic)
+	return out
+}
+
+func eventData(t *testing.T, env *topics.Envelope) CardEvent {
+	t.Helper()
+	d, err := topics.DecodeData[CardEvent](env)
+	require.NoError(t, err)
+	return d
+}
+
+func TestIntegrationCreateRedeemRefund(t *testing.T) {
+	t.Parallel()
+	_, key := kcreate(t, "100.00", "USD")
+	r := decodeResult[RedemptionResult](t, kredeem(t, key, cluster.Unique("order"), "40.00"))
+	require.Equal(t, "60.00", r.RemainingBalance.Amount.StringFixed(2))
+	rf := decodeResult[RefundResult](t, submit(t, topics.GiftCardRedemptions, r.RedemptionID, TypeRefund, "", RefundCommand{RedemptionID: r.RedemptionID, Amount: amt("15.00")}, customer))
+	require.Equal(t, "75.00", rf.NewBalance.Amount.StringFixed(2))
+	b := kbalance(t, key)
+	require.Equal(t, StatusPartiallyRedeemed, b.Status)
+	require.Equal(t, "75.00", b.CurrentBalance.Amount.StringFixed(2))
+	c := viewCard(t, key, func(c *Card) bool { return len(c.Transactions) == 3 })
+	require.NoError(t, c.CheckInvariants())
+}
+
+func TestIntegrationRedemptionsAcrossOrders(t *testing.T) {
+	t.Parallel()
+	_, key := kcreate(t, "50.00", "USD")
+	for i, a := range []string{"10.00", "15.00", "20.00"} {
+		res := kredeem(t, key, fmt.Sprintf("%s-%d", cluster.Unique("o"), i), a)
+		require.True(t, res.OK)
+	}
+	requireCode(t, kredeem(t, key, "o-x", "5.01"), CodeInsufficientBalance)
+	r := decodeResult[RedemptionResult](t, kredeem(t, key, "o-last", ""))
+	require.Equal(t, "5.00", r.RedeemedAmount.Amount.StringFixed(2), "default is the full balance")
+	requireCode(t, kredeem(t, key, "o-after", ""), CodeAlreadyRedeemed)
+	require.Equal(t, StatusFullyRedeemed, kbalance(t, key).Status)
+}
+
+func TestIntegrationPrecisionPerCurrency(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, cur, amount, redeem, left string }{
+		{"JPY", "JPY", "5000", "1234", "3766"},
+		{"KWD", "KWD", "10.000", "3.333", "6.667"},
+		{"USD 0.1+0.2", "USD", "0.30", "0.10", "0.20"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, key := kcreate(t, tc.amount, tc.cur)
+			r := decodeResult[RedemptionResult](t, kredeem(t, key, "o", tc.redeem))
+			require.True(t, r.RemainingBalance.Amount.Equal(dec(tc.left)))
+			raw, _ := json.Marshal(r.RemainingBalance)
+			require.Contains(t, string(raw), `"currency":"`+tc.cur+`"`)
+		})
+	}
+	_, key := kcreate(t, "5000", "JPY")
+	requireCode(t, kredeem(t, key, "o", "0.5"), topics.CodeInvalidAmount)
+}
+
+func TestIntegrationUnknownCodeAndCreateErrors(t *testing.T) {
+	t.Parallel()
+	ghost := testKey(cluster.Unique("ghost"))
+	requireCode(t, kredeem(t, ghost, "o", "1"), CodeInvalidCode)
+	requireCode(t, submit(t, topics.GiftCardCommands, ghost, TypeBalance, "", BalanceQuery{CardKey: ghost}, customer), CodeInvalidCode)
+	res := submit(t, topics.GiftCardCommands, ghost, TypeCreate, "", CreateCommand{CardKey: ghost, Last4: "ABCD", Amount: topics.Money{Amount: dec("1"), Currency: "ABC"}, PurchaserID: "u"}, customer)
+	requireCode(t, res, topics.CodeUnsupportedCurrency)
+	res = submit(t, topics.GiftCardCommands, ghost, TypeCreate, "", CreateCommand{CardKey: ghost, Last4: "ABCD", Amount: usd("0"), PurchaserID: "u"}, customer)
+	requireCode(t, res, topics.CodeInvalidAmount)
+}
+
+func TestIntegrationRefundErrors(t *testing.T) {
+	t.Parallel()
+	_, key := kcreate(t, "20.00", "USD")
+	r := decodeResult[RedemptionResult](t, kredeem(t, key, "o", "10.00"))
+	requireCode(t, submit(t, topics.GiftCardRedemptions, r.RedemptionID, TypeRefund, "", RefundCommand{RedemptionID: r.RedemptionID, Amount: amt("10.01")}, customer), CodeRefundExceedsRedemption)
+	missing := cluster.Unique("missing")
+	requireCode(t, submit(t, topics.GiftCardRedemptions, missing, TypeRefund, "", RefundCommand{RedemptionID: missing}, customer), CodeRedemptionNotFound)
+	full := decodeResult[RefundResult](t, submit(t, topics.GiftCardRedemptions, r.RedemptionID, TypeRefund, "", RefundCommand{RedemptionID: r.RedemptionID}, customer))
+	require.Equal(t, "10.00", full.RefundedAmount.Amount.StringFixed(2))
+	requireCode(t, submit(t, topics.GiftCardRedemptions, r.RedemptionID, TypeRefund, "", RefundCommand{RedemptionID: r.RedemptionID}, customer), CodeRefundExceedsRedemption)
+}
+
+func TestIntegrationTransfer(t *testing.T) {
+	t.Parallel()
+	_, a := kcreate(t, "50.00", "USD")
+	_, b := kcreate(t, "10.00", "USD")
+	tr := decodeResult[TransferResult](t, submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{dec("20.00")}}, customer))
+	require.Equal(t, "30.00", tr.FromBalance.Amount.StringFixed(2))
+	require.Equal(t, "30.00", tr.ToBalance.Amount.StringFixed(2))
+	require.Equal(t, "30.00", kbalance(t, b).CurrentBalance.Amount.StringFixed(2))
+	requireCode(t, submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{dec("30.01")}}, customer), CodeInsufficientBalance)
+}
+
+func TestIntegrationTransferCompensation(t *testing.T) {
+	t.Parallel()
+	_, a := kcreate(t, "50.00", "USD")
+	_, eur := kcreate(t, "10.00", "EUR")
+	_, voided := kcreate(t, "10.00", "USD")
+	require.True(t, submit(t, topics.GiftCardCommands, voided, TypeVoid, "", VoidCommand{CardKey: voided, Reason: "fraud", AdminID: "admin_1"}, admin).OK)
+	for name, tc := range map[string]struct{ to, code string }{
+		"unknown":  {testKey(cluster.Unique("nobody")), CodeInvalidCode},
+		"currency": {eur, CodeCurrencyMismatch},
+		"voided":   {voided, CodeCardVoided},
+	} {
+		res := submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: tc.to, Amount: Amount{dec("5")}}, customer)
+		requireCode(t, res, tc.code)
+		require.Equal(t, "50.00", kbalance(t, a).CurrentBalance.Amount.StringFixed(2), name)
+	}
+	c := viewCard(t, a, func(c *Card) bool { return len(c.Transactions) == 7 })
+	require.NoError(t, c.CheckInvariants())
+}
+
+func TestIntegrationVoidAuthorization(t *testing.T) {
+	t.Parallel()
+	_, key := kcreate(t, "50.00", "USD")
+	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeVoid, "", VoidCommand{CardKey: key, Reason: "x", AdminID: "me"}, customer), topics.CodeForbidden)
+	v := decodeResult[VoidResult](t, submit(t, topics.GiftCardCommands, key, TypeVoid, "", VoidCommand{CardKey: key, Reason: "chargeback", AdminID: "admin_7"}, admin))
+	require.Equal(t, "50.00", v.VoidedAmount.Amount.StringFixed(2))
+	requireCode(t, kredeem(t, key, "o", "1"), CodeCardVoided)
+	require.Equal(t, StatusVoided, kbalance(t, key).Status)
+	ev := eventData(t, consumeEvents(t, topics.GiftCardVoided, key, 1)[0])
+	require.Equal(t, "admin_7", ev.AdminID)
+	require.Equal(t, "chargeback", ev.Reason)
+	require.Equal(t, TxVoid, ev.Transaction.Type)
+}
+
+func TestIntegrationEventsPublished(t *testing.T) {
+	t.Parallel()
+	code, key := kcreate(t, "80.00", "USD")
+	order := cluster.Unique("order")
+	r := decodeResult[RedemptionResult](t, kredeem(t, key, order, "30.00"))
+	rf := decodeResult[RefundResult](t, submit(t, topics.GiftCardRedemptions, r.RedemptionID, TypeRefund, "", RefundCommand{RedemptionID: r.RedemptionID, Amount: amt("10.00")}, customer))
+
+	created := eventData(t, consumeEvents(t, topics.GiftCardCreated, key, 1)[0])
+	require.Equal(t, "80.00", created.Amount.Amount.StringFixed(2))
+	require.Equal(t, "user_1", created.PurchaserID)
+	norm, _ := Normalize(code)
+	require.NotContains(t, string(consumeEvents(t, topics.GiftCardCreated, key, 1)[0].Data), norm[5:len(norm)-4], "no clear code in events")
+	redeemed := consumeEvents(t, topics.GiftCardRedeemed, key, 1)[0]
+	require.Equal(t, EventRedeemed, redeemed.Type)
+	rd := eventData(t, redeemed)
+	require.Equal(t, r.RedemptionID, rd.RedemptionID)
+	require.Equal(t, order, rd.OrderID)
+	require.Equal(t, "-30", rd.Transaction.Amount.String())
+	require.Equal(t, "80", rd.Transaction.BalanceBefore.String())
+	require.Equal(t, "50", rd.Transaction.BalanceAfter.String())
+	refunded := eventData(t, consumeEvents(t, topics.GiftCardRefunded, key, 1)[0])
+	require.Equal(t, rf.RefundID, refunded.RefundID)
+	require.Equal(t, "60.00", refunded.Balance.Amount.StringFixed(2))
+	require.NotEmpty(t, redeemed.CommandID)
+}
+
+func TestIntegrationExpiryOnTime(t *testing.T) {
+	t.Parallel()
+	g := newGen(t)
+	code, _ := g.Generate("", 0)
+	key, last4, _ := g.Key(code)
+	expires := time.Now().Add(2 * time.Second).UTC()
+	res := submit(t, topics.GiftCardCommands, key, TypeCreate, "", CreateCommand{CardKey: key, Last4: last4, Amount: usd("25.00"), PurchaserID: "u", ExpiresAt: &expires}, customer)
+	require.True(t, res.OK)
+	viewCard(t, key, func(c *Card) bool { return true })
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		live.Lock()
+		svc := live.svc
+		live.Unlock()
+		_, err := svc.ExpireDue(context.Background(), time.Now())
+		require.NoError(t, err)
+		v, _ := cardView.Get(key)
+		return v != nil && v.(*CardState).Card.Status == StatusExpired
+	})
+	ev := eventData(t, consumeEvents(t, topics.GiftCardExpired, key, 1)[0])
+	require.Equal(t, "25.00", ev.Amount.Amount.StringFixed(2))
+	require.Equal(t, TxExpiry, ev.Transaction.Type)
+	requireCode(t, kredeem(t, key, "o", "1"), CodeExpiredCard)
+}
+
+func TestIntegrationHolds(t *testing.T) {
+	t.Parallel()
+	_, key := kcreate(t, "100.00", "USD")
+	order := cluster.Unique("order")
+	auth := func(a string) HoldResult {
+		return decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: order, Amount: Amount{dec(a)}}, customer))
+	}
+	h1, h2 := auth("40.00"), auth("30.00")
+	require.Equal(t, "30.00", h2.AvailableBalance.Amount.StringFixed(2))
+	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: order, Amount: Amount{dec("30.01")}}, customer), CodeInsufficientBalance)
+	c := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeCapture, "", CaptureCommand{CardKey: key, HoldID: h1.HoldID, Amount: amt("25.00")}, customer))
+	require.Equal(t, "45.00", c.AvailableBalance.Amount.StringFixed(2))
+	rel := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeRelease, "", ReleaseCommand{CardKey: key, HoldID: h2.HoldID}, customer))
+	require.Equal(t, "75.00", rel.AvailableBalance.Amount.StringFixed(2))
+	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeRelease, "", ReleaseCommand{CardKey: key, HoldID: h2.HoldID}, customer), CodeHoldNotActive)
+	require.Len(t, consumeEvents(t, topics.GiftCardHolds, key, 4), 4)
+	rf := decodeResult[RefundResult](t, submit(t, topics.GiftCardRedemptions, c.RedemptionID, TypeRefund, "", RefundCommand{RedemptionID: c.RedemptionID}, customer))
+	require.Equal(t, "100.00", rf.NewBalance.Amount.StringFixed(2))
+}
+
+func TestIntegrationHoldExpiry(t *testing.T) {
+	t.Parallel()
+	_, key := kcreate(t, "100.00", "USD")
+	exp := time.Now().Add(time.Second).UTC()
+	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: "o", Amount: Amount{dec("60")}, ExpiresAt: &exp}, customer))
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		live.Lock()
+		svc := live.svc
+		live.Unlock()
+		_, _ = svc.ExpireDue(context.Background(), time.Now())
+		v, _ := cardView.Get(key)
+		return v != nil && v.(*CardState).Card.Available().Equal(dec("100"))
+	})
+	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeCapture, "", CaptureCommand{CardKey: key, HoldID: h.HoldID}, customer), CodeHoldNotActive)
+}
+
+// produceInbound writes an order event as a foreign service would: with a
+// key its own partitioner placed, possibly on the "wrong" partition.
+func produceInbound(t *testing.T, topic, foreignKey string, partition int32, data any) *topics.Envelope {
+	t.Helper()
+	env, err := topics.NewEnvelope(topic, time.Now(), data)
+	require.NoError(t, err)
+	raw, err := env.Encode()
+	require.NoError(t, err)
+	cl := cluster.Producer(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte(foreignKey), Value: raw, Partition: partition}).FirstErr())
+	return env
+}
+
+func TestIntegrationOrderRefunded(t *testing.T) {
+	t.Parallel()
+	_, a := kcreate(t, "50.00", "USD")
+	_, b := kcreate(t, "50.00", "USD")
+	order := cluster.Unique("order")
+	require.True(t, kredeem(t, a, order, "20.00").OK)
+	require.True(t, kredeem(t, b, order, "10.00").OK)
+	produceInbound(t, topics.OrderCompleted, order, 3, map[string]any{"order_id": order, "currency": "USD", "total": "60.00"})
+	time.Sleep(200 * time.Millisecond) // the completion is on another partition than the refund
+	env := produceInbound(t, topics.OrderRefunded, order, 1, map[string]any{"order_id": order, "user_id": "u", "refund_id": cluster.Unique("rf"), "amount": "30.00", "currency": "USD", "reason": "damaged"})
+	// redelivery of the same event does nothing more
+	raw, _ := env.Encode()
+	cl := cluster.Producer(t)
+	require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topics.OrderRefunded, Key: []byte("x"), Value: raw}).FirstErr())
+	viewCard(t, a, func(c *Card) bool { return c.Balance.Equal(dec("40")) })
+	viewCard(t, b, func(c *Card) bool { return c.Balance.Equal(dec("45")) })
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, "40.00", kbalance(t, a).CurrentBalance.Amount.StringFixed(2), "applied once")
+}
+
+func TestIntegrationOrderCancelled(t *testing.T) {
+	t.Parallel()
+	_, a := kcreate(t, "50.00", "USD")
+	order := cluster.Unique("order")
+	require.True(t, kredeem(t, a, order, "20.00").OK)
+	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, a, TypeAuthorize, "", AuthorizeCommand{CardKey: a, OrderID: order, Amount: Amount{dec("10")}}, customer))
+	require.Equal(t, "20.00", h.AvailableBalance.Amount.StringFixed(2))
+	produceInbound(t, topics.OrderCancelled, "whatever", 2, map[string]any{"order_id": order, "user_id": "u", "reason": "changed mind"})
+	c := viewCard(t, a, func(c *Card) bool { return c.Balance.Equal(dec("50")) && c.Available().Equal(dec("50")) })
+	require.NoError(t, c.CheckInvariants())
+}
+
+func TestIntegrationBulkCreate(t *testing.T) {
+	t.Parallel()
+	g := newGen(t)
+	const n = 40
+	keys := make([]string, n)
+	errs := make(chan error, n)
+	for i := range keys {
+		code, err := g.Generate(BulkPrefix, 0)
+		require.NoError(t, err)
+		key, last4, err := g.Key(code)
+		require.NoError(t, err)
+		keys[i] = key
+		go func() {
+			env, _ := topics.NewEnvelope(TypeCreate, time.Now(), CreateCommand{CardKey: key, Last4: last4, Amount: usd("25.00"), PurchaserID: "promo", BatchID: "batch-1"},
+				topics.WithCommandID(topics.NewID()), topics.WithActor(admin))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := commander.Submit(ctx, topics.GiftCardCommands, key, env)
+			if err == nil && !res.OK {
+				err = res.Error
+			}
+			errs <- err
+		}()
+	}
+	for range keys {
+		require.NoError(t, <-errs)
+	}
+	for _, k := range keys {
+		require.Equal(t, "25.00", kbalance(t, k).CurrentBalance.Amount.StringFixed(2))
+	}
+	ev := eventData(t, consumeEvents(t, topics.GiftCardCreated, keys[0], 1)[0])
+	require.Equal(t, "batch-1", ev.BatchID)
+}
+
+func TestIntegrationDeadLetterAndGoOn(t *testing.T) {
+	t.Parallel()
+	key := testKey(cluster.Unique("dlq"))
+	cl := cluster.Producer(t)
+	require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topics.GiftCardCommands, Key: []byte(key), Value: []byte("{broken")}).FirstErr())
+	dl := cluster.Producer(t, kgo.ConsumeTopics(topics.DLQ(string(Group))))
+	found := false
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for !found && ctx.Err() == nil {
+		dl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var d topics.DeadLetter
+			if json.Unmarshal(r.Value, &d) == nil && string(d.Key) == key {
+				found = true
+			}
+		})
+	}
+	require.True(t, found)
+	_, live := kcreate(t, "5.00", "USD")
+	require.True(t, kredeem(t, live, "o", "1").OK, "the processor goes on")
+}
+
+func TestIntegrationIdempotencyConflict(t *testing.T) {
+	t.Parallel()
+	_, key := kcreate(t, "50.00", "USD")
+	id := topics.NewID()
+	first := submit(t, topics.GiftCardCommands, key, TypeRedeem, id, RedeemCommand{CardKey: key, OrderID: "o", Amount: amt("5")}, customer)
+	require.True(t, first.OK)
+	again := submit(t, topics.GiftCardCommands, key, TypeRedeem, id, RedeemCommand{CardKey: key, OrderID: "o", Amount: amt("5")}, customer)
+	require.True(t, again.Replayed)
+	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeRedeem, id, RedeemCommand{CardKey: key, OrderID: "o", Amount: amt("6")}, customer), topics.CodeIdempotencyConflict)
+	require.Equal(t, "45.00", kbalance(t, key).CurrentBalance.Amount.StringFixed(2))
+}
+
+func sumDec(ds []decimal.Decimal) decimal.Decimal {
+	s := decimal.Zero
+	for _, d := range ds {
+		s = s.Add(d)
+	}
+	return s
+}
