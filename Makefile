@@ -17,7 +17,10 @@ build:
 run: build
 	./$(BIN) dev
 
+# The dashboard's browser test needs Debian's chromium; .ci/ensure-chromium
+# installs it when missing (as root), otherwise that one test skips.
 test:
+	./.ci/ensure-chromium
 	$(GO) test -race -count=1 -timeout 14m ./...
 
 bench:

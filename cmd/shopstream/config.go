@@ -22,6 +22,7 @@ type config struct {
 	replication   int
 	logLevel      string
 	resultTimeout time.Duration
+	lagInterval   time.Duration
 }
 
 // flags declares the shared flags on fs.
@@ -31,6 +32,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.partitions, "partitions", 8, "partitions of every co-partitioned topic (must match existing topics)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&c.resultTimeout, "result-timeout", 5*time.Second, "how long the HTTP API waits for a command's result before answering 202")
+	fs.DurationVar(&c.lagInterval, "lag-interval", 5*time.Second, "how often consumer lag is sampled for /metrics and /dashboard")
 	if dev {
 		fs.StringVar(&c.kafkaAddr, "kafka", "127.0.0.1:9092", "where the embedded broker listens (any Kafka client can connect)")
 	} else {

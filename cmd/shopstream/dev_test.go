@@ -34,7 +34,7 @@ func startDev(t *testing.T, dataDir, httpAddr, kafkaAddr string) (time.Duration,
 	start := time.Now()
 	go func() {
 		done <- run(ctx, []string{"dev", "--data-dir", dataDir, "--http", httpAddr, "--kafka", kafkaAddr,
-			"--partitions", "4", "--log-level", "warn"})
+			"--partitions", "4", "--log-level", "warn", "--lag-interval", "500ms"})
 	}()
 	require.Eventually(t, func() bool {
 		select {

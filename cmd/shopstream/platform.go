@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"time"
 
 	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -94,8 +93,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 		return err
 	}
 	defer admClient.Close()
-	lag := views.NewLagMonitor(kadm.NewClient(admClient), 5*time.Second, 360, logger)
+	lag := views.NewLagMonitor(kadm.NewClient(admClient), cfg.lagInterval, 360, logger)
 	views.RegisterOps(server, lag)
+	views.RegisterDashboard(server)
 
 	p := &platform{cfg: cfg, logger: logger, clients: clients, catalog: cat,
 		procStorage: procStorage, viewStorage: viewStorage, server: server, commands: commands}
