@@ -67,11 +67,12 @@ func ensureTopics(ctx context.Context, clients *topics.Clients, cat *topics.Cata
 // every module, the command path and the HTTP server until ctx is done or
 // one of them fails. Every Pebble database is closed before it returns.
 func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topics.Clients, cat *topics.Catalog) error {
-	procStorage, err := state.NewBuilder(cfg.stateDir())
+	pebbleLog := state.WithLogger(pebbleLogger{logger.With("component", "pebble")})
+	procStorage, err := state.NewBuilder(cfg.stateDir(), pebbleLog)
 	if err != nil {
 		return err
 	}
-	viewStorage, err := state.NewBuilder(cfg.viewDir())
+	viewStorage, err := state.NewBuilder(cfg.viewDir(), pebbleLog)
 	if err != nil {
 		return err
 	}
@@ -117,4 +118,15 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 		g.Go(func() error { return r.Run(gctx) })
 	}
 	return g.Wait()
+}
+
+// pebbleLogger sends Pebble's messages to slog: its routine reports (WAL
+// replay, compactions) at debug level, its errors as errors.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any)  { p.l.Debug(fmt.Sprintf(format, args...)) }
+func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Error(fmt.Sprintf(format, args...)) }
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
 }
