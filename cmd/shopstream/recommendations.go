@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopstream/streams/processors/recommendations"
+	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/views"
+)
+
+func init() {
+	modules = append(modules, module{name: "recommendations", wire: wireRecommendations})
+	senders["interaction"] = sendInteraction
+	subcommands["recs"] = recsCommand
+}
+
+// wireRecommendations runs the recommendations processors and views and
+// adds their routes.
+func wireRecommendations(p *platform) ([]runner, error) {
+	svc, err := recommendations.New(p.clients, p.procStorage, p.viewStorage, recommendations.WithLogger(p.logger))
+	if err != nil {
+		return nil, err
+	}
+	views.RegisterRecommendations(p.server, svc, p.commands)
+	return []runner{svc}, nil
+}
+
+// metaFlag collects repeated key=value flags.
+type metaFlag map[string]string
+
+func (m metaFlag) String() string { return fmt.Sprint(map[string]string(m)) }
+
+func (m metaFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("metadata %q is not key=value", s)
+	}
+	m[k] = v
+	return nil
+}
+
+// sendInteraction is `shopstream send interaction --user U --product P
+// --type view|cart_add|wishlist|purchase`: it records one interaction through
+// the user processor and prints whether it was recorded.
+func sendInteraction(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("send interaction", flag.ContinueOnError)
+	user := fs.String("user", "", "user ID (required)")
+	product := fs.String("product", "", "product ID (required)")
+	typ := fs.String("type", "view", "interaction type: view, cart_add, wishlist or purchase")
+	qty := fs.Int("quantity", 0, "units (cart_add, purchase)")
+	id := fs.String("id", "", "command ID (idempotency key); generated when empty")
+	meta := metaFlag{}
+	fs.Var(meta, "meta", "metadata key=value (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cmd, err := recommendations.NewRecordInteraction(recommendations.RecordInteraction{UserID: *user, ProductID: *product,
+		InteractionType: recommendations.InteractionType(*typ), Quantity: *qty, Metadata: meta}, *id, time.Now(), env.actor)
+	if err != nil {
+		return err
+	}
+	_, err = env.submit(ctx, topics.RecommendationsCommands, *user, cmd)
+	return err
+}
+
+// recsCommand is `shopstream recs [flags] USER`: it asks a running
+// instance's HTTP API for the user's recommendations and prints them.
+func recsCommand(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("recs", flag.ContinueOnError)
+	api := fs.String("api", "http://127.0.0.1:8080", "base URL of a running shopstream HTTP API")
+	limit := fs.Int("limit", recommendations.DefaultLimit, "number of recommendations")
+	strategy := fs.String("strategy", string(recommendations.Hybrid), "collaborative, content_based or hybrid")
+	exclude := fs.Bool("exclude-purchased", true, "leave out products the user bought")
+	invalidate := fs.Bool("invalidate", false, "drop the user's cached recommendations first")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: shopstream recs [flags] USER")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("recs: which user?")
+	}
+	user := fs.Arg(0)
+	if err := recommendations.ValidateUser(user); err != nil {
+		return err
+	}
+	base := strings.TrimRight(*api, "/") + "/v1/users/" + url.PathEscape(user) + "/recommendations"
+	if *invalidate {
+		if err := callAPI(ctx, http.MethodDelete, base+"/cache", io.Discard); err != nil {
+			return err
+		}
+	}
+	q := url.Values{"limit": {strconv.Itoa(*limit)}, "strategy": {*strategy}, "exclude_purchased": {strconv.FormatBool(*exclude)}}
+	return callAPI(ctx, http.MethodGet, base+"?"+q.Encode(), os.Stdout)
+}
+
+// callAPI calls the HTTP API and prints the JSON answer indented; an error
+// answer is returned as its typed error.
+func callAPI(ctx context.Context, method, u string, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Actor-Id", "cli")
+	req.Header.Set("X-Actor-Type", topics.ActorStaff)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return fmt.Errorf("recs: %s answered %s without JSON", u, resp.Status)
+	}
+	if resp.StatusCode >= 300 {
+		var eb views.ErrorBody
+		if json.Unmarshal(body, &eb) == nil && eb.Error != nil {
+			return eb.Error
+		}
+		return fmt.Errorf("recs: %s answered %s", u, resp.Status)
+	}
+	var pretty any
+	_ = json.Unmarshal(body, &pretty)
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(pretty)
+}
