@@ -1,0 +1,393 @@
+package sinks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/topics/kafkatest"
+)
+
+// The framework is tested with two tables of its own: an append-only log
+// and a current-state table, fed by "test.event" envelopes.
+const testSchema = `
+CREATE TABLE test_events (
+    event_id   TEXT NOT NULL UNIQUE,
+    key        TEXT NOT NULL,
+    value      INTEGER NOT NULL CHECK (value >= 0),
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE test_state (
+    key           TEXT PRIMARY KEY,
+    value         INTEGER NOT NULL CHECK (value >= 0),
+    note          TEXT,
+    version       BIGINT NOT NULL,
+    occurred_at   TIMESTAMPTZ NOT NULL,
+    last_event_id TEXT NOT NULL
+);`
+
+var (
+	testEvents = &Table{Name: "test_events", Kind: AppendOnly, Columns: []string{"event_id", "key", "value", "created_at"}}
+	testState  = &Table{Name: "test_state", Kind: CurrentState, Columns: []string{"key", "value", "note"},
+		Key: []string{"key"}, Merge: []string{"note"}}
+)
+
+type testEvent struct {
+	Key     string  `json:"key"`
+	Value   *int    `json:"value"`
+	Version int64   `json:"version"`
+	Note    *string `json:"note,omitempty"`
+}
+
+func testMap(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
+	e, err := topics.DecodeData[testEvent](env)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+	}
+	if e.Key == "" || e.Value == nil {
+		return nil, fmt.Errorf("%w: test event without key or value", ErrMalformedEvent)
+	}
+	return []Row{
+		{Table: testEvents, Values: []any{env.ID, e.Key, *e.Value, env.OccurredAt}},
+		{Table: testState, Values: []any{e.Key, *e.Value, e.Note},
+			Order: Order{Version: e.Version, OccurredAt: env.OccurredAt, EventID: env.ID}},
+	}, nil
+}
+
+// fixture is one test's topic, DLQ and sink name.
+type fixture struct {
+	t     *testing.T
+	pool  *pgxpool.Pool
+	topic string
+	dlq   string
+	name  string
+	prod  *kgo.Client
+	base  time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	pool := migrated(t)
+	f := &fixture{t: t, pool: pool, topic: cluster.Unique("sink-in"), dlq: cluster.Unique("sink-dlq"),
+		name: cluster.Unique("test"), base: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	cluster.CreateTopic(t, f.topic, topics.Delete)
+	cluster.CreateTopic(t, f.dlq, topics.Delete)
+	f.prod = cluster.Producer(t)
+	return f
+}
+
+func (f *fixture) spec() Spec {
+	return Spec{Name: f.name, Topics: []string{f.topic}, Tables: []*Table{testEvents, testState}, Map: testMap}
+}
+
+func (f *fixture) sink(opts ...Option) *Sink {
+	f.t.Helper()
+	s, err := New(f.spec(), f.pool, cluster.Clients, append([]Option{WithDLQ(f.dlq), WithRetryBackoff(50 * time.Millisecond)}, opts...)...)
+	require.NoError(f.t, err)
+	return s
+}
+
+// envelope builds a test event; id "" gets a new ID.
+func (f *fixture) envelope(id, key string, value int, version int64, note *string) []byte {
+	f.t.Helper()
+	env, err := topics.NewEnvelope("test.event", f.base.Add(time.Duration(version)*time.Second),
+		testEvent{Key: key, Value: &value, Version: version, Note: note})
+	require.NoError(f.t, err)
+	if id != "" {
+		env.ID = id
+	}
+	b, err := env.Encode()
+	require.NoError(f.t, err)
+	return b
+}
+
+func (f *fixture) produce(key string, values ...[]byte) {
+	f.t.Helper()
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Topic: f.topic, Key: []byte(key), Value: v}
+	}
+	require.NoError(f.t, f.prod.ProduceSync(context.Background(), recs...).FirstErr())
+}
+
+// produceMany produces n events over keys k0..k(keys-1), one event ID each.
+func (f *fixture) produceMany(prefix string, n, keys int) {
+	f.t.Helper()
+	recs := make([]*kgo.Record, n)
+	for i := range n {
+		key := fmt.Sprintf("%s-k%d", prefix, i%keys)
+		recs[i] = &kgo.Record{Topic: f.topic, Key: []byte(key), Value: f.envelope("", key, i, int64(i), nil)}
+	}
+	require.NoError(f.t, f.prod.ProduceSync(context.Background(), recs...).FirstErr())
+}
+
+// start runs s until the test ends (or stop is called) and returns stop,
+// which waits for Run to return.
+func start(t *testing.T, s *Sink) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once atomic.Bool
+	stop = func() {
+		if once.CompareAndSwap(false, true) {
+			cancel()
+			require.NoError(t, <-done)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (f *fixture) count(query string, args ...any) int {
+	f.t.Helper()
+	var n int
+	require.NoError(f.t, f.pool.QueryRow(context.Background(), query, args...).Scan(&n))
+	return n
+}
+
+func (f *fixture) events(prefix string) int {
+	return f.count("SELECT count(*) FROM test_events WHERE key LIKE $1", prefix+"-%")
+}
+
+func (f *fixture) storedOffsets() int64 {
+	f.t.Helper()
+	offs, err := Offsets(context.Background(), f.pool, f.name)
+	require.NoError(f.t, err)
+	var sum int64
+	for _, p := range offs[f.topic] {
+		sum += p
+	}
+	return sum
+}
+
+func TestBatchesWriteEveryRowOnce(t *testing.T) {
+	cases := []struct {
+		name     string
+		maxBatch int
+		n        int
+	}{
+		{name: "small batches: multi-row inserts", maxBatch: 7, n: 200},
+		{name: "large batches: COPY into staging", maxBatch: 2000, n: 3000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			prefix := cluster.Unique("batch")
+			f.produceMany(prefix, tc.n, 50)
+			s := f.sink(WithMaxBatch(tc.maxBatch))
+			start(t, s)
+			kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == tc.n })
+			kafkatest.Eventually(t, 10*time.Second, s.Ready)
+			require.Equal(t, int64(tc.n), f.storedOffsets(), "offsets cover exactly the rows")
+			require.Equal(t, int64(tc.n), s.Stats().Records.Load())
+			require.GreaterOrEqual(t, s.Stats().Batches.Load(), int64(tc.n/tc.maxBatch))
+			if tc.maxBatch > copyThreshold {
+				require.Less(t, s.Stats().Batches.Load(), int64(tc.n/copyThreshold), "some batch was large enough for COPY")
+			}
+			require.Equal(t, 50, f.count("SELECT count(*) FROM test_state WHERE key LIKE $1", prefix+"-%"))
+			// Each key's state is its last event: key k holds the highest i with i%50 == k.
+			require.Equal(t, 0, f.count(`SELECT count(*) FROM test_state s WHERE key LIKE $1 AND value <>
+				(SELECT max(value) FROM test_events e WHERE e.key = s.key)`, prefix+"-%"))
+		})
+	}
+}
+
+func TestResumesFromTheOffsetsStoredInPostgres(t *testing.T) {
+	f := newFixture(t)
+	prefix := cluster.Unique("resume")
+	f.produceMany(prefix, 300, 10)
+	first := f.sink(WithMaxBatch(50))
+	stop := start(t, first)
+	kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == 300 })
+	stop()
+
+	f.produceMany(prefix+"x", 120, 10)
+	second := f.sink(WithMaxBatch(50))
+	start(t, second)
+	kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix+"x") == 120 })
+	kafkatest.Eventually(t, 10*time.Second, second.Ready)
+	require.Equal(t, int64(120), second.Stats().Records.Load(), "the restarted sink read only the new records")
+	require.Equal(t, int64(420), f.storedOffsets())
+	require.Equal(t, 300, f.events(prefix))
+}
+
+// TestCrashInTheMiddleOfABatch kills the sink after a batch's rows are
+// written and before its transaction commits, then restarts it: the rows
+// and offsets of committed batches agree at every point, and in the end
+// every row is there exactly once.
+func TestCrashInTheMiddleOfABatch(t *testing.T) {
+	t.Run("context cancelled (process killed)", func(t *testing.T) {
+		f := newFixture(t)
+		prefix := cluster.Unique("kill")
+		f.produceMany(prefix, 500, 20)
+		ctx, cancel := context.WithCancel(context.Background())
+		var commits atomic.Int64
+		killer := f.sink(WithMaxBatch(40), withBeforeCommit(func(context.Context) error {
+			if commits.Add(1) == 4 {
+				cancel() // the process dies with rows written, not committed
+				return context.Canceled
+			}
+			return nil
+		}))
+		require.NoError(t, killer.Run(ctx))
+		// Rows and offsets agree: the killed batch left neither.
+		rows := f.events(prefix)
+		require.Equal(t, int64(rows), f.storedOffsets())
+		require.Equal(t, int64(3), killer.Stats().Batches.Load())
+		require.Less(t, rows, 500)
+
+		restarted := f.sink(WithMaxBatch(40))
+		start(t, restarted)
+		kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == 500 })
+		kafkatest.Eventually(t, 10*time.Second, restarted.Ready)
+		require.Equal(t, int64(500), f.storedOffsets())
+		require.Equal(t, int64(500-rows), restarted.Stats().Records.Load())
+		require.Equal(t, 500, f.count("SELECT count(DISTINCT event_id) FROM test_events WHERE key LIKE $1", prefix+"-%"))
+	})
+	t.Run("transaction fails (database error), the sink restarts itself", func(t *testing.T) {
+		f := newFixture(t)
+		prefix := cluster.Unique("fail")
+		f.produceMany(prefix, 400, 20)
+		var commits atomic.Int64
+		s := f.sink(WithMaxBatch(30), withBeforeCommit(func(ctx context.Context) error {
+			if n := commits.Add(1); n == 3 || n == 7 {
+				return errors.New("injected: connection lost before COMMIT")
+			}
+			return nil
+		}))
+		start(t, s)
+		kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == 400 })
+		kafkatest.Eventually(t, 10*time.Second, func() bool { return f.storedOffsets() == 400 })
+		require.Equal(t, int64(400), s.Stats().Records.Load(), "committed records count once")
+		require.GreaterOrEqual(t, commits.Load(), int64(400/30+2), "the failed batches were consumed again")
+	})
+}
+
+func TestTwoCopiesOfOneSinkCommitEachRecordOnce(t *testing.T) {
+	f := newFixture(t)
+	prefix := cluster.Unique("twins")
+	f.produceMany(prefix, 600, 30)
+	a, b := f.sink(WithMaxBatch(25)), f.sink(WithMaxBatch(25))
+	start(t, a)
+	start(t, b)
+	kafkatest.Eventually(t, 60*time.Second, func() bool {
+		return f.events(prefix) == 600 && f.storedOffsets() == 600
+	})
+	require.Equal(t, int64(600), a.Stats().Records.Load()+b.Stats().Records.Load(),
+		"between them, the copies committed each record once")
+}
+
+func TestAppendOnlyRowsAreNeverRewritten(t *testing.T) {
+	f := newFixture(t)
+	key := cluster.Unique("imm")
+	id := topics.NewID()
+	f.produce(key, f.envelope(id, key, 10, 1, nil))
+	s := f.sink()
+	start(t, s)
+	kafkatest.Eventually(t, 20*time.Second, func() bool { return s.Stats().Records.Load() == 1 })
+	// The same event again, with another value: a replay or a producer bug.
+	f.produce(key, f.envelope(id, key, 99, 2, nil), f.envelope("", key, 20, 3, nil))
+	kafkatest.Eventually(t, 20*time.Second, func() bool { return s.Stats().Records.Load() == 3 })
+	require.Equal(t, 1, f.count("SELECT count(*) FROM test_events WHERE event_id = $1 AND value = 10", id))
+	require.Equal(t, 2, f.count("SELECT count(*) FROM test_events WHERE key = $1", key))
+}
+
+func TestCurrentStateNeverGoesBackwards(t *testing.T) {
+	note := "set by the first event only"
+	cases := []struct {
+		name     string
+		maxBatch int
+	}{
+		{name: "one event per batch", maxBatch: 1},
+		{name: "every event in one batch", maxBatch: 100},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			key := cluster.Unique("order")
+			// Versions 3, 1, 2 arrive in that order; version 1 alone carries the note.
+			f.produce(key, f.envelope("", key, 30, 3, nil), f.envelope("", key, 10, 1, &note), f.envelope("", key, 20, 2, nil))
+			s := f.sink(WithMaxBatch(tc.maxBatch))
+			start(t, s)
+			kafkatest.Eventually(t, 20*time.Second, func() bool { return s.Stats().Records.Load() == 3 })
+			var value int
+			var version int64
+			var got *string
+			require.NoError(t, f.pool.QueryRow(context.Background(),
+				"SELECT value, version, note FROM test_state WHERE key = $1", key).Scan(&value, &version, &got))
+			require.Equal(t, 30, value, "the newest event's value stays")
+			require.Equal(t, int64(3), version)
+			require.NotNil(t, got, "an older event fills a merge column that is still NULL")
+			require.Equal(t, note, *got)
+		})
+	}
+}
+
+func TestMalformedEventsGoToTheDLQ(t *testing.T) {
+	f := newFixture(t)
+	key := cluster.Unique("dlq")
+	f.produce(key,
+		f.envelope("", key, 1, 1, nil),
+		[]byte("not json"),
+		[]byte(`{"id":"x","type":"test.event","v":1,"occurred_at":"2026-11-24T10:00:00Z","actor":{"id":"a","type":"system"},"data":{"key":""}}`),
+		f.envelope("", key, -5, 2, nil), // refused by a CHECK constraint
+		f.envelope("", key, 3, 3, nil),
+	)
+	s := f.sink()
+	start(t, s)
+	kafkatest.Eventually(t, 20*time.Second, func() bool { return s.Stats().Records.Load() == 5 })
+	require.Equal(t, 2, f.count("SELECT count(*) FROM test_events WHERE key = $1", key), "good events around the bad ones are written")
+	require.Equal(t, int64(3), s.Stats().DeadLetters.Load())
+
+	// The sink goes on after dead-lettering.
+	f.produce(key, f.envelope("", key, 4, 4, nil))
+	kafkatest.Eventually(t, 20*time.Second, func() bool { return f.count("SELECT count(*) FROM test_events WHERE key = $1", key) == 3 })
+
+	cl := cluster.Producer(t, kgo.ConsumeTopics(f.dlq))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var letters []topics.DeadLetter
+	for len(letters) < 3 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var dl topics.DeadLetter
+			require.NoError(t, json.Unmarshal(r.Value, &dl))
+			letters = append(letters, dl)
+		})
+	}
+	require.Len(t, letters, 3)
+	byOffset := map[int64]topics.DeadLetter{}
+	for _, dl := range letters {
+		require.Equal(t, "sink-"+f.name, dl.Group)
+		require.Equal(t, f.topic, dl.Topic)
+		require.Equal(t, key, string(dl.Key))
+		byOffset[dl.Offset] = dl
+	}
+	require.Len(t, byOffset, 3)
+	reasons := map[string]string{}
+	for _, dl := range byOffset {
+		reasons[string(dl.Value)] = dl.Reason
+		require.Equal(t, CodeMalformedEvent, dl.Code, dl.Reason)
+	}
+	require.Contains(t, reasons["not json"], "not a JSON envelope")
+	found := map[string]bool{}
+	for _, r := range reasons {
+		switch {
+		case strings.Contains(r, "without key or value"):
+			found["mapper"] = true
+		case strings.Contains(r, "refused by PostgreSQL"):
+			found["constraint"] = true
+		}
+	}
+	require.True(t, found["mapper"] && found["constraint"], "reasons: %v", reasons)
+}

@@ -1,0 +1,242 @@
+package sinks
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Kind says how a sink writes a table.
+type Kind int
+
+const (
+	// AppendOnly tables get one row per event. Rows are inserted with ON
+	// CONFLICT DO NOTHING (a unique event_id makes a replay a no-op) and
+	// never updated or deleted.
+	AppendOnly Kind = iota + 1
+	// CurrentState tables hold one row per key, upserted. Each row carries
+	// version, occurred_at and last_event_id, and is replaced only by a row
+	// whose (version, occurred_at, last_event_id) is greater.
+	CurrentState
+)
+
+// Columns every current-state table has, ordering the events of a key.
+const (
+	ColVersion     = "version"
+	ColOccurredAt  = "occurred_at"
+	ColLastEventID = "last_event_id"
+)
+
+// Table describes a read-model table a sink writes.
+type Table struct {
+	// Name is the table's name (in the pool's search_path).
+	Name string
+	// Kind is AppendOnly or CurrentState.
+	Kind Kind
+	// Columns are the columns a Row's Values fill, in order. For a
+	// CurrentState table they do not include version, occurred_at and
+	// last_event_id, which come from the Row's Order.
+	Columns []string
+	// Key is the primary key of a CurrentState table (the upsert's conflict
+	// target). Unused for AppendOnly tables.
+	Key []string
+	// Merge lists CurrentState columns where a non-NULL value wins: a newer
+	// event that does not know the column (NULL) keeps the stored value, and
+	// an older event may fill it while it is NULL. Use it for facts set once
+	// (created_at, purchaser) or by one event type only (approved_at). Every
+	// other column is replaced by the newest event, NULL included.
+	Merge []string
+}
+
+// validate checks t and returns an error saying what is wrong.
+func (t *Table) validate() error {
+	if t.Name == "" {
+		return errors.New("sinks: table without a name")
+	}
+	if len(t.Columns) == 0 {
+		return fmt.Errorf("sinks: table %s has no columns", t.Name)
+	}
+	seen := map[string]bool{}
+	for _, c := range t.Columns {
+		if c == "" || seen[c] {
+			return fmt.Errorf("sinks: table %s: empty or repeated column %q", t.Name, c)
+		}
+		seen[c] = true
+	}
+	switch t.Kind {
+	case AppendOnly:
+		if !seen["event_id"] {
+			return fmt.Errorf("sinks: append-only table %s must have an event_id column", t.Name)
+		}
+	case CurrentState:
+		if len(t.Key) == 0 {
+			return fmt.Errorf("sinks: current-state table %s has no key", t.Name)
+		}
+		for _, c := range append(slices.Clone(t.Key), t.Merge...) {
+			if !seen[c] {
+				return fmt.Errorf("sinks: table %s: key or merge column %q is not a column", t.Name, c)
+			}
+		}
+		for _, c := range []string{ColVersion, ColOccurredAt, ColLastEventID} {
+			if seen[c] {
+				return fmt.Errorf("sinks: table %s: %s comes from the row's order, not from Columns", t.Name, c)
+			}
+		}
+	default:
+		return fmt.Errorf("sinks: table %s has no kind", t.Name)
+	}
+	return nil
+}
+
+// allColumns are the columns written: Columns, plus the order columns of a
+// current-state table.
+func (t *Table) allColumns() []string {
+	if t.Kind == CurrentState {
+		return append(slices.Clone(t.Columns), ColVersion, ColOccurredAt, ColLastEventID)
+	}
+	return t.Columns
+}
+
+// Order places a current-state row among the events of its key.
+type Order struct {
+	// Version is the key's sequence number when the event carries one (0
+	// otherwise); it is compared first.
+	Version int64
+	// OccurredAt is the event's time, compared second.
+	OccurredAt time.Time
+	// EventID breaks ties (UUIDv7 IDs sort by creation time).
+	EventID string
+}
+
+// less reports whether o is older than p.
+func (o Order) less(p Order) bool {
+	if o.Version != p.Version {
+		return o.Version < p.Version
+	}
+	if !o.OccurredAt.Equal(p.OccurredAt) {
+		return o.OccurredAt.Before(p.OccurredAt)
+	}
+	return o.EventID < p.EventID
+}
+
+// Row is one row for a table, from one record.
+type Row struct {
+	Table *Table
+	// Values fill Table.Columns in order; nil (or a nil pointer) is NULL.
+	Values []any
+	// Order places a CurrentState row among its key's events.
+	Order Order
+}
+
+// values returns the values to write, NULLs normalized, with the order
+// columns of a current-state row.
+func (r *Row) values() []any {
+	out := make([]any, 0, len(r.Values)+3)
+	for _, v := range r.Values {
+		if isNull(v) {
+			v = nil
+		}
+		out = append(out, v)
+	}
+	if r.Table.Kind == CurrentState {
+		out = append(out, r.Order.Version, r.Order.OccurredAt, r.Order.EventID)
+	}
+	return out
+}
+
+func (r *Row) check() error {
+	if r.Table == nil {
+		return errors.New("sinks: row without a table")
+	}
+	if len(r.Values) != len(r.Table.Columns) {
+		return fmt.Errorf("sinks: row for %s has %d values for %d columns", r.Table.Name, len(r.Values), len(r.Table.Columns))
+	}
+	if r.Table.Kind == CurrentState && (r.Order.EventID == "" || r.Order.OccurredAt.IsZero()) {
+		return fmt.Errorf("sinks: current-state row for %s without an event ID or time", r.Table.Name)
+	}
+	return nil
+}
+
+func isNull(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// key returns the row's key values as a string, for merging rows of one key
+// within a batch.
+func (r *Row) key() string {
+	var b strings.Builder
+	for _, k := range r.Table.Key {
+		i := slices.Index(r.Table.Columns, k)
+		fmt.Fprintf(&b, "%v\x00", r.Values[i])
+	}
+	return b.String()
+}
+
+// mergeRows folds the rows of one current-state key, oldest first, into
+// the row the upsert would leave: the newest row's values, with Merge
+// columns taken from the newest row that has them.
+func mergeRows(rows []*Row) *Row {
+	slices.SortStableFunc(rows, func(a, b *Row) int {
+		switch {
+		case a.Order.less(b.Order):
+			return -1
+		case b.Order.less(a.Order):
+			return 1
+		}
+		return 0
+	})
+	out := *rows[len(rows)-1]
+	out.Values = slices.Clone(out.Values)
+	t := out.Table
+	for _, m := range t.Merge {
+		i := slices.Index(t.Columns, m)
+		for j := len(rows) - 1; j >= 0 && isNull(out.Values[i]); j-- {
+			out.Values[i] = rows[j].Values[i]
+		}
+	}
+	return &out
+}
+
+// conflictClause is the ON CONFLICT clause of t's inserts.
+func (t *Table) conflictClause() string {
+	if t.Kind == AppendOnly {
+		return "ON CONFLICT DO NOTHING"
+	}
+	name := pgx.Identifier{t.Name}.Sanitize()
+	newer := fmt.Sprintf("(EXCLUDED.%[2]s, EXCLUDED.%[3]s, EXCLUDED.%[4]s) > (%[1]s.%[2]s, %[1]s.%[3]s, %[1]s.%[4]s)",
+		name, ColVersion, ColOccurredAt, ColLastEventID)
+	var sets []string
+	var fills []string
+	for _, c := range t.allColumns() {
+		if slices.Contains(t.Key, c) {
+			continue
+		}
+		q := pgx.Identifier{c}.Sanitize()
+		if slices.Contains(t.Merge, c) {
+			sets = append(sets, fmt.Sprintf("%[1]s = CASE WHEN %[2]s THEN COALESCE(EXCLUDED.%[1]s, %[3]s.%[1]s) ELSE COALESCE(%[3]s.%[1]s, EXCLUDED.%[1]s) END", q, newer, name))
+			fills = append(fills, fmt.Sprintf("(%[2]s.%[1]s IS NULL AND EXCLUDED.%[1]s IS NOT NULL)", q, name))
+			continue
+		}
+		sets = append(sets, fmt.Sprintf("%[1]s = CASE WHEN %[2]s THEN EXCLUDED.%[1]s ELSE %[3]s.%[1]s END", q, newer, name))
+	}
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = pgx.Identifier{k}.Sanitize()
+	}
+	where := append([]string{newer}, fills...)
+	return fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s WHERE %s",
+		strings.Join(keys, ", "), strings.Join(sets, ", "), strings.Join(where, " OR "))
+}

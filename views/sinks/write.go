@@ -1,0 +1,303 @@
+package sinks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// copyThreshold is the row count from which a table's rows go through COPY
+// into a staging table instead of a multi-row INSERT.
+const copyThreshold = 64
+
+// mapped is one record and the rows it maps to, or why it cannot be mapped.
+type mapped struct {
+	rec    *kgo.Record
+	rows   []Row
+	reason error
+}
+
+// mapRecord decodes and maps rec.
+func (s *Sink) mapRecord(rec *kgo.Record) mapped {
+	env, err := topics.DecodeEnvelope(rec.Value)
+	if err != nil {
+		return mapped{rec: rec, reason: err}
+	}
+	rows, err := s.spec.Map(env, rec)
+	if err != nil {
+		return mapped{rec: rec, reason: err}
+	}
+	for i := range rows {
+		if err := rows[i].check(); err != nil {
+			return mapped{rec: rec, reason: fmt.Errorf("%w: %v", ErrMalformedEvent, err)}
+		}
+		if !s.tables[rows[i].Table] {
+			return mapped{rec: rec, reason: fmt.Errorf("sinks: mapper wrote to table %s not in the spec", rows[i].Table.Name)}
+		}
+	}
+	return mapped{rec: rec, rows: rows}
+}
+
+// writeBatch writes recs and the positions after them in one transaction,
+// dead-lettering the records that cannot be written. pos is updated only
+// when the transaction committed.
+func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPartition]int64, recs []*kgo.Record) error {
+	ms := make([]mapped, len(recs))
+	next := map[topicPartition]int64{}
+	for i, r := range recs {
+		ms[i] = s.mapRecord(r)
+		tp := topicPartition{r.Topic, r.Partition}
+		if r.Offset+1 > next[tp] {
+			next[tp] = r.Offset + 1
+		}
+	}
+	// Dead letters go out before the commit: a crash in between repeats a
+	// dead letter, never loses one.
+	if err := s.deadLetter(ctx, cl, ms); err != nil {
+		return err
+	}
+	rows, err := s.commit(ctx, pos, next, func(tx pgx.Tx) (int, error) { return writeRows(ctx, tx, ms) })
+	if isDataError(err) {
+		// One record's rows break a constraint: write record by record,
+		// dead-letter the ones PostgreSQL refuses, keep the rest.
+		s.cfg.logger.Warn("batch refused by PostgreSQL; writing record by record", "err", err)
+		var refused []mapped
+		rows, err = s.commit(ctx, pos, next, func(tx pgx.Tx) (int, error) {
+			var n int
+			var rerr error
+			n, refused, rerr = writeEach(ctx, tx, ms)
+			if rerr != nil {
+				return 0, rerr
+			}
+			return n, s.deadLetter(ctx, cl, refused)
+		})
+	}
+	if err != nil {
+		return err
+	}
+	for tp, n := range next {
+		pos[tp] = n
+	}
+	s.stats.Batches.Add(1)
+	s.stats.Records.Add(int64(len(recs)))
+	s.stats.Rows.Add(int64(rows))
+	return nil
+}
+
+// commit runs write and stores next in one transaction.
+func (s *Sink) commit(ctx context.Context, from, next map[topicPartition]int64, write func(pgx.Tx) (int, error)) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sinks: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	n, err := write(tx)
+	if err != nil {
+		return 0, err
+	}
+	if err := storeOffsets(ctx, tx, s.spec.Name, from, next); err != nil {
+		return 0, err
+	}
+	if s.cfg.beforeCommit != nil {
+		if err := s.cfg.beforeCommit(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("sinks: commit: %w", err)
+	}
+	return n, nil
+}
+
+// writeRows writes the rows of every record, table by table. It returns
+// the number of rows written (as sent: a duplicate counts).
+func writeRows(ctx context.Context, tx pgx.Tx, ms []mapped) (int, error) {
+	var order []*Table
+	byTable := map[*Table][]*Row{}
+	for i := range ms {
+		for j := range ms[i].rows {
+			r := &ms[i].rows[j]
+			if byTable[r.Table] == nil {
+				order = append(order, r.Table)
+			}
+			byTable[r.Table] = append(byTable[r.Table], r)
+		}
+	}
+	n := 0
+	for _, t := range order {
+		rows := byTable[t]
+		if t.Kind == CurrentState {
+			rows = mergeByKey(rows)
+		}
+		if err := writeTable(ctx, tx, t, rows); err != nil {
+			return 0, err
+		}
+		n += len(rows)
+	}
+	return n, nil
+}
+
+// writeEach writes record by record under savepoints and returns the
+// records PostgreSQL refused (with the reason) instead of failing.
+func writeEach(ctx context.Context, tx pgx.Tx, ms []mapped) (int, []mapped, error) {
+	n := 0
+	var refused []mapped
+	for _, m := range ms {
+		if m.reason != nil || len(m.rows) == 0 {
+			continue
+		}
+		sp, err := tx.Begin(ctx) // a savepoint
+		if err != nil {
+			return 0, nil, err
+		}
+		k, err := writeRows(ctx, sp, []mapped{m})
+		if err == nil {
+			err = sp.Commit(ctx)
+		}
+		switch {
+		case err == nil:
+			n += k
+		case isDataError(err):
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return 0, nil, rerr
+			}
+			refused = append(refused, mapped{rec: m.rec, reason: fmt.Errorf("%w: refused by PostgreSQL: %v", ErrMalformedEvent, err)})
+		default:
+			return 0, nil, err
+		}
+	}
+	return n, refused, nil
+}
+
+// mergeByKey keeps one row per key: what the upsert of all of them, in
+// order, would leave.
+func mergeByKey(rows []*Row) []*Row {
+	groups := map[string][]*Row{}
+	var keys []string
+	for _, r := range rows {
+		k := r.key()
+		if groups[k] == nil {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	if len(keys) == len(rows) {
+		return rows
+	}
+	out := make([]*Row, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, mergeRows(groups[k]))
+	}
+	return out
+}
+
+// writeTable inserts rows into t: a multi-row INSERT for a few rows, COPY
+// into a staging table then INSERT ... SELECT for many; both with t's ON
+// CONFLICT clause.
+func writeTable(ctx context.Context, tx pgx.Tx, t *Table, rows []*Row) error {
+	cols := t.allColumns()
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = pgx.Identifier{c}.Sanitize()
+	}
+	colList := strings.Join(quoted, ", ")
+	name := pgx.Identifier{t.Name}.Sanitize()
+
+	if len(rows) < copyThreshold {
+		var b strings.Builder
+		args := make([]any, 0, len(rows)*len(cols))
+		fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", name, colList)
+		for i, r := range rows {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for j, v := range r.values() {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				args = append(args, v)
+				fmt.Fprintf(&b, "$%d", len(args))
+			}
+			b.WriteByte(')')
+		}
+		b.WriteByte(' ')
+		b.WriteString(t.conflictClause())
+		if _, err := tx.Exec(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("sinks: writing %s: %w", t.Name, err)
+		}
+		return nil
+	}
+
+	stage := "sink_stage_" + t.Name
+	qstage := pgx.Identifier{stage}.Sanitize()
+	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
+		qstage, colList, name)); err != nil {
+		return fmt.Errorf("sinks: staging %s: %w", t.Name, err)
+	}
+	vals := make([][]any, len(rows))
+	for i, r := range rows {
+		vals[i] = r.values()
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(vals)); err != nil {
+		return fmt.Errorf("sinks: copying into %s: %w", t.Name, err)
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s %s; DROP TABLE %s",
+		name, colList, colList, qstage, t.conflictClause(), qstage)); err != nil {
+		return fmt.Errorf("sinks: writing %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// isDataError reports whether err is PostgreSQL refusing the data (a data
+// exception or an integrity constraint violation), as opposed to the
+// database being unavailable.
+func isDataError(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return strings.HasPrefix(pg.Code, "22") || strings.HasPrefix(pg.Code, "23")
+	}
+	return false
+}
+
+// deadLetter produces a DeadLetter for every record of ms that has a
+// reason, and waits until the broker has them.
+func (s *Sink) deadLetter(ctx context.Context, cl *kgo.Client, ms []mapped) error {
+	var out []*kgo.Record
+	for _, m := range ms {
+		if m.reason == nil {
+			continue
+		}
+		dl := topics.DeadLetter{Group: "sink-" + s.spec.Name, Topic: m.rec.Topic, Partition: m.rec.Partition,
+			Offset: m.rec.Offset, Key: m.rec.Key, Value: m.rec.Value, Reason: m.reason.Error(), At: m.rec.Timestamp}
+		var te *topics.Error
+		if errors.As(m.reason, &te) {
+			dl.Code = te.Code
+		} else if errors.Is(m.reason, topics.ErrUndecodable) {
+			dl.Code = CodeMalformedEvent
+		}
+		b, err := json.Marshal(dl)
+		if err != nil {
+			return err
+		}
+		out = append(out, &kgo.Record{Topic: s.cfg.dlqTopic, Key: m.rec.Key, Value: b})
+		s.cfg.logger.Warn("dead-lettered a record", "topic", m.rec.Topic, "partition", m.rec.Partition,
+			"offset", m.rec.Offset, "reason", dl.Reason)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+		return fmt.Errorf("sinks: producing dead letters to %s: %w", s.cfg.dlqTopic, err)
+	}
+	s.stats.DeadLetters.Add(int64(len(out)))
+	return nil
+}
