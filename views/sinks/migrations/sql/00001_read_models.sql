@@ -60,7 +60,9 @@ CREATE TABLE return_requests (
     id                 TEXT PRIMARY KEY,
     order_id           TEXT NOT NULL,
     customer_id        TEXT NOT NULL,
-    status             TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'shipped', 'received', 'inspecting', 'completed', 'rejected', 'cancelled')),
+    -- The seed's eight states, plus the completion saga's.
+    status             TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'shipped', 'received', 'inspecting', 'completed', 'rejected', 'cancelled',
+                                                       'refunding', 'restocking', 'refund_failed', 'requires_action')),
     reason             TEXT NOT NULL,
     description        TEXT,
     refund_method      TEXT,

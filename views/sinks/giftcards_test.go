@@ -1,0 +1,170 @@
+package sinks
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopstream/streams/processors/giftcards"
+	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/topics/kafkatest"
+)
+
+// flows starts, once per package, the catalog's topics, a commander and
+// the domain services the end-to-end tests drive.
+var flows struct {
+	once      sync.Once
+	err       error
+	commander *topics.Commander
+	cards     *giftcards.Service
+	cardView  *goka.View
+}
+
+func startFlows(t *testing.T) {
+	t.Helper()
+	flows.once.Do(func() {
+		ctx := context.Background() // the services live as long as the package's tests
+		cat, err := topics.NewCatalog(kafkatest.Partitions)
+		if err != nil {
+			flows.err = err
+			return
+		}
+		if _, err := cat.Ensure(ctx, cluster.Admin, 1); err != nil {
+			flows.err = err
+			return
+		}
+		if flows.commander, err = topics.NewCommander(ctx, cluster.Clients); err != nil {
+			flows.err = err
+			return
+		}
+		go flows.commander.Run(ctx) //nolint:errcheck // runs until the process ends
+		if flows.cards, err = giftcards.New(cluster.Clients, storage.MemoryBuilder(),
+			giftcards.WithExpiryInterval(time.Hour)); err != nil {
+			flows.err = err
+			return
+		}
+		go flows.cards.Run(ctx) //nolint:errcheck
+		if flows.cardView, err = goka.NewView(cluster.Clients.Brokers(), giftcards.Table,
+			new(topics.JSONCodec[giftcards.CardState]), cluster.Clients.ViewOptions(storage.MemoryBuilder())...); err != nil {
+			flows.err = err
+			return
+		}
+		go flows.cardView.Run(ctx) //nolint:errcheck
+		deadline := time.Now().Add(60 * time.Second)
+		for !(flows.cards.Ready() && flows.cardView.Recovered()) {
+			if time.Now().After(deadline) {
+				flows.err = context.DeadlineExceeded
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	require.NoError(t, flows.err, "starting the domain services")
+}
+
+func submit(t *testing.T, topic, key, typ string, data any, actor topics.Actor) *topics.CommandResult {
+	t.Helper()
+	env, err := topics.NewEnvelope(typ, time.Now(), data, topics.WithCommandID(topics.NewID()), topics.WithActor(actor))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := flows.commander.Submit(ctx, topic, key, env)
+	require.NoError(t, err, typ)
+	require.True(t, res.OK, "%s: %+v", typ, res.Error)
+	return res
+}
+
+func resultOf[T any](t *testing.T, res *topics.CommandResult) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(res.Result, &v))
+	return v
+}
+
+// TestGiftCardFlowFillsTheTables runs cards through the real card
+// processor (create, redeem, refund, transfer, void) and checks that the
+// SQL read model agrees with the processor's goka view, card by card.
+func TestGiftCardFlowFillsTheTables(t *testing.T) {
+	pool := migrated(t)
+	startFlows(t)
+	gen, err := giftcards.NewCodeGenerator([]byte("sinks-test-secret-0123456789abcdef"))
+	require.NoError(t, err)
+	customer := topics.Actor{ID: "user_1", Type: topics.ActorCustomer}
+	staff := topics.Actor{ID: "admin_1", Type: topics.ActorStaff}
+
+	create := func(amount, cur string) string {
+		code, err := gen.Generate("", 0)
+		require.NoError(t, err)
+		key, last4, err := gen.Key(code)
+		require.NoError(t, err)
+		submit(t, topics.GiftCardCommands, key, giftcards.TypeCreate, giftcards.CreateCommand{CardKey: key, Last4: last4,
+			Amount: topics.Money{Amount: decimal.RequireFromString(amount), Currency: cur}, PurchaserID: "user_1",
+			RecipientEmail: "friend@example.com"}, customer)
+		return key
+	}
+	amount := func(s string) *giftcards.Amount { return giftcards.NewAmount(decimal.RequireFromString(s)) }
+
+	usd, jpy, kwd, usd2 := create("100.00", "USD"), create("5000", "JPY"), create("12.345", "KWD"), create("25.00", "USD")
+	red := resultOf[giftcards.RedemptionResult](t, submit(t, topics.GiftCardCommands, usd, giftcards.TypeRedeem,
+		giftcards.RedeemCommand{CardKey: usd, OrderID: cluster.Unique("order"), Amount: amount("40.00")}, customer))
+	submit(t, topics.GiftCardRedemptions, red.RedemptionID, giftcards.TypeRefund,
+		giftcards.RefundCommand{RedemptionID: red.RedemptionID, Amount: amount("15.50"), Reason: "damaged"}, customer)
+	submit(t, topics.GiftCardCommands, jpy, giftcards.TypeRedeem,
+		giftcards.RedeemCommand{CardKey: jpy, OrderID: cluster.Unique("order")}, customer) // the whole balance
+	submit(t, topics.GiftCardCommands, usd, giftcards.TypeTransfer,
+		giftcards.TransferCommand{CardKey: usd, ToKey: usd2, Amount: *amount("10.00")}, customer)
+	submit(t, topics.GiftCardCommands, kwd, giftcards.TypeVoid,
+		giftcards.VoidCommand{CardKey: kwd, Reason: "fraud", AdminID: "admin_1"}, staff)
+
+	s, err := New(GiftCards(), pool, cluster.Clients, WithRetryBackoff(100*time.Millisecond))
+	require.NoError(t, err)
+	start(t, s)
+
+	ctx := context.Background()
+	for _, key := range []string{usd, jpy, kwd, usd2} {
+		var card *giftcards.Card
+		kafkatest.Eventually(t, 30*time.Second, func() bool {
+			v, err := flows.cardView.Get(key)
+			if err != nil || v == nil || v.(*giftcards.CardState).Card == nil {
+				return false
+			}
+			card = v.(*giftcards.CardState).Card
+			var n int
+			var bal decimal.Decimal
+			var status string
+			err = pool.QueryRow(ctx, `SELECT current_balance, status, (SELECT count(*) FROM gift_card_transactions
+				WHERE gift_card_key = card_key) FROM gift_cards WHERE card_key = $1`, key).Scan(&bal, &status, &n)
+			return err == nil && n == len(card.Transactions) && bal.Equal(card.Balance) && status == string(card.Status)
+		}, "card %s", key[:8])
+
+		var balance, original, ledger decimal.Decimal
+		var status, currency, last4 string
+		var purchaser, voidReason *string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT current_balance, original_amount, status, currency, code_last4,
+			purchaser_id, void_reason, (SELECT sum(amount) FROM gift_card_transactions WHERE gift_card_key = card_key)
+			FROM gift_cards WHERE card_key = $1`, key).
+			Scan(&balance, &original, &status, &currency, &last4, &purchaser, &voidReason, &ledger))
+		require.True(t, card.Balance.Equal(balance), "%s: view %s, SQL %s", card.Currency, card.Balance, balance)
+		require.True(t, ledger.Equal(balance), "the ledger sums to the balance")
+		require.True(t, card.OriginalAmount.Equal(original))
+		require.Equal(t, string(card.Status), status)
+		require.Equal(t, card.Currency, currency)
+		require.Equal(t, card.Last4, last4)
+		require.Equal(t, "user_1", *purchaser, "set by gift_card.created, kept by later events")
+		if key == kwd {
+			require.NotNil(t, voidReason)
+			require.Equal(t, "fraud", *voidReason)
+		}
+		var txs int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM gift_card_transactions WHERE gift_card_key = $1", key).Scan(&txs))
+		require.Len(t, card.Transactions, txs)
+	}
+	require.Zero(t, s.Stats().DeadLetters.Load())
+}

@@ -1,0 +1,114 @@
+package sinks
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/processors/returns"
+	"github.com/shopstream/streams/topics"
+)
+
+// Return read models.
+var (
+	// ReturnRequestsTable is the current state of every return.
+	ReturnRequestsTable = &Table{Name: "return_requests", Kind: CurrentState,
+		Columns: []string{"id", "order_id", "customer_id", "status", "reason", "refund_method", "currency",
+			"estimated_refund", "actual_refund", "restocking_fee", "approved_by", "approved_at", "received_at",
+			"completed_at", "rejected_at", "cancelled_at", "created_at", "updated_at"},
+		Key: []string{"id"},
+		Merge: []string{"refund_method", "currency", "estimated_refund", "actual_refund", "restocking_fee",
+			"approved_by", "approved_at", "received_at", "completed_at", "rejected_at", "cancelled_at", "created_at"},
+	}
+	// ReturnItemsTable is the current state of every returned line.
+	ReturnItemsTable = &Table{Name: "return_items", Kind: CurrentState,
+		Columns: []string{"return_request_id", "line_item_id", "product_id", "quantity_requested",
+			"quantity_received", "created_at", "updated_at"},
+		Key:   []string{"return_request_id", "line_item_id"},
+		Merge: []string{"created_at"},
+	}
+	// ReturnAuditLogsTable has one row per return event, never rewritten.
+	ReturnAuditLogsTable = &Table{Name: "return_audit_logs", Kind: AppendOnly,
+		Columns: []string{"event_id", "return_request_id", "action", "actor_id", "actor_type", "previous_state",
+			"new_state", "metadata", "created_at"},
+	}
+)
+
+// Returns is the returns sink: the return.* event topics into
+// return_requests, return_items and return_audit_logs.
+func Returns() Spec {
+	return Spec{
+		Name: topics.SinkReturns,
+		Topics: []string{topics.ReturnInitiatedTopic, topics.ReturnApprovedTopic, topics.ReturnReceivedTopic,
+			topics.ReturnCompletedTopic, topics.ReturnRejectedTopic, topics.ReturnCancelledTopic},
+		Tables: []*Table{ReturnRequestsTable, ReturnItemsTable, ReturnAuditLogsTable},
+		Map:    mapReturn,
+	}
+}
+
+var returnStates = []returns.State{returns.StatePending, returns.StateApproved, returns.StateShipped,
+	returns.StateReceived, returns.StateInspecting, returns.StateCompleted, returns.StateRejected, returns.StateCancelled,
+	returns.StateRefunding, returns.StateRestocking, returns.StateRefundFailed, returns.StateRequiresAction}
+
+func mapReturn(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
+	s, err := topics.DecodeData[returns.Summary](env)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformedEvent, env.Type, err)
+	}
+	switch {
+	case s.ReturnID == "" || s.OrderID == "" || s.CustomerID == "" || s.Reason == "":
+		return nil, fmt.Errorf("%w: %s without return, order, customer or reason", ErrMalformedEvent, env.Type)
+	case !slices.Contains(returnStates, s.Status):
+		return nil, fmt.Errorf("%w: %s with status %q", ErrMalformedEvent, env.Type, s.Status)
+	}
+	at := env.OccurredAt
+	order := Order{OccurredAt: at, EventID: env.ID}
+	req := []any{s.ReturnID, s.OrderID, s.CustomerID, string(s.Status), s.Reason, nonEmpty(s.RefundMethod),
+		nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, at}
+	if r := s.Refund; r != nil {
+		req[6] = nonEmpty(r.Currency)
+		req[9] = r.RestockingFee.String()
+		if s.Status == returns.StateCompleted {
+			req[8] = r.TotalRefund.String()
+		} else {
+			req[7] = r.TotalRefund.String()
+		}
+	}
+	switch env.Type {
+	case returns.EventInitiated:
+		req[16] = at
+	case returns.EventApproved:
+		req[10], req[11] = nonEmpty(env.Actor.ID), at
+	case returns.EventReceived:
+		req[12] = at
+	case returns.EventCompleted:
+		req[13] = at
+	case returns.EventRejected:
+		req[14] = at
+	case returns.EventCancelled:
+		req[15] = at
+	default:
+		return nil, fmt.Errorf("%w: event type %q on a return topic", ErrMalformedEvent, env.Type)
+	}
+	rows := []Row{{Table: ReturnRequestsTable, Values: req, Order: order}}
+	for _, it := range s.Items {
+		if it.LineItemID == "" || it.ProductID == "" || it.QuantityRequested <= 0 || it.QuantityReceived < 0 {
+			return nil, fmt.Errorf("%w: %s with an invalid item %+v", ErrMalformedEvent, env.Type, it)
+		}
+		var created any
+		if env.Type == returns.EventInitiated {
+			created = at
+		}
+		rows = append(rows, Row{Table: ReturnItemsTable, Values: []any{s.ReturnID, it.LineItemID, it.ProductID,
+			it.QuantityRequested, it.QuantityReceived, created, at}, Order: order})
+	}
+	meta, _ := json.Marshal(map[string]any{"event_type": env.Type, "command_id": env.CommandID,
+		"correlation_id": env.CorrelationID, "refund_method": s.RefundMethod})
+	rows = append(rows, Row{Table: ReturnAuditLogsTable, Values: []any{env.ID, s.ReturnID,
+		strings.TrimPrefix(env.Type, "return."), nonEmpty(env.Actor.ID), nonEmpty(env.Actor.Type), nil,
+		string(s.Status), string(meta), at}})
+	return rows, nil
+}
