@@ -232,7 +232,8 @@ func (s *Service) returnGraph() *goka.GroupGraph {
 		goka.Input(goka.Stream(topics.ReturnsCommands), new(topics.BytesCodec), s.handleCommand),
 		goka.Input(goka.Stream(topics.ReturnsReplies), new(topics.BytesCodec), s.handleReply),
 		goka.Persist(new(returnRecordCodec)),
-		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.EnvelopeCodec)),
+		// an input too: same codec, goka keeps one codec per topic
+		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.BytesCodec)),
 	}
 	for _, t := range []string{topics.ReturnInitiatedTopic, topics.ReturnApprovedTopic, topics.ReturnReceivedTopic,
 		topics.ReturnCompletedTopic, topics.ReturnRejectedTopic, topics.ReturnCancelledTopic, topics.InventoryRestocked,
@@ -402,5 +403,9 @@ func (s *Service) emitReply(ctx goka.Context, cause *topics.Envelope, typ string
 	if err != nil {
 		panic(err)
 	}
-	ctx.Emit(goka.Stream(topics.ReturnsReplies), rp.ReturnID, env)
+	b, err := env.Encode()
+	if err != nil {
+		panic(err)
+	}
+	ctx.Emit(goka.Stream(topics.ReturnsReplies), rp.ReturnID, b)
 }

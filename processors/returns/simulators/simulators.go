@@ -35,6 +35,14 @@ type Config struct {
 	LabelFailures int
 	// NotificationFailures fails the first N attempts of every notification.
 	NotificationFailures int
+	// FailWhen, when set, fails every request it returns true for, on top
+	// of the counts (kind is "payment", "restock", "label" or
+	// "notification").
+	FailWhen func(kind, returnID string, attempt int) bool
+}
+
+func (c Config) fail(kind, returnID string, attempt, firstN int) bool {
+	return attempt <= firstN || (c.FailWhen != nil && c.FailWhen(kind, returnID, attempt))
 }
 
 func (c Config) validate() error {
@@ -173,7 +181,7 @@ func (s *Simulators) refund(st *State, env *topics.Envelope) (returns.Reply, err
 		rp.OK, rp.TransactionID = true, paid.TransactionID
 		return rp, nil
 	}
-	if rq.Attempt <= s.cfg.PaymentFailures {
+	if s.cfg.fail("payment", rq.ReturnID, rq.Attempt, s.cfg.PaymentFailures) {
 		rp.Error = fmt.Sprintf("payment gateway declined attempt %d (simulated)", rq.Attempt)
 		return rp, nil
 	}
@@ -198,7 +206,7 @@ func (s *Simulators) restock(st *State, env *topics.Envelope) (returns.Reply, er
 		rp.OK = true
 		return rp, nil
 	}
-	if rq.Attempt <= s.cfg.InventoryFailures {
+	if s.cfg.fail("restock", rq.ReturnID, rq.Attempt, s.cfg.InventoryFailures) {
 		rp.Error = fmt.Sprintf("inventory service unavailable on attempt %d (simulated)", rq.Attempt)
 		return rp, nil
 	}
@@ -218,7 +226,7 @@ func (s *Simulators) label(st *State, env *topics.Envelope) (returns.Reply, erro
 	}
 	st.Labels++
 	rp := returns.Reply{RequestID: rq.RequestID}
-	if st.Labels <= s.cfg.LabelFailures {
+	if s.cfg.fail("label", rq.ReturnID, st.Labels, s.cfg.LabelFailures) {
 		rp.Error = "carrier API unavailable (simulated)"
 		return rp, nil
 	}
@@ -235,7 +243,7 @@ func (s *Simulators) notify(st *State, env *topics.Envelope) (returns.Reply, err
 		return returns.Reply{}, err
 	}
 	rp := returns.Reply{RequestID: rq.RequestID}
-	if rq.Attempt <= s.cfg.NotificationFailures {
+	if s.cfg.fail("notification", rq.ReturnID, rq.Attempt, s.cfg.NotificationFailures) {
 		rp.Error = "mail server unavailable (simulated)"
 		return rp, nil
 	}
