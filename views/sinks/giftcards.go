@@ -27,6 +27,7 @@ var (
 	GiftCardTransactionsTable = &Table{Name: "gift_card_transactions", Kind: AppendOnly,
 		Columns: []string{"id", "event_id", "gift_card_key", "transaction_type", "amount", "balance_before",
 			"balance_after", "currency", "order_id", "reference_id", "metadata", "created_at"},
+		Unique: []string{"id"},
 	}
 )
 

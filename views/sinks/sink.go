@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +61,7 @@ type Stats struct {
 type config struct {
 	logger     *slog.Logger
 	maxRecords int
+	workers    int
 	dlqTopic   string
 	retry      time.Duration
 	// beforeCommit, set by tests only, runs after the batch's rows are
@@ -74,6 +78,11 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithMaxBatch caps the records written in one transaction (default 10,000).
 func WithMaxBatch(n int) Option { return func(c *config) { c.maxRecords = n } }
 
+// WithWorkers sets how many consumers share the sink's partitions (default
+// 2), each with its own transactions: PostgreSQL writes of one run while
+// another maps its next batch.
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
 // WithDLQ overrides the dead-letter topic (default DLQTopic(name)).
 func WithDLQ(topic string) Option { return func(c *config) { c.dlqTopic = topic } }
 
@@ -85,6 +94,8 @@ func (c *config) validate() error {
 	switch {
 	case c.logger == nil:
 		return errors.New("sinks: nil logger")
+	case c.workers < 1:
+		return fmt.Errorf("sinks: %d workers", c.workers)
 	case c.maxRecords < 1:
 		return fmt.Errorf("sinks: max batch %d must be positive", c.maxRecords)
 	case c.dlqTopic == "":
@@ -107,7 +118,7 @@ func New(spec Spec, pool *pgxpool.Pool, clients *topics.Clients, opts ...Option)
 	if pool == nil || clients == nil {
 		return nil, errors.New("sinks: nil pool or clients")
 	}
-	cfg := config{logger: slog.Default(), maxRecords: 10_000, dlqTopic: DLQTopic(spec.Name), retry: time.Second}
+	cfg := config{logger: slog.Default(), maxRecords: 10_000, workers: 2, dlqTopic: DLQTopic(spec.Name), retry: time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -135,48 +146,101 @@ func (s *Sink) Stats() *Stats { return &s.stats }
 // at least once since it started.
 func (s *Sink) Ready() bool { return s.ready.Load() }
 
-// Run consumes until ctx is done, then returns nil. After a failure
-// (PostgreSQL or Kafka unreachable, a fenced batch) it rolls back, waits
-// the retry backoff and resumes from the offsets stored in PostgreSQL.
+// Run consumes until ctx is done, then returns nil. The partitions of the
+// sink's topics are dealt round-robin to its workers; each worker has its
+// own client and transactions and owns its partitions' offsets. After a
+// failure (PostgreSQL or Kafka unreachable, a fenced batch) a worker rolls
+// back, waits the retry backoff and resumes from the offsets stored in
+// PostgreSQL; the other workers go on.
 func (s *Sink) Run(ctx context.Context) error {
+	var parts []topicPartition
+	var end map[topicPartition]int64
 	for {
-		err := s.runOnce(ctx)
-		if ctx.Err() != nil {
+		var err error
+		parts, end, err = s.discover(ctx)
+		if err == nil {
+			break
+		}
+		s.cfg.logger.Warn("sink cannot list its partitions; retrying", "err", err, "after", s.cfg.retry)
+		if !s.pause(ctx) {
 			return nil
 		}
-		s.cfg.logger.Warn("sink stopped; resuming from stored offsets", "err", err, "after", s.cfg.retry)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(s.cfg.retry):
+	}
+	n := min(s.cfg.workers, len(parts))
+	shares := make([][]topicPartition, n)
+	for i, tp := range parts {
+		shares[i%n] = append(shares[i%n], tp)
+	}
+	var behind atomic.Int64
+	behind.Store(int64(n))
+	var wg sync.WaitGroup
+	for _, share := range shares {
+		wg.Go(func() { s.work(ctx, share, end, &behind) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// discover lists the partitions of the sink's topics and their end offsets.
+func (s *Sink) discover(ctx context.Context) ([]topicPartition, map[topicPartition]int64, error) {
+	cl, err := kgo.NewClient(s.clients.Kgo()...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	parts, err := partitions(ctx, adm, s.spec.Topics)
+	if err != nil {
+		return nil, nil, err
+	}
+	end, err := endOffsets(ctx, adm, s.spec.Topics)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sortedPartitions(parts), end, nil
+}
+
+// pause waits the retry backoff; it returns false when ctx ended first.
+func (s *Sink) pause(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(s.cfg.retry):
+		return true
+	}
+}
+
+// work runs one worker until ctx is done: load the stored offsets of its
+// partitions, consume from them, and start again after a failure.
+func (s *Sink) work(ctx context.Context, parts []topicPartition, end map[topicPartition]int64, behind *atomic.Int64) {
+	caught := false
+	markCaughtUp := func(pos map[topicPartition]int64) {
+		if !caught && caughtUp(pos, end) {
+			caught = true
+			if behind.Add(-1) == 0 {
+				s.ready.Store(true)
+			}
+		}
+	}
+	for {
+		pos, err := loadOffsets(ctx, s.pool, s.spec.Name, parts)
+		if err == nil {
+			markCaughtUp(pos)
+			err = s.consume(ctx, pos, func() { markCaughtUp(pos) })
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.cfg.logger.Warn("sink worker stopped; resuming from stored offsets", "err", err, "after", s.cfg.retry)
+		if !s.pause(ctx) {
+			return
 		}
 	}
 }
 
-// runOnce loads the stored offsets, consumes from them and writes batches
-// until ctx is done or something fails.
-func (s *Sink) runOnce(ctx context.Context) error {
-	adm, err := kgo.NewClient(s.clients.Kgo()...)
-	if err != nil {
-		return err
-	}
-	parts, err := partitions(ctx, kadm.NewClient(adm), s.spec.Topics)
-	if err != nil {
-		adm.Close()
-		return err
-	}
-	end, err := endOffsets(ctx, kadm.NewClient(adm), s.spec.Topics)
-	adm.Close()
-	if err != nil {
-		return err
-	}
-	pos, err := loadOffsets(ctx, s.pool, s.spec.Name, parts)
-	if err != nil {
-		return err
-	}
-	if caughtUp(pos, end) {
-		s.ready.Store(true)
-	}
+// consume writes the records of the partitions in pos, from the offsets in
+// pos, until ctx is done or something fails.
+func (s *Sink) consume(ctx context.Context, pos map[topicPartition]int64, written func()) error {
 	assign := make(map[string]map[int32]kgo.Offset, len(pos))
 	for tp, off := range pos {
 		if assign[tp.topic] == nil {
@@ -192,8 +256,6 @@ func (s *Sink) runOnce(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	s.cfg.logger.Debug("sink consuming", "topics", s.spec.Topics, "partitions", len(pos))
-
 	for {
 		fetches := cl.PollRecords(ctx, s.cfg.maxRecords)
 		if ctx.Err() != nil {
@@ -215,16 +277,25 @@ func (s *Sink) runOnce(ctx context.Context) error {
 		if err := s.writeBatch(ctx, cl, pos, recs); err != nil {
 			return err
 		}
-		if !s.ready.Load() && caughtUp(pos, end) {
-			s.ready.Store(true)
-		}
+		written()
 	}
+}
+
+func sortedPartitions(parts []topicPartition) []topicPartition {
+	out := slices.Clone(parts)
+	slices.SortFunc(out, func(a, b topicPartition) int {
+		if c := strings.Compare(a.topic, b.topic); c != 0 {
+			return c
+		}
+		return int(a.partition - b.partition)
+	})
+	return out
 }
 
 // caughtUp reports whether every partition's position has reached end.
 func caughtUp(pos, end map[topicPartition]int64) bool {
-	for tp, e := range end {
-		if pos[tp] < e {
+	for tp, p := range pos {
+		if p < end[tp] {
 			return false
 		}
 	}

@@ -15,9 +15,9 @@ import (
 type Kind int
 
 const (
-	// AppendOnly tables get one row per event. Rows are inserted with ON
-	// CONFLICT DO NOTHING (a unique event_id makes a replay a no-op) and
-	// never updated or deleted.
+	// AppendOnly tables get one row per event. A row whose unique columns
+	// (event_id, and any in Table.Unique) are already in the table is
+	// skipped, so a replay is a no-op; rows are never updated or deleted.
 	AppendOnly Kind = iota + 1
 	// CurrentState tables hold one row per key, upserted. Each row carries
 	// version, occurred_at and last_event_id, and is replaced only by a row
@@ -45,6 +45,10 @@ type Table struct {
 	// Key is the primary key of a CurrentState table (the upsert's conflict
 	// target). Unused for AppendOnly tables.
 	Key []string
+	// Unique lists the columns of an AppendOnly table with a unique index
+	// besides event_id (a ledger's transaction ID): a row that repeats any
+	// of them is skipped.
+	Unique []string
 	// Merge lists CurrentState columns where a non-NULL value wins: a newer
 	// event that does not know the column (NULL) keeps the stored value, and
 	// an older event may fill it while it is NULL. Use it for facts set once
@@ -72,6 +76,11 @@ func (t *Table) validate() error {
 	case AppendOnly:
 		if !seen["event_id"] {
 			return fmt.Errorf("sinks: append-only table %s must have an event_id column", t.Name)
+		}
+		for _, c := range t.Unique {
+			if !seen[c] {
+				return fmt.Errorf("sinks: table %s: unique column %q is not a column", t.Name, c)
+			}
 		}
 	case CurrentState:
 		if len(t.Key) == 0 {
@@ -239,4 +248,52 @@ func (t *Table) conflictClause() string {
 	where := append([]string{newer}, fills...)
 	return fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s WHERE %s",
 		strings.Join(keys, ", "), strings.Join(sets, ", "), strings.Join(where, " OR "))
+}
+
+// uniqueColumns are the columns of an AppendOnly table that identify a row.
+func (t *Table) uniqueColumns() []string {
+	if slices.Contains(t.Unique, "event_id") {
+		return t.Unique
+	}
+	return append([]string{"event_id"}, t.Unique...)
+}
+
+// dedupe drops the append-only rows that repeat a unique value of an
+// earlier row of the batch (the first one is the one written).
+func dedupe(t *Table, rows []*Row) []*Row {
+	cols := t.uniqueColumns()
+	idx := make([]int, len(cols))
+	seen := make([]map[any]bool, len(cols))
+	for i, c := range cols {
+		idx[i] = slices.Index(t.Columns, c)
+		seen[i] = make(map[any]bool, len(rows))
+	}
+	out := rows[:0:0]
+	for _, r := range rows {
+		dup := false
+		for i := range cols {
+			if seen[i][r.Values[idx[i]]] {
+				dup = true
+			}
+		}
+		if dup {
+			continue
+		}
+		for i := range cols {
+			seen[i][r.Values[idx[i]]] = true
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// antiJoin is the WHERE clause that skips staged rows already in t.
+func (t *Table) antiJoin(stage string) string {
+	name := pgx.Identifier{t.Name}.Sanitize()
+	var parts []string
+	for _, c := range t.uniqueColumns() {
+		q := pgx.Identifier{c}.Sanitize()
+		parts = append(parts, fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s t WHERE t.%s = s.%s)", name, q, q))
+	}
+	return "WHERE " + strings.Join(parts, " AND ")
 }

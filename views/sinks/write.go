@@ -136,6 +136,8 @@ func writeRows(ctx context.Context, tx pgx.Tx, ms []mapped) (int, error) {
 		rows := byTable[t]
 		if t.Kind == CurrentState {
 			rows = mergeByKey(rows)
+		} else {
+			rows = dedupe(t, rows)
 		}
 		if err := writeTable(ctx, tx, t, rows); err != nil {
 			return 0, err
@@ -250,8 +252,16 @@ func writeTable(ctx context.Context, tx pgx.Tx, t *Table, rows []*Row) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(vals)); err != nil {
 		return fmt.Errorf("sinks: copying into %s: %w", t.Name, err)
 	}
-	if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s %s; DROP TABLE %s",
-		name, colList, colList, qstage, t.conflictClause(), qstage)); err != nil {
+	// Append-only rows: an anti-join on the unique columns instead of ON
+	// CONFLICT DO NOTHING, whose speculative insertion doubles the cost. A
+	// concurrent writer of the same rows makes the INSERT fail with a
+	// unique violation, and the batch is written again record by record,
+	// with ON CONFLICT.
+	insert := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s s %s", name, colList, colList, qstage, t.antiJoin(qstage))
+	if t.Kind == CurrentState {
+		insert = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s %s", name, colList, colList, qstage, t.conflictClause())
+	}
+	if _, err := tx.Exec(ctx, insert+"; DROP TABLE "+qstage); err != nil {
 		return fmt.Errorf("sinks: writing %s: %w", t.Name, err)
 	}
 	return nil
