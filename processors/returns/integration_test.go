@@ -74,7 +74,7 @@ func run(m *testing.M) int {
 		fmt.Println(err)
 		return 1
 	}
-	sims, err = simulators.New(cluster.Clients, storage.MemoryBuilder(), simulators.Config{
+	sims, err = simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{
 		PaymentFailures: 1, // every refund's first attempt is declined: the saga retries
 		FailWhen: func(kind, returnID string, _ int) bool {
 			return (kind == "payment" && strings.Contains(returnID, declineMarker)) ||
@@ -116,7 +116,7 @@ func run(m *testing.M) int {
 }
 
 func startService() error {
-	s, err := returns.New(cluster.Clients, storage.MemoryBuilder(), returns.WithStoreCredit(credit))
+	s, err := returns.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), returns.WithStoreCredit(credit))
 	if err != nil {
 		return err
 	}

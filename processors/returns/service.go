@@ -66,9 +66,11 @@ type Service struct {
 	orders  *goka.View
 }
 
-// New builds the returns processors on clients, with sb for their tables
-// and views (the Pebble builder in production).
-func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service, error) {
+// New builds the returns processors on clients, with procStorage for their
+// tables and viewStorage for the views the HTTP API reads (two Pebble
+// builders over different directories in production: a view and a
+// processor of the same table cannot share one).
+func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts ...Option) (*Service, error) {
 	cfg := config{policy: DefaultPolicy(), views: true}
 	for _, o := range opts {
 		o(&cfg)
@@ -77,7 +79,7 @@ func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service,
 		return nil, err
 	}
 	s := &Service{cfg: cfg}
-	popts := append(clients.ProcessorOptions(sb), cfg.gokaOptions...)
+	popts := append(clients.ProcessorOptions(procStorage), cfg.gokaOptions...)
 	for _, g := range []*goka.GroupGraph{ingressGraph(), s.orderGraph(), s.returnGraph()} {
 		p, err := goka.NewProcessor(clients.Brokers(), g, popts...)
 		if err != nil {
@@ -88,11 +90,11 @@ func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service,
 	if cfg.views {
 		var err error
 		if s.returns, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsReturnsGroup)),
-			new(returnRecordCodec), clients.ViewOptions(sb)...); err != nil {
+			new(returnRecordCodec), clients.ViewOptions(viewStorage)...); err != nil {
 			return nil, err
 		}
 		if s.orders, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsOrdersGroup)),
-			new(orderRecordCodec), clients.ViewOptions(sb)...); err != nil {
+			new(orderRecordCodec), clients.ViewOptions(viewStorage)...); err != nil {
 			return nil, err
 		}
 	}

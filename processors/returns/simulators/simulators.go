@@ -81,8 +81,9 @@ type Simulators struct {
 	view *goka.View
 }
 
-// New builds the simulators on clients with sb for their table.
-func New(clients *topics.Clients, sb storage.Builder, cfg Config) (*Simulators, error) {
+// New builds the simulators on clients with procStorage for their table and
+// viewStorage for the view State reads.
+func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, cfg Config) (*Simulators, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -97,10 +98,10 @@ func New(clients *topics.Clients, sb storage.Builder, cfg Config) (*Simulators, 
 		goka.Output(goka.Stream(topics.DLQ(string(Group))), new(command.DeadLetterCodec)),
 	)
 	var err error
-	if s.proc, err = goka.NewProcessor(clients.Brokers(), g, clients.ProcessorOptions(sb)...); err != nil {
+	if s.proc, err = goka.NewProcessor(clients.Brokers(), g, clients.ProcessorOptions(procStorage)...); err != nil {
 		return nil, err
 	}
-	if s.view, err = goka.NewView(clients.Brokers(), goka.GroupTable(Group), new(topics.JSONCodec[State]), clients.ViewOptions(sb)...); err != nil {
+	if s.view, err = goka.NewView(clients.Brokers(), goka.GroupTable(Group), new(topics.JSONCodec[State]), clients.ViewOptions(viewStorage)...); err != nil {
 		return nil, err
 	}
 	return s, nil
