@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,20 +32,22 @@ type recsFixture struct {
 var (
 	recsOnce sync.Once
 	recs     *recsFixture
+	// recsRefresh is the fixture's snapshot refresh; benchmarks raise it.
+	recsRefresh = 100 * time.Millisecond
 )
 
 // startRecs starts one recommendations service and HTTP server for the
 // package's recommendation tests.
-func startRecs(t *testing.T) *recsFixture {
+func startRecs(t testing.TB) *recsFixture {
 	t.Helper()
 	recsOnce.Do(func() {
-		ensureResultsTopic(t)
+		resultsOnce.Do(func() { cluster.CreateTopic(t, topics.CommandResults, topics.Compact) })
 		cat, err := topics.NewCatalog(kafkatest.Partitions)
 		require.NoError(t, err)
 		cluster.EnsureCatalog(t, cat)
 		ctx := context.Background() // runs until the test binary exits
 		svc, err := recommendations.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(),
-			recommendations.WithIndexRefresh(100*time.Millisecond))
+			recommendations.WithIndexRefresh(recsRefresh))
 		require.NoError(t, err)
 		go func() { _ = svc.Run(ctx) }()
 		commander, err := topics.NewCommander(ctx, cluster.Clients)
@@ -53,7 +56,7 @@ func startRecs(t *testing.T) *recsFixture {
 		cmds, err := views.NewCommands(cluster.Clients, commander, storage.MemoryBuilder())
 		require.NoError(t, err)
 		go func() { _ = cmds.Run(ctx) }()
-		srv, err := views.NewServer()
+		srv, err := views.NewServer(views.WithServerLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 		require.NoError(t, err)
 		views.RegisterRecommendations(srv, svc, cmds)
 		k, err := kgo.NewClient(cluster.Clients.Kgo()...)

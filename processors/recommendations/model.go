@@ -360,3 +360,20 @@ func (u *User) RecordInteraction(productID string, typ InteractionType, metadata
 
 // InvalidateCache is the seed's invalidate_cache!.
 func (u *User) InvalidateCache() (bool, error) { return u.model.InvalidateCache(u.id) }
+
+// Each calls the functions with every profile, item and product of the
+// model (under its read lock; do not call the model from them). Loaders use
+// it to write a model's state into the processors' tables.
+func (m *Model) Each(profile func(*Profile), item func(*Item), product func(*Product)) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, p := range m.profiles {
+		profile(p)
+	}
+	for _, it := range m.items {
+		item(it)
+	}
+	for _, p := range m.products {
+		product(p)
+	}
+}

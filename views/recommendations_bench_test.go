@@ -1,0 +1,224 @@
+package views_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/processors/recommendations"
+	"github.com/shopstream/streams/topics"
+)
+
+const (
+	benchUsers        = 10_000
+	benchProducts     = 5_000
+	benchInteractions = 1_000_000
+)
+
+var (
+	loadOnce  sync.Once
+	loadUsers []string
+)
+
+// loadRecs builds 1,000,000 interactions over 10,000 users and 5,000
+// products with the same pure functions the processors run, and writes the
+// resulting rows to the user, item and catalog tables, from which the
+// service's views recover.
+func loadRecs(b *testing.B) *recsFixture {
+	b.Helper()
+	recsRefresh = time.Hour // refreshed explicitly below
+	f := startRecs(b)
+	loadOnce.Do(func() {
+		start := time.Now()
+		m, err := recommendations.NewModel()
+		require.NoError(b, err)
+		rng := rand.New(rand.NewPCG(1, 2))
+		zipf := rand.NewZipf(rng, 1.1, 4, benchProducts-1)
+		prefix := cluster.Unique("bench")
+		brands := []string{"Acme", "Globex", "Initech", "Umbrella", "Hooli"}
+		for p := range benchProducts {
+			require.NoError(b, m.UpsertProduct(&recommendations.Product{ProductID: fmt.Sprintf("%s-p%d", prefix, p),
+				Brand: brands[p%len(brands)], Categories: []string{fmt.Sprint("c", p%50), fmt.Sprint("d", p%7)},
+				Attributes: map[string]string{"color": fmt.Sprint(p % 9), "size": fmt.Sprint(p % 4)}, Active: p%97 != 0,
+				UpdatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}))
+		}
+		at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		types := []recommendations.InteractionType{recommendations.View, recommendations.View, recommendations.View,
+			recommendations.Wishlist, recommendations.CartAdd}
+		n := 0
+		for u := 0; n < benchInteractions; u = (u + 1) % benchUsers {
+			user := fmt.Sprintf("%s-u%d", prefix, u)
+			at = at.Add(time.Second)
+			batch := &recommendations.Batch{UserID: user, OccurredAt: at}
+			if rng.IntN(10) == 0 {
+				batch.OrderID = fmt.Sprint("o", n)
+				for range 1 + rng.IntN(3) {
+					batch.Items = append(batch.Items, recommendations.Interaction{EventID: fmt.Sprint("e", n),
+						ProductID: fmt.Sprintf("%s-p%d", prefix, zipf.Uint64()), Type: recommendations.Purchase})
+					n++
+				}
+			} else {
+				batch.Items = []recommendations.Interaction{{EventID: fmt.Sprint("e", n),
+					ProductID: fmt.Sprintf("%s-p%d", prefix, zipf.Uint64()), Type: types[rng.IntN(len(types))]}}
+				n++
+			}
+			_, err := m.Record(batch)
+			require.NoError(b, err)
+		}
+		built := time.Since(start)
+		start = time.Now()
+		ctx := context.Background()
+		var mu sync.Mutex
+		var firstErr error
+		produce := func(topic, key string, v any) {
+			raw, err := json.Marshal(v)
+			require.NoError(b, err)
+			f.kgo.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: raw}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+			})
+		}
+		m.Each(func(p *recommendations.Profile) {
+			loadUsers = append(loadUsers, p.UserID)
+			produce(topics.GroupTable(topics.RecommendationsUsersGroup), p.UserID, recommendations.UserRow{Profile: *p})
+		}, func(it *recommendations.Item) {
+			produce(topics.GroupTable(topics.RecommendationsItemsGroup), it.ProductID, it)
+		}, func(p *recommendations.Product) {
+			produce(topics.GroupTable(topics.RecommendationsCatalogGroup), p.ProductID, p)
+		})
+		require.NoError(b, f.kgo.Flush(ctx))
+		require.NoError(b, firstErr)
+		sort.Strings(loadUsers)
+		last := loadUsers[len(loadUsers)-1]
+		for {
+			if p, _ := f.svc.Profile(last); p != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second) // let every view partition catch up
+		require.NoError(b, f.svc.RefreshIndex())
+		b.Logf("loaded %d interactions, %d users, %d products: model %v, tables written and recovered %v",
+			n, len(loadUsers), benchProducts, built.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	})
+	return f
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+func getRecs(b *testing.B, f *recsFixture, user string) bool {
+	resp, err := http.Get(f.server.URL + "/v1/users/" + user + "/recommendations?limit=10")
+	require.NoError(b, err)
+	var body struct {
+		Cached bool `json:"cached"`
+	}
+	require.NoError(b, json.NewDecoder(resp.Body).Decode(&body))
+	resp.Body.Close()
+	require.Equal(b, http.StatusOK, resp.StatusCode)
+	return body.Cached
+}
+
+// BenchmarkRecommendationsHTTP measures GET /v1/users/{id}/recommendations
+// over HTTP with the 1M-interaction state loaded: uncached (a user's first
+// request, computed from the views) and cached (served from the profile's
+// cached list).
+func BenchmarkRecommendationsHTTP(b *testing.B) {
+	f := loadRecs(b)
+	next := 0
+	b.Run("uncached", func(b *testing.B) {
+		var lat []time.Duration
+		for b.Loop() {
+			user := loadUsers[next%len(loadUsers)]
+			next++
+			t := time.Now()
+			cached := getRecs(b, f, user)
+			lat = append(lat, time.Since(t))
+			require.False(b, cached, "user %s", user)
+		}
+		b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	})
+	b.Run("cached", func(b *testing.B) {
+		users := loadUsers[:min(next, 500)]
+		for _, u := range users {
+			getRecs(b, f, u)
+		}
+		var lat []time.Duration
+		i := 0
+		for b.Loop() {
+			t := time.Now()
+			cached := getRecs(b, f, users[i%len(users)])
+			lat = append(lat, time.Since(t))
+			require.True(b, cached)
+			i++
+		}
+		b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	})
+}
+
+// BenchmarkRecommendationsIngestion produces inbound product.viewed events
+// for fresh users and measures, end to end, how fast the ingress and the
+// user processor consume them (both groups' lag back to zero) and when
+// the item processor has applied every increment.
+func BenchmarkRecommendationsIngestion(b *testing.B) {
+	f := startRecs(b)
+	adm := kadm.NewClient(f.kgo)
+	const events = 100_000
+	for b.Loop() {
+		prefix := cluster.Unique("ing")
+		rng := rand.New(rand.NewPCG(3, 4))
+		ctx := context.Background()
+		start := time.Now()
+		for i := range events {
+			env, err := topics.NewEnvelope(topics.ProductViewed, time.Now(), map[string]any{
+				"user_id": fmt.Sprintf("%s-u%d", prefix, i%5000), "product_id": fmt.Sprintf("%s-p%d", prefix, rng.IntN(2000))},
+				topics.WithActor(topics.Actor{ID: "x", Type: topics.ActorCustomer}))
+			require.NoError(b, err)
+			raw, _ := env.Encode()
+			f.kgo.Produce(ctx, &kgo.Record{Topic: topics.ProductViewed, Key: []byte(env.ID), Value: raw}, nil)
+		}
+		require.NoError(b, f.kgo.Flush(ctx))
+		produced := time.Since(start)
+		drained := func(groups ...string) bool {
+			lags, err := adm.Lag(ctx, groups...)
+			if err != nil {
+				return false
+			}
+			for _, g := range groups {
+				l, ok := lags[g]
+				if !ok || l.Error() != nil || l.Lag.Total() != 0 {
+					return false
+				}
+			}
+			return true
+		}
+		for !drained(topics.RecommendationsIngressGroup, topics.RecommendationsUsersGroup) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		users := time.Since(start)
+		for !drained(topics.RecommendationsItemsGroup) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		items := time.Since(start)
+		b.ReportMetric(events/users.Seconds(), "events/s-users")
+		b.ReportMetric(events/items.Seconds(), "events/s-items")
+		b.ReportMetric(events/produced.Seconds(), "events/s-produced")
+	}
+}
