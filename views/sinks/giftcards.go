@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/processors/giftcards"
@@ -60,7 +61,8 @@ func mapGiftCard(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 		return nil, fmt.Errorf("%w: %s with status %q", ErrMalformedEvent, env.Type, d.Status)
 	}
 	at := env.OccurredAt
-	card := []any{d.CardKey, d.Last4, nil, d.Balance.Amount.String(), d.Balance.Currency, string(d.Status),
+	cur := d.Balance.Currency
+	card := []any{d.CardKey, d.Last4, nil, amount(d.Balance.Amount, cur), cur, string(d.Status),
 		nonEmpty(d.PurchaserID), nonEmpty(d.RecipientEmail), nonEmpty(d.Message), nonEmpty(d.BatchID), d.ExpiresAt,
 		nil, nil, nil, nil, at}
 	switch env.Type {
@@ -68,7 +70,7 @@ func mapGiftCard(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 		if d.Amount == nil {
 			return nil, fmt.Errorf("%w: gift_card.created without amount", ErrMalformedEvent)
 		}
-		card[2] = d.Amount.Amount.String()
+		card[2] = amount(d.Amount.Amount, cur)
 		card[14] = at
 	case giftcards.EventVoided:
 		card[11], card[12], card[13] = at, nonEmpty(d.AdminID), nonEmpty(d.Reason)
@@ -94,7 +96,7 @@ func mapGiftCard(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 			created = at
 		}
 		rows = append(rows, Row{Table: GiftCardTransactionsTable, Values: []any{tx.ID, env.ID, d.CardKey,
-			string(tx.Type), tx.Amount.String(), tx.BalanceBefore.String(), tx.BalanceAfter.String(),
+			string(tx.Type), amount(tx.Amount, cur), amount(tx.BalanceBefore, cur), amount(tx.BalanceAfter, cur),
 			d.Balance.Currency, nonEmpty(firstNonEmpty(tx.OrderID, d.OrderID)), nonEmpty(tx.ReferenceID), string(b), created}})
 	}
 	return rows, nil
@@ -115,4 +117,14 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// amount renders d with its currency's minor units ("50.00" for USD, "5000"
+// for JPY), as the NUMERIC value of a money column.
+func amount(d decimal.Decimal, currency string) string {
+	units, err := topics.MinorUnits(currency)
+	if err != nil || d.Exponent() < -units {
+		return d.String() // never round money away: keep every digit
+	}
+	return d.StringFixed(units)
 }

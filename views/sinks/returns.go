@@ -70,11 +70,11 @@ func mapReturn(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 		nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, at}
 	if r := s.Refund; r != nil {
 		req[6] = nonEmpty(r.Currency)
-		req[9] = r.RestockingFee.String()
+		req[9] = amount(r.RestockingFee, r.Currency)
 		if s.Status == returns.StateCompleted {
-			req[8] = r.TotalRefund.String()
+			req[8] = amount(r.TotalRefund, r.Currency)
 		} else {
-			req[7] = r.TotalRefund.String()
+			req[7] = amount(r.TotalRefund, r.Currency)
 		}
 	}
 	switch env.Type {
