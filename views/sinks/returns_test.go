@@ -1,0 +1,213 @@
+package sinks
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka/storage"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/processors/returns"
+	"github.com/shopstream/streams/processors/returns/simulators"
+	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/topics/kafkatest"
+)
+
+var returnFlows struct {
+	once sync.Once
+	err  error
+	svc  *returns.Service
+}
+
+// startReturns starts the returns service and the simulators of the
+// services its completion saga talks to (after the gift card flows, for
+// store credit).
+func startReturns(t *testing.T) *returns.Service {
+	t.Helper()
+	startFlows(t)
+	returnFlows.once.Do(func() {
+		ctx := context.Background()
+		credit, err := returns.NewStoreCredit([]byte("store-credit-secret-for-sinks-0123456789"),
+			[]byte("gift-card-key-secret-for-sinks-0123456789"))
+		if err != nil {
+			returnFlows.err = err
+			return
+		}
+		sims, err := simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{})
+		if err != nil {
+			returnFlows.err = err
+			return
+		}
+		go sims.Run(ctx) //nolint:errcheck
+		svc, err := returns.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), returns.WithStoreCredit(credit))
+		if err != nil {
+			returnFlows.err = err
+			return
+		}
+		go svc.Run(ctx) //nolint:errcheck
+		deadline := time.Now().Add(60 * time.Second)
+		for !(svc.Ready() && sims.Ready()) {
+			if time.Now().After(deadline) {
+				returnFlows.err = context.DeadlineExceeded
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		returnFlows.svc = svc
+	})
+	require.NoError(t, returnFlows.err, "starting the returns service")
+	return returnFlows.svc
+}
+
+// placeOrder publishes order.completed and shipment.delivered as the orders
+// and shipping services would, and waits until the order processor has them.
+func placeOrder(t *testing.T, svc *returns.Service, delivered time.Time) string {
+	t.Helper()
+	id := cluster.Unique("order")
+	order := map[string]any{"order_id": id, "user_id": "user_" + id, "currency": "USD",
+		"completed_at": delivered.Add(-72 * time.Hour),
+		"line_items": []map[string]any{
+			{"line_item_id": "li_1", "product_id": "prod_shirt", "sku": "TS-M", "category": "apparel", "quantity": 2,
+				"unit_price": "19.99", "discount": "2.00", "tax": "3.04", "final_sale": false},
+			{"line_item_id": "li_2", "product_id": "prod_mug", "category": "kitchen", "quantity": 1,
+				"unit_price": "12.00", "discount": "0", "tax": "0.96"},
+		},
+		"subtotal": "51.98", "discount_total": "2.00", "tax_total": "4.00", "shipping_total": "5.00", "total": "58.98",
+		"payments": []map[string]any{{"method": "card", "amount": "58.98", "reference": "pay_" + id}}}
+	p := cluster.Producer(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for typ, data := range map[string]any{
+		topics.OrderCompleted: order,
+		topics.ShipmentDelivered: map[string]any{"shipment_id": "sh_" + id, "order_id": id, "carrier": "UPS",
+			"tracking_number": "T", "delivered_at": delivered},
+	} {
+		env, err := topics.NewEnvelope(typ, delivered, data, topics.WithActor(topics.Actor{ID: "orders", Type: topics.ActorSystem}))
+		require.NoError(t, err)
+		b, err := env.Encode()
+		require.NoError(t, err)
+		require.NoError(t, p.ProduceSync(context.Background(), &kgo.Record{Topic: typ, Key: []byte("foreign-" + id), Value: b}).FirstErr())
+	}
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		res, err := svc.Eligibility(id, time.Now())
+		return err == nil && res.ReturnWindowExpiresAt.Sub(delivered)%(24*time.Hour) == 0
+	}, "order %s never reached the order processor", id)
+	return id
+}
+
+// TestReturnFlowFillsTheTables runs returns through the real processors
+// (completed through the saga, rejected, cancelled) and checks that the SQL
+// read models agree with the return processor's view.
+func TestReturnFlowFillsTheTables(t *testing.T) {
+	pool := migrated(t)
+	svc := startReturns(t)
+	customer := topics.Actor{ID: "user_1", Type: topics.ActorCustomer}
+	staff := topics.Actor{ID: "staff_7", Type: topics.ActorStaff}
+	delivered := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Millisecond)
+	initiate := func(id string) {
+		orderID := placeOrder(t, svc, delivered)
+		submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, returns.InitiateRequest{ReturnID: id, OrderID: orderID,
+			Reason: returns.ReasonNoLongerNeeded, Items: []returns.InitiateItem{{LineItemID: "li_1", Quantity: 2, Condition: returns.ConditionNew}}}, customer)
+	}
+	waitStatus := func(id string, st returns.State) {
+		kafkatest.Eventually(t, 30*time.Second, func() bool {
+			r, err := svc.Return(id)
+			return err == nil && r.Status == st
+		}, "return %s never reached %s", id, st)
+	}
+
+	completed, rejected, cancelled := cluster.Unique("ret-done"), cluster.Unique("ret-rej"), cluster.Unique("ret-can")
+	for _, id := range []string{completed, rejected, cancelled} {
+		initiate(id)
+	}
+	submit(t, topics.ReturnsCommands, completed, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+	submit(t, topics.ReturnsCommands, completed, returns.TypeReceive, returns.ReceiveItems{ReceiverID: "wh_1",
+		Items: []returns.ReceivedItem{{LineItemID: "li_1", QuantityReceived: 2, ActualCondition: returns.ActualSellable}}}, staff)
+	submit(t, topics.ReturnsCommands, completed, returns.TypeComplete, returns.Complete{}, staff)
+	submit(t, topics.ReturnsCommands, rejected, returns.TypeReject, returns.Reject{Reason: "worn", RejectorID: "staff_7"}, staff)
+	submit(t, topics.ReturnsCommands, cancelled, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+	submit(t, topics.ReturnsCommands, cancelled, returns.TypeCancel, returns.Cancel{Reason: "changed my mind"}, customer)
+	waitStatus(completed, returns.StateCompleted)
+	waitStatus(rejected, returns.StateRejected)
+	waitStatus(cancelled, returns.StateCancelled)
+
+	s, err := New(Returns(), pool, cluster.Clients, WithRetryBackoff(100*time.Millisecond))
+	require.NoError(t, err)
+	start(t, s)
+
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		id      string
+		actions []string // the return.* events, in order
+		stamped string   // the timestamp column its final event sets
+	}{
+		{name: "completed through the saga", id: completed, actions: []string{"initiated", "approved", "received", "completed"}, stamped: "completed_at"},
+		{name: "rejected", id: rejected, actions: []string{"initiated", "rejected"}, stamped: "rejected_at"},
+		{name: "cancelled", id: cancelled, actions: []string{"initiated", "approved", "cancelled"}, stamped: "cancelled_at"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			view, err := svc.Return(tc.id)
+			require.NoError(t, err)
+			kafkatest.Eventually(t, 30*time.Second, func() bool {
+				var status string
+				err := pool.QueryRow(ctx, "SELECT status FROM return_requests WHERE id = $1", tc.id).Scan(&status)
+				return err == nil && status == string(view.Status)
+			}, "return %s in SQL", tc.id)
+			kafkatest.Eventually(t, 10*time.Second, func() bool {
+				var n int
+				return pool.QueryRow(ctx, "SELECT count(*) FROM return_audit_logs WHERE return_request_id = $1", tc.id).Scan(&n) == nil &&
+					n == len(tc.actions)
+			})
+
+			var orderID, customerID, reason string
+			var created, stamped *time.Time
+			var approvedBy *string
+			var estimated, actual *decimal.Decimal
+			require.NoError(t, pool.QueryRow(ctx, `SELECT order_id, customer_id, reason, created_at, `+tc.stamped+`,
+				approved_by, estimated_refund, actual_refund FROM return_requests WHERE id = $1`, tc.id).
+				Scan(&orderID, &customerID, &reason, &created, &stamped, &approvedBy, &estimated, &actual))
+			require.Equal(t, view.OrderID, orderID)
+			require.Equal(t, view.CustomerID, customerID)
+			require.Equal(t, view.Reason, reason)
+			require.NotNil(t, created, "set by return.initiated, kept by later events")
+			require.NotNil(t, stamped)
+			if tc.id == completed {
+				require.NotNil(t, actual)
+				require.NotNil(t, view.ActualRefund)
+				require.True(t, view.ActualRefund.TotalRefund.Equal(*actual), "view %s, SQL %s", view.ActualRefund.TotalRefund, actual)
+				require.NotNil(t, estimated, "the estimate of earlier events is kept")
+				require.NotNil(t, approvedBy)
+			}
+
+			var items, received int
+			require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(quantity_received), 0) FROM return_items
+				WHERE return_request_id = $1`, tc.id).Scan(&items, &received))
+			require.Len(t, view.Items, items)
+			require.Equal(t, view.QuantityReceived(), received)
+
+			rows, err := pool.Query(ctx, `SELECT action, new_state, actor_type FROM return_audit_logs
+				WHERE return_request_id = $1 ORDER BY created_at, event_id`, tc.id)
+			require.NoError(t, err)
+			var actions, states, actors []string
+			for rows.Next() {
+				var a, st string
+				var actor *string
+				require.NoError(t, rows.Scan(&a, &st, &actor))
+				actions, states = append(actions, a), append(states, st)
+				if actor != nil {
+					actors = append(actors, *actor)
+				}
+			}
+			require.NoError(t, rows.Err())
+			require.Equal(t, tc.actions, actions)
+			require.Equal(t, string(returns.StatePending), states[0])
+			require.Equal(t, string(view.Status), states[len(states)-1])
+			require.Equal(t, topics.ActorCustomer, actors[0], "the customer initiated")
+		})
+	}
+	require.Zero(t, s.Stats().DeadLetters.Load())
+}
