@@ -176,12 +176,11 @@ func (c *Clients) saramaConsumerBuilder() goka.SaramaConsumerBuilder {
 	}
 }
 
+// producerBuilder builds goka's producers on franz-go (see kgoProducer).
+// goka passes its hasher; ours is the same FNV-1a, so it is not needed.
 func (c *Clients) producerBuilder() goka.ProducerBuilder {
-	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
-		s := c.Sarama()
-		s.ClientID = clientID
-		s.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
-		return goka.NewProducer(brokers, s)
+	return func(_ []string, clientID string, _ func() hash.Hash32) (goka.Producer, error) {
+		return newKgoProducer(c.Kgo(kgo.ClientID(clientID)))
 	}
 }
 
