@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 // migrated returns the package's pool with the migrations applied (once).
-func migrated(t *testing.T) *pgxpool.Pool {
+func migrated(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool := db.Pool(t)
 	migrateOnce.Do(func() {
