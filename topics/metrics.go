@@ -41,6 +41,10 @@ var (
 func instrument(ctx goka.Context) goka.Context {
 	group, topic := string(ctx.Group()), string(ctx.Topic())
 	processorIn.WithLabelValues(group, topic).Inc()
+	// Counters that are usually zero exist from the first record on, so
+	// that rate() and increase() see them start.
+	processorDLQ.WithLabelValues(group)
+	processorFailures.WithLabelValues(group)
 	if ts := ctx.Timestamp(); !ts.IsZero() {
 		processorLatency.WithLabelValues(group, topic).Observe(max(time.Since(ts).Seconds(), 0))
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -114,7 +116,7 @@ func TestScaleOutSurvivesAKilledProcess(t *testing.T) {
 		t.Skip("starts three processes")
 	}
 	kafka := freeAddr(t)
-	common := []string{"--partitions", "4", "--lag-interval", "1h", "--result-timeout", "15s"}
+	common := []string{"--partitions", "4", "--lag-interval", "2s", "--result-timeout", "15s"}
 	host := startProc(t, "host", append([]string{"dev", "--kafka", kafka, "--http", freeAddr(t), "--data-dir", t.TempDir()}, common...)...)
 	require.Eventually(t, host.ready, 60*time.Second, 100*time.Millisecond, "host ready")
 	joinA := startProc(t, "join-a", append([]string{"run", "--brokers", kafka, "--http", freeAddr(t), "--data-dir", t.TempDir()}, common...)...)
@@ -207,6 +209,8 @@ func TestScaleOutSurvivesAKilledProcess(t *testing.T) {
 		ids[id] = true
 	}
 
+	requireDeployedMetricsExported(t, host, joinA)
+
 	// Every survivor answers for every card, whichever process owns it now,
 	// and the balance is exactly what was redeemed.
 	want := decimal.RequireFromString("100.00").Sub(decimal.NewFromInt(redemptionsPerCard))
@@ -217,6 +221,31 @@ func TestScaleOutSurvivesAKilledProcess(t *testing.T) {
 			require.Equal(t, http.StatusOK, status, out)
 			bal := out["current_balance"].(map[string]any)["amount"].(string)
 			require.True(t, want.Equal(decimal.RequireFromString(bal)), "card %d on %s: balance %s, want %s", i, p.name, bal, want)
+		}
+	}
+}
+
+// Every metric the Grafana dashboard and the Prometheus alerts query is
+// one the processes export.
+func requireDeployedMetricsExported(t *testing.T, procs ...*proc) {
+	t.Helper()
+	var exported strings.Builder
+	for _, p := range procs {
+		resp, err := http.Get("http://" + p.http + "/metrics")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		exported.Write(b)
+	}
+	names := regexp.MustCompile(`shopstream_[a-z_]+`)
+	for _, f := range []string{"../../deploy/grafana/dashboards/shopstream.json", "../../deploy/prometheus/alerts.yml"} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, name := range names.FindAllString(string(b), -1) {
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				name = strings.TrimSuffix(name, suffix)
+			}
+			require.Contains(t, exported.String(), "# TYPE "+name+" ", "%s queries %s", f, name)
 		}
 	}
 }
