@@ -63,52 +63,78 @@ func ensureTopics(ctx context.Context, clients *topics.Clients, cat *topics.Cata
 	return nil
 }
 
-// serve builds the platform against brokers (topics must exist) and runs
-// every module, the command path and the HTTP server until ctx is done or
-// one of them fails. Every Pebble database is closed before it returns.
-func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topics.Clients, cat *topics.Catalog) error {
+// build constructs the platform against brokers (topics must exist) and
+// every module's components, without starting them. close releases what
+// build opened; call it after the components stopped.
+func build(ctx context.Context, cfg *config, logger *slog.Logger, clients *topics.Clients, cat *topics.Catalog) (p *platform, runners []runner, close func(), err error) {
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
 	pebbleLog := state.WithLogger(pebbleLogger{logger.With("component", "pebble")})
 	procStorage, err := state.NewBuilder(cfg.stateDir(), pebbleLog)
 	if err != nil {
-		return err
+		return nil, nil, close, err
 	}
 	viewStorage, err := state.NewBuilder(cfg.viewDir(), pebbleLog)
 	if err != nil {
-		return err
+		return nil, nil, close, err
 	}
 	server, err := views.NewServer(views.WithAddr(cfg.httpAddr), views.WithServerLogger(logger))
 	if err != nil {
-		return err
+		return nil, nil, close, err
 	}
 	commander, err := topics.NewCommander(ctx, clients)
 	if err != nil {
-		return err
+		return nil, nil, close, err
 	}
 	commands, err := views.NewCommands(clients, commander, viewStorage, views.WithResultTimeout(cfg.resultTimeout))
 	if err != nil {
-		return err
+		return nil, nil, close, err
 	}
 	commands.Register(server)
 	admClient, err := kgo.NewClient(clients.Kgo()...)
 	if err != nil {
-		return err
+		return nil, nil, close, err
 	}
-	defer admClient.Close()
+	closers = append(closers, admClient.Close)
 	lag := views.NewLagMonitor(kadm.NewClient(admClient), cfg.lagInterval, 360, logger)
 	views.RegisterOps(server, lag)
 	views.RegisterDashboard(server)
+	views.RegisterOpenAPI(server)
 
-	p := &platform{cfg: cfg, logger: logger, clients: clients, catalog: cat,
+	p = &platform{cfg: cfg, logger: logger, clients: clients, catalog: cat,
 		procStorage: procStorage, viewStorage: viewStorage, server: server, commands: commands}
-	runners := []runner{commander, commands, server, lag}
-	names := make([]string, 0, len(modules))
+	runners = []runner{commander, commands, server, lag}
 	sort.Slice(modules, func(i, j int) bool { return modules[i].name < modules[j].name })
 	for _, m := range modules {
 		rs, err := m.wire(p)
 		if err != nil {
-			return fmt.Errorf("wiring %s: %w", m.name, err)
+			return nil, nil, close, fmt.Errorf("wiring %s: %w", m.name, err)
 		}
 		runners = append(runners, rs...)
+	}
+	return p, runners, close, nil
+}
+
+// serve builds the platform and runs every module, the command path and
+// the HTTP server until ctx is done or one of them fails. Every Pebble
+// database is closed before it returns.
+func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topics.Clients, cat *topics.Catalog) error {
+	_, runners, close, err := build(ctx, cfg, logger, clients, cat)
+	if err != nil {
+		return err
+	}
+	defer close()
+	names := make([]string, 0, len(modules))
+	for _, m := range modules {
 		names = append(names, m.name)
 	}
 	logger.Info("starting", "modules", names, "http", cfg.httpAddr, "brokers", clients.Brokers())
