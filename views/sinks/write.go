@@ -257,7 +257,12 @@ func writeTable(ctx context.Context, tx pgx.Tx, t *Table, rows []*Row) error {
 	// concurrent writer of the same rows makes the INSERT fail with a
 	// unique violation, and the batch is written again record by record,
 	// with ON CONFLICT.
-	insert := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s s %s", name, colList, colList, qstage, t.antiJoin(qstage))
+	// The staging table has no statistics; the anti-join must probe the
+	// unique indexes row by row (constant cost per row), never hash a
+	// sequential scan of the whole table, which the planner picks for
+	// mid-sized tables and which grows with them.
+	insert := fmt.Sprintf("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "+
+		"INSERT INTO %s (%s) SELECT %s FROM %s s %s", name, colList, colList, qstage, t.antiJoin(qstage))
 	if t.Kind == CurrentState {
 		insert = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s %s", name, colList, colList, qstage, t.conflictClause())
 	}
