@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -427,10 +426,3 @@ func TestIntegrationIdempotencyConflict(t *testing.T) {
 	require.Equal(t, "45.00", kbalance(t, key).CurrentBalance.Amount.StringFixed(2))
 }
 
-func sumDec(ds []decimal.Decimal) decimal.Decimal {
-	s := decimal.Zero
-	for _, d := range ds {
-		s = s.Add(d)
-	}
-	return s
-}
