@@ -37,6 +37,7 @@ var (
 const (
 	declineMarker   = "decline"
 	inventoryMarker = "invdown"
+	retryMarker     = "retry1" // the first payment attempt is declined
 )
 
 var (
@@ -75,9 +76,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	sims, err = simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{
-		PaymentFailures: 1, // every refund's first attempt is declined: the saga retries
-		FailWhen: func(kind, returnID string, _ int) bool {
+		FailWhen: func(kind, returnID string, attempt int) bool {
 			return (kind == "payment" && strings.Contains(returnID, declineMarker)) ||
+				(kind == "payment" && attempt == 1 && strings.Contains(returnID, retryMarker)) ||
 				(kind == "restock" && strings.Contains(returnID, inventoryMarker))
 		},
 	})
@@ -239,7 +240,7 @@ func approvedAndReceived(t *testing.T, id string, qty int, method, cond string) 
 
 func TestIntegrationLifecycle(t *testing.T) {
 	t.Parallel()
-	id := cluster.Unique("ret")
+	id := cluster.Unique("ret-" + retryMarker)
 	orderID := placeOrder(t, now.Add(-48*time.Hour))
 
 	t.Run("eligibility lists the order's lines", func(t *testing.T) {

@@ -1,0 +1,109 @@
+package returns_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shopstream/streams/processors/returns"
+	"github.com/shopstream/streams/topics"
+)
+
+// BenchmarkLifecycle drives whole returns through Kafka: initiate ->
+// approve -> receive -> complete, the completion saga answered by the
+// payment, inventory, label and notification simulators, until the return
+// is completed in the view. Orders are published before the timer starts.
+// lifecycleClients clients run lifecycles concurrently; each waits for
+// every result, so throughput is bound by clients / lifecycle latency.
+func BenchmarkLifecycle(b *testing.B) {
+	ctx := context.Background()
+	p, err := kgo.NewClient(cluster.Clients.Kgo()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	orders := make([]string, b.N)
+	at := now.Add(-24 * time.Hour)
+	for i := range orders {
+		orders[i] = cluster.Unique("bench-order")
+		env, _ := topics.NewEnvelope(topics.OrderCompleted, at, map[string]any{
+			"order_id": orders[i], "user_id": "u", "currency": "USD", "completed_at": at,
+			"line_items": []map[string]any{{"line_item_id": "li_1", "product_id": "p", "category": "apparel", "quantity": 1,
+				"unit_price": "10.00", "discount": "0", "tax": "0.80"}}, "shipping_total": "0"},
+			topics.WithActor(topics.Actor{ID: "orders", Type: topics.ActorSystem}))
+		v, _ := env.Encode()
+		p.Produce(ctx, &kgo.Record{Topic: topics.OrderCompleted, Key: []byte(orders[i]), Value: v}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, o := range orders {
+		for {
+			if _, err := svc.Eligibility(o, now); err == nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range lifecycleClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				if !lifecycle(orders[i], orders[i]+"-ret") {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if failed.Load() > 0 {
+		b.Fatalf("%d of %d lifecycles failed (a result or the completion did not come within 60 s)", failed.Load(), b.N)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "returns/s")
+}
+
+func lifecycle(orderID, id string) bool {
+	send := func(topic, key, typ string, data any) *topics.CommandResult {
+		env, _ := topics.NewEnvelope(typ, time.Now(), data, topics.WithCommandID(topics.NewID()), topics.WithActor(staff))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		res, err := commander.Submit(ctx, topic, key, env)
+		if err != nil || (!res.OK && !res.Pending) {
+			return nil
+		}
+		return res
+	}
+	if send(topics.ReturnsOrders, orderID, returns.TypeInitiate, returns.InitiateRequest{ReturnID: id, OrderID: orderID,
+		Reason: returns.ReasonNoLongerNeeded, Items: []returns.InitiateItem{{LineItemID: "li_1", Quantity: 1, Condition: returns.ConditionNew}}}) == nil ||
+		send(topics.ReturnsCommands, id, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "s"}) == nil ||
+		send(topics.ReturnsCommands, id, returns.TypeReceive, returns.ReceiveItems{Items: []returns.ReceivedItem{{LineItemID: "li_1", QuantityReceived: 1, ActualCondition: returns.ActualSellable}}}) == nil ||
+		send(topics.ReturnsCommands, id, returns.TypeComplete, returns.Complete{}) == nil {
+		return false
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := svc.Return(id); err == nil && r.Status == returns.StateCompleted {
+			return true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
+}
+
+// lifecycleClients is how many lifecycles are in flight at once.
+const lifecycleClients = 128
