@@ -66,11 +66,20 @@ func (c *Commander) Run(ctx context.Context) error {
 			return nil
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Value == nil {
+				return // a tombstone
+			}
 			var res CommandResult
 			if json.Unmarshal(r.Value, &res) != nil {
 				return
 			}
-			c.deliver(string(r.Key), &res)
+			// Deliver by the command ID in the value: transient answers
+			// (replays, conflicts) are keyed apart from the result.
+			id := res.CommandID
+			if id == "" {
+				id = string(r.Key)
+			}
+			c.deliver(id, &res)
 		})
 	}
 }

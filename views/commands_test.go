@@ -76,6 +76,13 @@ func TestCommandPath(t *testing.T) {
 		r := do(t, "POST", url, "cmd-conf-1", `{"n":2}`)
 		require.Equal(t, http.StatusConflict, r.status)
 		require.Equal(t, topics.CodeIdempotencyConflict, errorCode(t, r))
+		// Neither the refusal nor a replay replaces the result the command had.
+		require.Equal(t, "true", do(t, "POST", url, "cmd-conf-1", `{"n":1}`).header.Get("Idempotent-Replayed"))
+		time.Sleep(300 * time.Millisecond) // let the results view take in the transient answers
+		g := do(t, "GET", f.server.URL+"/v1/commands/cmd-conf-1", "", "")
+		require.Equal(t, http.StatusOK, g.status)
+		require.Equal(t, "succeeded", g.body["status"], g.body)
+		require.Nil(t, g.body["result"].(map[string]any)["replayed"], "the stored result is the original one")
 	})
 
 	t.Run("a typed domain error keeps its code and registered status", func(t *testing.T) {

@@ -2,6 +2,7 @@ package command
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/lovoo/goka"
 
@@ -23,9 +24,33 @@ func Edges(group goka.Group) []goka.Edge {
 	}
 }
 
-// Reply writes res to the command-results topic, keyed by its command ID.
+// Reply writes res to the command-results topic. An authoritative result
+// (the outcome of applying the command) is keyed by its command ID, so the
+// compacted topic keeps it for GET /v1/commands/{id}. A transient answer —
+// the replay of an earlier result, or the refusal of a reused ID with
+// another payload — reaches the waiting caller too (Commander delivers by
+// the command_id in the value) but is keyed apart and tombstoned at once,
+// so it can never overwrite the result the command really had.
 func Reply(ctx goka.Context, res *topics.CommandResult) {
-	ctx.Emit(goka.Stream(topics.CommandResults), res.CommandID, res)
+	if !Transient(res) {
+		ctx.Emit(goka.Stream(topics.CommandResults), res.CommandID, res)
+		return
+	}
+	key := TransientKey(res.CommandID, ctx.Partition(), ctx.Offset())
+	ctx.Emit(goka.Stream(topics.CommandResults), key, res)
+	ctx.Emit(goka.Stream(topics.CommandResults), key, nil)
+}
+
+// Transient reports whether res answers a repeated command rather than
+// recording what the command did: a replay, or an idempotency conflict.
+func Transient(res *topics.CommandResult) bool {
+	return res.Replayed || (res.Error != nil && res.Error.Code == topics.CodeIdempotencyConflict)
+}
+
+// TransientKey is the record key of a transient answer: the command ID
+// and the position of the record it answers, so each answer is distinct.
+func TransientKey(commandID string, partition int32, offset int64) string {
+	return fmt.Sprintf("%s~%d.%d", commandID, partition, offset)
 }
 
 // Decode decodes the record being processed (read with topics.BytesCodec)
