@@ -26,6 +26,9 @@ type proc struct {
 	name, http string
 	cmd        *exec.Cmd
 	log        string
+
+	mu     sync.Mutex
+	exited bool
 }
 
 func startProc(t *testing.T, name string, args ...string) *proc {
@@ -43,7 +46,10 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	require.NoError(t, p.cmd.Start())
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		p.mu.Lock()
+		exited := p.exited
+		p.mu.Unlock()
+		if !exited {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan struct{})
 			go func() { _ = p.cmd.Wait(); close(done) }()
@@ -71,8 +77,11 @@ func lastBytes(b []byte, n int) []byte {
 
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	require.NoError(t, p.cmd.Process.Kill()) // SIGKILL: no clean shutdown, no offsets committed on the way out
 	_ = p.cmd.Wait()
+	p.exited = true
 }
 
 func (p *proc) ready() bool {
@@ -174,7 +183,9 @@ func TestScaleOutSurvivesAKilledProcess(t *testing.T) {
 	for i, w := range work {
 		if i == killAt {
 			wg.Wait() // let the first third land, then kill a process mid-burst
+			wg.Add(1)
 			go func() {
+				defer wg.Done()
 				mu.Lock()
 				dead[joinB] = true
 				mu.Unlock()
