@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -186,11 +187,14 @@ func TestBatchesWriteEveryRowOnce(t *testing.T) {
 			prefix := cluster.Unique("batch")
 			f.produceMany(prefix, tc.n, 50)
 			s := f.sink(WithMaxBatch(tc.maxBatch))
+			recordsBefore := testutil.ToFloat64(sinkRecords.WithLabelValues(s.Name()))
 			start(t, s)
 			kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == tc.n })
 			kafkatest.Eventually(t, 10*time.Second, s.Ready)
 			require.Equal(t, int64(tc.n), f.storedOffsets(), "offsets cover exactly the rows")
 			require.Equal(t, int64(tc.n), s.Stats().Records.Load())
+			require.Equal(t, float64(tc.n), testutil.ToFloat64(sinkRecords.WithLabelValues(s.Name()))-recordsBefore, "the records metric counts them")
+			require.Positive(t, testutil.CollectAndCount(sinkBatchSeconds), "batch latency is observed")
 			require.GreaterOrEqual(t, s.Stats().Batches.Load(), int64(tc.n/tc.maxBatch))
 			if tc.maxBatch > copyThreshold {
 				require.Less(t, s.Stats().Batches.Load(), int64(tc.n/copyThreshold), "some batch was large enough for COPY")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,6 +51,7 @@ func (s *Sink) mapRecord(rec *kgo.Record) mapped {
 // dead-lettering the records that cannot be written. pos is updated only
 // when the transaction committed.
 func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPartition]int64, recs []*kgo.Record) error {
+	start := time.Now()
 	ms := make([]mapped, len(recs))
 	next := map[topicPartition]int64{}
 	for i, r := range recs {
@@ -89,6 +91,9 @@ func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPart
 	s.stats.Batches.Add(1)
 	s.stats.Records.Add(int64(len(recs)))
 	s.stats.Rows.Add(int64(rows))
+	sinkRecords.WithLabelValues(s.spec.Name).Add(float64(len(recs)))
+	sinkRows.WithLabelValues(s.spec.Name).Add(float64(rows))
+	sinkBatchSeconds.WithLabelValues(s.spec.Name).Observe(time.Since(start).Seconds())
 	return nil
 }
 
@@ -310,6 +315,7 @@ func (s *Sink) deadLetter(ctx context.Context, cl *kgo.Client, ms []mapped) erro
 	if len(out) == 0 {
 		return nil
 	}
+	sinkDeadLetters.WithLabelValues(s.spec.Name).Add(float64(len(out)))
 	if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
 		return fmt.Errorf("sinks: producing dead letters to %s: %w", s.cfg.dlqTopic, err)
 	}
