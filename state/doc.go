@@ -22,7 +22,8 @@
 // batch right before it is committed, so every commit atomically contains
 // data together with an offset that never runs ahead of that data. The batch
 // is committed (without fsync) when it reaches a size or operation-count
-// threshold, when an iterator is created, and on MarkRecovered and Close; the
+// threshold (and before Pebble would treat it as a "large batch" for its
+// memtable), when an iterator is created, and on MarkRecovered and Close; the
 // last two also sync the write-ahead log. Reads during recovery see the
 // uncommitted batch. After MarkRecovered every Set, Delete and SetOffset is
 // written straight to the database with pebble.NoSync (the write-ahead log

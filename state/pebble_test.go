@@ -407,3 +407,20 @@ func TestBuilderSharesCache(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.Nil(t, shared.cache)
 }
+
+func TestRecoveryBatchStaysBelowLargeBatchThreshold(t *testing.T) {
+	const memTable = 1 << 20
+	st := openTest(t, t.TempDir(), WithMemTableSize(memTable))
+	s := st.(*store)
+	require.Equal(t, uint64(memTable*3/8), s.maxBatchFootprint)
+	// ~1.2 KiB footprint per entry: the 384 KiB cap is reached long before
+	// the 4 MiB / 100,000 operation thresholds.
+	recoverBigKeys(t, st, 0, 1000)
+	s.mu.RLock()
+	count, footprint := int(s.batch.Count()), s.batchFootprint
+	s.mu.RUnlock()
+	require.Less(t, count, 400)
+	require.Less(t, footprint, s.maxBatchFootprint)
+	requireBigKeys(t, st, 0, 1000)
+	requireOffset(t, st, -1, 999)
+}

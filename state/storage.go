@@ -37,6 +37,10 @@ type store struct {
 	batch *pebble.Batch
 	// offsetPending is set when offset has not been written to the batch yet.
 	offsetPending bool
+	// batchFootprint estimates the memtable space the batch will take;
+	// the batch is committed before it reaches maxBatchFootprint.
+	batchFootprint    uint64
+	maxBatchFootprint uint64
 
 	// offset and hasOffset mirror the latest SetOffset (or the stored offset
 	// at open), so GetOffset never reads the database. Written by the single
@@ -84,11 +88,12 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 		return nil, opErr("open", path, "", err)
 	}
 	s := &store{
-		path:  path,
-		cfg:   cfg,
-		db:    db,
-		cache: cache,
-		iters: make(map[*iterator]struct{}),
+		path:              path,
+		cfg:               cfg,
+		db:                db,
+		cache:             cache,
+		iters:             make(map[*iterator]struct{}),
+		maxBatchFootprint: maxBatchFootprint(cfg.memTableSize),
 	}
 	off, ok, err := s.readOffset()
 	if err != nil {
@@ -102,8 +107,11 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 	return s, nil
 }
 
+// newBatch returns an empty recovery batch, its buffer sized for the
+// expected commit point (a batch's encoding is smaller than its footprint).
 func (s *store) newBatch() *pebble.Batch {
-	return s.db.NewIndexedBatchWithSize(s.cfg.recoveryBatchBytes + s.cfg.recoveryBatchBytes/4)
+	size := min(uint64(s.cfg.recoveryBatchBytes), s.maxBatchFootprint)
+	return s.db.NewIndexedBatchWithSize(int(size))
 }
 
 func (s *store) readOffset() (int64, bool, error) {
@@ -120,6 +128,24 @@ func (s *store) readOffset() (int64, bool, error) {
 			fmt.Errorf("%w: %d bytes, want 8", ErrCorruptOffset, len(v)))
 	}
 	return int64(binary.BigEndian.Uint64(v)), true, nil
+}
+
+// memTableEntryOverhead approximates what Pebble adds to key and value when
+// it sizes a batch for its memtable (arenaskl.MaxNodeSize: a node with a full
+// 20-level tower, the 8-byte key trailer and alignment padding).
+const memTableEntryOverhead = 200
+
+func memTableEntrySize(keyLen, valueLen int) uint64 {
+	return uint64(keyLen + valueLen + memTableEntryOverhead)
+}
+
+// maxBatchFootprint keeps recovery batches well below Pebble's large-batch
+// threshold (half the memtable size, by the same estimate). Larger batches
+// are not inserted into the memtable but queued as their own flushable,
+// which forces a memtable rotation and an L0 table per batch; with small
+// values the 4 MiB default batch would cross a 16 MiB memtable's threshold.
+func maxBatchFootprint(memTableSize uint64) uint64 {
+	return memTableSize * 3 / 8
 }
 
 func encodeOffset(off int64) []byte {
@@ -254,7 +280,10 @@ func (s *store) write(op, key string, value []byte, del bool) error {
 	if err != nil {
 		return opErr(op, s.path, key, err)
 	}
-	if s.batch.Len() >= s.cfg.recoveryBatchBytes || int(s.batch.Count()) >= s.cfg.recoveryBatchOps {
+	s.batchFootprint += memTableEntrySize(len(k), len(value))
+	if s.batch.Len() >= s.cfg.recoveryBatchBytes ||
+		int(s.batch.Count()) >= s.cfg.recoveryBatchOps ||
+		s.batchFootprint >= s.maxBatchFootprint {
 		return s.commitLocked(op, pebble.NoSync, true)
 	}
 	return nil
@@ -286,6 +315,7 @@ func (s *store) commitLocked(op string, wo *pebble.WriteOptions, renew bool) err
 	}
 	_ = b.Close() // Only fails for a batch closed twice.
 	s.batch = nil
+	s.batchFootprint = 0
 	if renew {
 		s.batch = s.newBatch()
 	}
