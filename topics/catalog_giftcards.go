@@ -7,6 +7,11 @@ package topics
 const (
 	// GiftCardCommands carries every gift card command, keyed by card key.
 	GiftCardCommands = "gift_card.commands"
+	// GiftCardCreations carries client create commands, keyed by command
+	// ID: the creation index remembers which card key each command ID
+	// created, so a retry that generated another code cannot issue a
+	// second card.
+	GiftCardCreations = "gift_card.creations"
 	// GiftCardRedemptions carries refund commands and redemption index
 	// records, keyed by redemption ID.
 	GiftCardRedemptions = "gift_card.redemptions"
@@ -31,6 +36,7 @@ const (
 // Gift card processor groups.
 const (
 	GiftCardCardsGroup           = "gift_card.cards"
+	GiftCardCreationIndexGroup   = "gift_card.creation-index"
 	GiftCardRedemptionIndexGroup = "gift_card.redemption-index"
 	GiftCardOrderIndexGroup      = "gift_card.order-index"
 	GiftCardIngressGroup         = "gift_card.ingress"
@@ -53,15 +59,18 @@ func giftCardTopics() []Topic {
 	}
 	return []Topic{
 		{Name: GiftCardCommands, Cleanup: Delete, Key: "card key", Message: "gift_card.* command envelope",
-			Producers: []string{"HTTP API", "CLI", "redemption index", "order index", "card processor (saga steps, expiry)"}, Consumers: []string{GiftCardCardsGroup}},
+			Producers: []string{"HTTP API", "CLI", "creation index", "redemption index", "order index", "card processor (saga steps, expiry)"}, Consumers: []string{GiftCardCardsGroup}},
+		{Name: GiftCardCreations, Cleanup: Delete, Key: "command ID", Message: "gift_card.create command envelope",
+			Producers: []string{"HTTP API", "CLI"}, Consumers: []string{GiftCardCreationIndexGroup}},
 		{Name: GiftCardRedemptions, Cleanup: Delete, Key: "redemption ID", Message: "gift_card.refund command, gift_card.redemption_recorded",
 			Producers: []string{"HTTP API", "CLI", GiftCardCardsGroup}, Consumers: []string{GiftCardRedemptionIndexGroup}},
 		{Name: GiftCardOrders, Cleanup: Delete, Key: "order ID", Message: "gift_card.order_* index records, order.* events",
 			Producers: []string{GiftCardCardsGroup, GiftCardIngressGroup}, Consumers: []string{GiftCardOrderIndexGroup}},
 		table(GiftCardCardsGroup, "card key", "giftcards.CardState"),
+		table(GiftCardCreationIndexGroup, "command ID", "giftcards.CreationEntry"),
 		table(GiftCardRedemptionIndexGroup, "redemption ID", "giftcards.RedemptionEntry"),
 		table(GiftCardOrderIndexGroup, "order ID", "giftcards.OrderState"),
-		dlq(GiftCardCardsGroup), dlq(GiftCardRedemptionIndexGroup), dlq(GiftCardOrderIndexGroup), dlq(GiftCardIngressGroup),
+		dlq(GiftCardCardsGroup), dlq(GiftCardCreationIndexGroup), dlq(GiftCardRedemptionIndexGroup), dlq(GiftCardOrderIndexGroup), dlq(GiftCardIngressGroup),
 		event(GiftCardCreated, "gift_card.created"),
 		event(GiftCardRedeemed, "gift_card.redeemed"),
 		event(GiftCardRefunded, "gift_card.refunded"),

@@ -219,8 +219,11 @@ func (g *GiftCards) answerPending(w http.ResponseWriter, r *http.Request, id str
 }
 
 // createOne generates a code and creates its card; it returns the code
-// only when the card was created. A retry with the same command ID gets a
-// new code, so it conflicts instead of revealing or re-creating anything.
+// only when the card was created. The command goes to the creation index,
+// keyed by command ID: a retry with the same command ID gets a new code,
+// hence another card key, and the index answers idempotency_conflict
+// instead of creating a second card or revealing the first code (unless the
+// first attempt never reached it or was refused, then the retry creates).
 func (g *GiftCards) createOne(ctx context.Context, id string, actor topics.Actor, prefix string, req CreateRequest, batch string) (string, *topics.CommandResult, error) {
 	code, err := g.codes.Generate(prefix, 0)
 	if err != nil {
@@ -237,7 +240,7 @@ func (g *GiftCards) createOne(ctx context.Context, id string, actor topics.Actor
 	if err != nil {
 		return "", nil, err
 	}
-	res, err := g.cmds.SubmitWait(ctx, topics.GiftCardCommands, key, env)
+	res, err := g.cmds.SubmitWait(ctx, topics.GiftCardCreations, id, env)
 	if err != nil {
 		return "", nil, err
 	}

@@ -356,3 +356,87 @@ func TestGiftCardsHTTPNoClearCodeAnywhere(t *testing.T) {
 		require.NotContains(t, logs, string(n))
 	}
 }
+
+// createdEvents counts the gift_card.created events of command id, reading
+// the topic up to its end once at least one is there (the event and the
+// result travel on different partitions).
+func createdEvents(t *testing.T, id string) int {
+	t.Helper()
+	count := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		ends, err := cluster.Admin.ListEndOffsets(ctx, topics.GiftCardCreated)
+		require.NoError(t, err)
+		want := int64(0)
+		ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
+		cl := cluster.Producer(t, kgo.ConsumeTopics(topics.GiftCardCreated))
+		n, seen := 0, int64(0)
+		for seen < want && ctx.Err() == nil {
+			cl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+				seen++
+				env, err := topics.DecodeEnvelope(rec.Value)
+				require.NoError(t, err)
+				if env.CommandID == id {
+					n++
+				}
+			})
+		}
+		require.GreaterOrEqual(t, seen, want)
+		return n
+	}
+	n := count()
+	for deadline := time.Now().Add(20 * time.Second); n == 0 && time.Now().Before(deadline); n = count() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return n
+}
+
+// Creating with the same Idempotency-Key twice issues one card: the retry
+// gets a new code at the edge, and the creation index refuses it.
+func TestGiftCardsHTTPCreateIdempotency(t *testing.T) {
+	f := startGiftCards(t)
+	body := `{"amount":"25.00","currency":"USD","purchaser_id":"user_1"}`
+
+	t.Run("the repeat answers 409 and creates nothing", func(t *testing.T) {
+		key := "create-" + topics.NewID()
+		first := f.post(t, call{path: "/v1/gift-cards", body: body, idem: key})
+		require.Equal(t, http.StatusCreated, first.status, first.body)
+		code := first.body["code"].(string)
+
+		again := f.post(t, call{path: "/v1/gift-cards", body: body, idem: key})
+		require.Equal(t, http.StatusConflict, again.status, again.body)
+		require.Equal(t, topics.CodeIdempotencyConflict, errorCode(t, again))
+		require.Contains(t, again.body["error"].(map[string]any)["message"], "shown once")
+		require.NotContains(t, again.body, "code", "no code revealed")
+		require.Equal(t, 1, createdEvents(t, key), "exactly one card")
+
+		r := f.post(t, call{path: "/v1/gift-cards/balance", body: fmt.Sprintf(`{"code":%q}`, code), actor: "idem-check"})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		require.Equal(t, "25.00", money(t, r.body["current_balance"]).StringFixed(2))
+	})
+
+	t.Run("concurrent creates with one key make one card", func(t *testing.T) {
+		key := "create-" + topics.NewID()
+		const n = 8
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := f.post(t, call{path: "/v1/gift-cards", body: body, idem: key})
+				statuses[i] = r.status
+				if r.status == http.StatusConflict {
+					require.Equal(t, topics.CodeIdempotencyConflict, errorCode(t, r))
+				}
+			}()
+		}
+		wg.Wait()
+		count := map[int]int{}
+		for _, s := range statuses {
+			count[s]++
+		}
+		require.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: n - 1}, count)
+		require.Equal(t, 1, createdEvents(t, key), "exactly one card")
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/topics"
@@ -426,3 +427,120 @@ func TestIntegrationIdempotencyConflict(t *testing.T) {
 	require.Equal(t, "45.00", kbalance(t, key).CurrentBalance.Amount.StringFixed(2))
 }
 
+// requireCreatedOnce waits until command id's gift_card.created event is
+// published (events and the result travel on different partitions) and
+// checks there is exactly one.
+func requireCreatedOnce(t *testing.T, id string) {
+	t.Helper()
+	n := 0
+	for deadline := time.Now().Add(20 * time.Second); n == 0 && time.Now().Before(deadline); {
+		if n = createdByCommand(t, id); n == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	require.Equal(t, 1, n, "gift_card.created events of command %s", id)
+}
+
+// createdByCommand counts the gift_card.created events that command id
+// produced, reading the topic up to its current end.
+func createdByCommand(t *testing.T, id string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ends, err := cluster.Admin.ListEndOffsets(ctx, topics.GiftCardCreated)
+	require.NoError(t, err)
+	want := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
+	cl := cluster.Producer(t, kgo.ConsumeTopics(topics.GiftCardCreated))
+	n, seen := 0, int64(0)
+	for seen < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			seen++
+			env, err := topics.DecodeEnvelope(r.Value)
+			require.NoError(t, err)
+			if env.CommandID == id {
+				n++
+			}
+		})
+	}
+	require.GreaterOrEqual(t, seen, want)
+	return n
+}
+
+// Creation goes through the creation index: a redelivered create applies
+// once, and retries with the same command ID but another code (the edge
+// generates one per attempt), even concurrent ones, issue no second card.
+func TestIntegrationCreateOncePerCommandID(t *testing.T) {
+	t.Parallel()
+	g := newGen(t)
+	newCreate := func() CreateCommand {
+		code, err := g.Generate("", 0)
+		require.NoError(t, err)
+		key, last4, err := g.Key(code)
+		require.NoError(t, err)
+		return CreateCommand{CardKey: key, Last4: last4, Amount: usd("40.00"), PurchaserID: "user_1"}
+	}
+	send := func(env *topics.Envelope) *topics.CommandResult {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := commander.Submit(ctx, topics.GiftCardCreations, env.CommandID, env)
+		require.NoError(t, err)
+		return res
+	}
+
+	t.Run("redelivered command", func(t *testing.T) {
+		id := topics.NewID()
+		cmd := newCreate()
+		env, err := topics.NewEnvelope(TypeCreate, time.Now(), cmd, topics.WithCommandID(id), topics.WithActor(customer))
+		require.NoError(t, err)
+		first := send(env)
+		require.True(t, first.OK, "%+v", first.Error)
+		again := send(env) // the very same record, as after a crash before the commit
+		require.True(t, again.OK)
+		require.True(t, again.Replayed)
+		require.JSONEq(t, string(first.Result), string(again.Result))
+		require.Equal(t, "40.00", kbalance(t, cmd.CardKey).CurrentBalance.Amount.StringFixed(2))
+		requireCreatedOnce(t, id)
+	})
+
+	t.Run("concurrent attempts with new codes", func(t *testing.T) {
+		id := topics.NewID()
+		const n = 12
+		cmds := make([]CreateCommand, n)
+		results := make([]*topics.CommandResult, n)
+		errs := make(chan error, n)
+		for i := range cmds {
+			cmds[i] = newCreate()
+			go func() {
+				env, err := topics.NewEnvelope(TypeCreate, time.Now(), cmds[i], topics.WithCommandID(id), topics.WithActor(customer))
+				if err == nil {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					results[i], err = commander.Submit(ctx, topics.GiftCardCreations, id, env)
+				}
+				errs <- err
+			}()
+		}
+		for range cmds {
+			require.NoError(t, <-errs)
+		}
+		winner := -1
+		for i, res := range results {
+			if res.OK {
+				require.Equal(t, -1, winner, "two attempts succeeded")
+				winner = i
+				continue
+			}
+			require.Equal(t, topics.CodeIdempotencyConflict, res.Error.Code)
+		}
+		require.NotEqual(t, -1, winner, "one attempt creates the card")
+		for i, c := range cmds {
+			if i == winner {
+				require.Equal(t, "40.00", kbalance(t, c.CardKey).CurrentBalance.Amount.StringFixed(2))
+			} else {
+				requireCode(t, submit(t, topics.GiftCardCommands, c.CardKey, TypeBalance, "", BalanceQuery{CardKey: c.CardKey}, customer), CodeInvalidCode)
+			}
+		}
+		requireCreatedOnce(t, id)
+	})
+}

@@ -56,11 +56,18 @@ func (f *fixture) send(t *testing.T, topic, key, typ, cmdID string, data any, at
 func (f *fixture) result(t *testing.T, cmdID string) *topics.CommandResult {
 	t.Helper()
 	for {
-		k, v, ok := f.results.Next()
+		// Replays and conflicts are keyed apart and tombstoned at once
+		// (command.Reply): skip tombstones, file results by command_id.
+		_, raw, ok := f.results.NextRaw()
 		if !ok {
 			break
 		}
-		f.byID[k] = append(f.byID[k], v.(*topics.CommandResult))
+		if raw == nil {
+			continue
+		}
+		var res topics.CommandResult
+		require.NoError(t, json.Unmarshal(raw, &res))
+		f.byID[res.CommandID] = append(f.byID[res.CommandID], &res)
 	}
 	rs := f.byID[cmdID]
 	if len(rs) == 0 {
@@ -316,4 +323,75 @@ func TestProcessorHoldsAndExpiry(t *testing.T) {
 	evs := f.events(t, topics.GiftCardExpired)
 	require.Len(t, evs, 1)
 	require.Equal(t, card.ExpiresAt, evs[0].OccurredAt, "stamped with the tick's time")
+}
+
+// Creation through the creation index: a retry of a create with the same
+// command ID never issues a second card, whatever code the edge generated
+// for it.
+func TestProcessorCreationIndex(t *testing.T) {
+	newCreate := func(t *testing.T, f *fixture, amount string) CreateCommand {
+		t.Helper()
+		code, err := f.gen.Generate("", 0)
+		require.NoError(t, err)
+		key, last4, err := f.gen.Key(code)
+		require.NoError(t, err)
+		return CreateCommand{CardKey: key, Last4: last4, Amount: usd(amount), PurchaserID: "user_1"}
+	}
+	create := func(t *testing.T, f *fixture, id string, cmd CreateCommand) *topics.CommandResult {
+		t.Helper()
+		return f.send(t, topics.GiftCardCreations, id, TypeCreate, id, cmd, t0)
+	}
+	createdFor := func(f *fixture, id string) int {
+		n := 0
+		for _, e := range f.events(t, topics.GiftCardCreated) {
+			if e.CommandID == id {
+				n++
+			}
+		}
+		return n
+	}
+
+	t.Run("retry with another code is a conflict and creates nothing", func(t *testing.T) {
+		f := newFixture(t)
+		first, retry := newCreate(t, f, "50.00"), newCreate(t, f, "50.00")
+		res := create(t, f, "c-1", first)
+		summary := decodeResult[CardSummary](t, res)
+		require.Equal(t, first.CardKey, summary.CardKey)
+
+		requireCode(t, create(t, f, "c-1", retry), topics.CodeIdempotencyConflict)
+		require.Equal(t, ErrCreationDone.Message, f.result(t, "c-1").Error.Message, "says the card was created and its code shown once")
+		require.Nil(t, f.card(t, retry.CardKey), "no second card")
+		require.NotNil(t, f.card(t, first.CardKey))
+		require.Equal(t, 1, createdFor(f, "c-1"))
+		require.Equal(t, first.CardKey, f.tt.TableValue(CreationIndexTable, "c-1").(*CreationEntry).CardKey)
+	})
+	t.Run("redelivery of the same command replays the first result", func(t *testing.T) {
+		f := newFixture(t)
+		cmd := newCreate(t, f, "20.00")
+		first := create(t, f, "c-2", cmd)
+		require.True(t, first.OK)
+		again := create(t, f, "c-2", cmd)
+		require.True(t, again.OK)
+		require.True(t, again.Replayed)
+		require.JSONEq(t, string(first.Result), string(again.Result))
+		require.Equal(t, 1, createdFor(f, "c-2"))
+		require.Equal(t, "20", f.card(t, cmd.CardKey).Balance.String())
+	})
+	t.Run("a refused first attempt records nothing: the retry creates", func(t *testing.T) {
+		f := newFixture(t)
+		bad := newCreate(t, f, "0")
+		requireCode(t, create(t, f, "c-3", bad), topics.CodeInvalidAmount)
+		require.Nil(t, f.tt.TableValue(CreationIndexTable, "c-3"))
+		good := newCreate(t, f, "15.00")
+		require.True(t, create(t, f, "c-3", good).OK)
+		require.Nil(t, f.card(t, bad.CardKey))
+		require.Equal(t, "15", f.card(t, good.CardKey).Balance.String())
+		require.Equal(t, 1, createdFor(f, "c-3"))
+	})
+	t.Run("record key must be the command ID", func(t *testing.T) {
+		f := newFixture(t)
+		res := f.send(t, topics.GiftCardCreations, "other-key", TypeCreate, "c-4", newCreate(t, f, "5.00"), t0)
+		requireCode(t, res, topics.CodeInvalidRequest)
+		require.Equal(t, 0, createdFor(f, "c-4"))
+	})
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // Service runs every gift card processor: the card processor, the
-// redemption and order indexes, the ingress and the expiry ticker.
+// creation, redemption and order indexes, the ingress and the expiry ticker.
 type Service struct {
 	cfg    config
 	cards  *goka.Processor
@@ -39,7 +39,7 @@ func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service,
 	if s.cards, err = build((&cardProcessor{cfg: cfg}).graph()); err != nil {
 		return nil, err
 	}
-	for _, g := range []*goka.GroupGraph{redemptionIndexGraph(), orderIndexGraph(), ingressGraph()} {
+	for _, g := range []*goka.GroupGraph{(&creationIndex{cfg: cfg}).graph(), redemptionIndexGraph(), orderIndexGraph(), ingressGraph()} {
 		p, err := build(g)
 		if err != nil {
 			return nil, err
