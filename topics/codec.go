@@ -58,8 +58,12 @@ func (JSONCodec[T]) Encode(value any) ([]byte, error) {
 	}
 }
 
-// Decode implements goka.Codec; it returns *T.
+// Decode implements goka.Codec; it returns *T, or nil for an empty value
+// (a tombstone).
 func (JSONCodec[T]) Decode(data []byte) (any, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
 	v := new(T)
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("topics: decoding %T: %w", *v, err)

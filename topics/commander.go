@@ -24,7 +24,21 @@ type Commander struct {
 	client *kgo.Client
 
 	mu      sync.Mutex
-	waiters map[string][]chan *CommandResult
+	waiters map[string][]waiter
+}
+
+// waiter is a caller waiting for a result of a command ID: the answer to
+// the envelope it sent, or, with an empty envelopeID (Await), any result.
+// Two concurrent deliveries of one command each get their own answer: the
+// first the command's result, the other its replay (or its conflict).
+type waiter struct {
+	envelopeID string
+	ch         chan *CommandResult
+}
+
+// wants reports whether res answers w.
+func (w waiter) wants(res *CommandResult) bool {
+	return w.envelopeID == "" || res.EnvelopeID == "" || res.EnvelopeID == w.envelopeID
 }
 
 // NewCommander connects, pins the results topic's end offsets and returns
@@ -53,7 +67,7 @@ func NewCommander(ctx context.Context, clients *Clients) (*Commander, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Commander{client: client, waiters: make(map[string][]chan *CommandResult)}, nil
+	return &Commander{client: client, waiters: make(map[string][]waiter)}, nil
 }
 
 // Run delivers results to waiting callers until ctx is done, then closes
@@ -86,26 +100,37 @@ func (c *Commander) Run(ctx context.Context) error {
 
 func (c *Commander) deliver(id string, res *CommandResult) {
 	c.mu.Lock()
-	ws := c.waiters[id]
-	delete(c.waiters, id)
+	var keep, got []waiter
+	for _, w := range c.waiters[id] {
+		if w.wants(res) {
+			got = append(got, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	if len(keep) == 0 {
+		delete(c.waiters, id)
+	} else {
+		c.waiters[id] = keep
+	}
 	c.mu.Unlock()
-	for _, w := range ws {
-		w <- res
+	for _, w := range got {
+		w.ch <- res
 	}
 }
 
-func (c *Commander) wait(id string) (chan *CommandResult, func()) {
+func (c *Commander) wait(id, envelopeID string) (chan *CommandResult, func()) {
 	ch := make(chan *CommandResult, 1)
 	c.mu.Lock()
-	c.waiters[id] = append(c.waiters[id], ch)
+	c.waiters[id] = append(c.waiters[id], waiter{envelopeID: envelopeID, ch: ch})
 	c.mu.Unlock()
 	return ch, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		ws := c.waiters[id]
 		for i, w := range ws {
-			if w == ch {
-				c.waiters[id] = append(ws[:i], ws[i+1:]...)
+			if w.ch == ch {
+				c.waiters[id] = append(ws[:i:i], ws[i+1:]...)
 				break
 			}
 		}
@@ -126,14 +151,15 @@ func (c *Commander) Produce(ctx context.Context, topic, key string, env *Envelop
 }
 
 // Submit produces env (which must carry a command ID) to topic under key
-// and waits for its result until ctx is done. A result with Pending set (a
+// and waits for the result that answers this envelope until ctx is done (a
+// concurrent retry of the same command gets its own answer). A result with Pending set (a
 // saga that goes on) is returned as it is. When ctx ends first it returns
 // ErrResultPending, unless producing itself failed.
 func (c *Commander) Submit(ctx context.Context, topic, key string, env *Envelope) (*CommandResult, error) {
 	if env.CommandID == "" {
 		return nil, ErrInvalidRequest.Withf("command has no command_id")
 	}
-	ch, cancel := c.wait(env.CommandID)
+	ch, cancel := c.wait(env.CommandID, env.ID)
 	defer cancel()
 	if err := c.Produce(ctx, topic, key, env); err != nil {
 		if ctx.Err() != nil {
@@ -151,7 +177,7 @@ func (c *Commander) Submit(ctx context.Context, topic, key string, env *Envelope
 
 // Await waits for the next result written for commandID until ctx is done.
 func (c *Commander) Await(ctx context.Context, commandID string) (*CommandResult, error) {
-	ch, cancel := c.wait(commandID)
+	ch, cancel := c.wait(commandID, "")
 	defer cancel()
 	select {
 	case res := <-ch:

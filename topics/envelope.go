@@ -42,7 +42,11 @@ type Envelope struct {
 	CommandID string `json:"command_id,omitempty"`
 	// CorrelationID ties together the messages of one saga or request.
 	CorrelationID string `json:"correlation_id,omitempty"`
-	Actor         Actor  `json:"actor"`
+	// ReplyTo is set on a command that a processor forwards on a client's
+	// behalf (under a new envelope): the ID of the client's envelope, which
+	// the eventual result answers. See AnswersEnvelope.
+	ReplyTo string `json:"reply_to,omitempty"`
+	Actor   Actor  `json:"actor"`
 	// Data is the payload, kept raw until its type is known.
 	Data json.RawMessage `json:"data"`
 }
@@ -56,6 +60,26 @@ func WithCommandID(id string) EnvelopeOption { return func(e *Envelope) { e.Comm
 // WithCorrelationID sets the envelope's correlation ID.
 func WithCorrelationID(id string) EnvelopeOption {
 	return func(e *Envelope) { e.CorrelationID = id }
+}
+
+// Forwarding marks an envelope as a command forwarded on behalf of from:
+// it keeps from's command ID and correlation, and its result will answer
+// the envelope the client sent.
+func Forwarding(from *Envelope) EnvelopeOption {
+	return func(e *Envelope) {
+		e.CommandID = from.CommandID
+		e.CorrelationID = from.CorrelationID
+		e.ReplyTo = from.AnswersEnvelope()
+	}
+}
+
+// AnswersEnvelope is the ID of the client envelope a result of e answers:
+// ReplyTo for a forwarded command, otherwise e's own ID.
+func (e *Envelope) AnswersEnvelope() string {
+	if e.ReplyTo != "" {
+		return e.ReplyTo
+	}
+	return e.ID
 }
 
 // WithActor sets who caused the message.

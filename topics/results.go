@@ -11,6 +11,11 @@ import (
 // set.
 type CommandResult struct {
 	CommandID string `json:"command_id"`
+	// EnvelopeID is the ID of the command message this result answers.
+	// Two deliveries of one command (a client's retry) are two envelopes
+	// with one command ID: each gets its own answer. Empty when a result
+	// answers no message in particular (a saga finishing later).
+	EnvelopeID string `json:"envelope_id,omitempty"`
 	// Type is the command's type ("gift_card.redeem").
 	Type string `json:"type"`
 	// OK is true when the command succeeded.
@@ -35,10 +40,19 @@ func Succeeded(cmd *Envelope, result any) (*CommandResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CommandResult{CommandID: cmd.CommandID, Type: cmd.Type, OK: true, Result: raw, CompletedAt: cmd.OccurredAt}, nil
+	return &CommandResult{CommandID: cmd.CommandID, EnvelopeID: cmd.AnswersEnvelope(), Type: cmd.Type, OK: true, Result: raw, CompletedAt: cmd.OccurredAt}, nil
 }
 
 // Failed builds a failed result from err (AsError gives it a code).
 func Failed(cmd *Envelope, err error) *CommandResult {
-	return &CommandResult{CommandID: cmd.CommandID, Type: cmd.Type, Error: AsError(err), CompletedAt: cmd.OccurredAt}
+	return &CommandResult{CommandID: cmd.CommandID, EnvelopeID: cmd.AnswersEnvelope(), Type: cmd.Type, Error: AsError(err), CompletedAt: cmd.OccurredAt}
+}
+
+// Transient reports whether r answers a repeated delivery of a command
+// rather than recording what the command did: a replay of the first result,
+// or the refusal of a command ID reused with another payload. Transient
+// answers are addressed to the one delivery they answer; they never replace
+// the command's result on the results topic.
+func (r *CommandResult) Transient() bool {
+	return r.Replayed || (r.Error != nil && r.Error.Code == CodeIdempotencyConflict)
 }

@@ -32,19 +32,13 @@ func Edges(group goka.Group) []goka.Edge {
 // the command_id in the value) but is keyed apart and tombstoned at once,
 // so it can never overwrite the result the command really had.
 func Reply(ctx goka.Context, res *topics.CommandResult) {
-	if !Transient(res) {
+	if !res.Transient() {
 		ctx.Emit(goka.Stream(topics.CommandResults), res.CommandID, res)
 		return
 	}
 	key := TransientKey(res.CommandID, ctx.Partition(), ctx.Offset())
 	ctx.Emit(goka.Stream(topics.CommandResults), key, res)
 	ctx.Emit(goka.Stream(topics.CommandResults), key, nil)
-}
-
-// Transient reports whether res answers a repeated command rather than
-// recording what the command did: a replay, or an idempotency conflict.
-func Transient(res *topics.CommandResult) bool {
-	return res.Replayed || (res.Error != nil && res.Error.Code == topics.CodeIdempotencyConflict)
 }
 
 // TransientKey is the record key of a transient answer: the command ID

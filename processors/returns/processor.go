@@ -209,7 +209,7 @@ func (s *Service) initiate(ctx goka.Context, rec *OrderRecord, env *topics.Envel
 	rec.Commands.Remember(env, &topics.CommandResult{CommandID: env.CommandID, Type: env.Type, OK: true, Pending: true,
 		Result: mustJSON(map[string]string{"return_id": r.ID}), CompletedAt: env.OccurredAt}, s.cfg.ledgerSize)
 	ctx.SetValue(rec)
-	hand, err := topics.NewEnvelope(TypeCreate, env.OccurredAt, r, topics.WithCommandID(env.CommandID),
+	hand, err := topics.NewEnvelope(TypeCreate, env.OccurredAt, r, topics.Forwarding(env),
 		topics.WithActor(env.Actor), topics.WithCorrelationID(r.ID))
 	if err != nil {
 		panic(err)
