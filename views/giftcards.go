@@ -194,6 +194,7 @@ func (g *GiftCards) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	w.Header().Set("Idempotency-Key", id)
 	code, res, err := g.createOne(r.Context(), id, actor, "", req, "")
 	if err != nil {
 		g.answerPending(w, r, id, err)

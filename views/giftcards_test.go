@@ -401,12 +401,14 @@ func TestGiftCardsHTTPCreateIdempotency(t *testing.T) {
 		key := "create-" + topics.NewID()
 		first := f.post(t, call{path: "/v1/gift-cards", body: body, idem: key})
 		require.Equal(t, http.StatusCreated, first.status, first.body)
+		require.Equal(t, key, first.header.Get("Idempotency-Key"))
 		code := first.body["code"].(string)
 
 		again := f.post(t, call{path: "/v1/gift-cards", body: body, idem: key})
 		require.Equal(t, http.StatusConflict, again.status, again.body)
 		require.Equal(t, topics.CodeIdempotencyConflict, errorCode(t, again))
 		require.Contains(t, again.body["error"].(map[string]any)["message"], "shown once")
+		require.Equal(t, key, again.header.Get("Idempotency-Key"))
 		require.NotContains(t, again.body, "code", "no code revealed")
 		require.Equal(t, 1, createdEvents(t, key), "exactly one card")
 
@@ -438,5 +440,13 @@ func TestGiftCardsHTTPCreateIdempotency(t *testing.T) {
 		}
 		require.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: n - 1}, count)
 		require.Equal(t, 1, createdEvents(t, key), "exactly one card")
+	})
+
+	t.Run("without a key the generated one is in the header", func(t *testing.T) {
+		r := f.post(t, call{path: "/v1/gift-cards", body: body})
+		require.Equal(t, http.StatusCreated, r.status, r.body)
+		id := r.header.Get("Idempotency-Key")
+		require.NotEmpty(t, id)
+		require.Equal(t, 1, createdEvents(t, id))
 	})
 }
