@@ -104,6 +104,7 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 		s.hasOffset.Store(true)
 	}
 	s.batch = s.newBatch()
+	openStores.Store(s, struct{}{})
 	return s, nil
 }
 
@@ -399,6 +400,7 @@ func (s *store) Close() error {
 		return nil
 	}
 	s.closed = true
+	openStores.Delete(s)
 
 	s.itersMu.Lock()
 	iters := make([]*iterator, 0, len(s.iters))

@@ -1,0 +1,57 @@
+package state
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+)
+
+// gauge returns the value of name for the given table and partition, and
+// whether the series exists.
+func gauge(t *testing.T, name, table, partition string) (float64, bool) {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			if got["table"] == table && got["partition"] == partition {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestPebbleMetricsPerTable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "views")
+	b, err := NewBuilder(dir)
+	require.NoError(t, err)
+	st, err := b("metrics-table", 3)
+	require.NoError(t, err)
+	require.NoError(t, st.MarkRecovered())
+	for i := range 1000 {
+		require.NoError(t, st.Set(fmt.Sprintf("key-%d", i), make([]byte, 100)))
+	}
+
+	disk, ok := gauge(t, "shopstream_pebble_disk_bytes", "metrics-table", "3")
+	require.True(t, ok, "an open database is reported under its table and partition")
+	require.Positive(t, disk)
+	mem, ok := gauge(t, "shopstream_pebble_memtable_bytes", "metrics-table", "3")
+	require.True(t, ok)
+	require.Greater(t, mem, float64(1000*100), "the writes sit in the memtable")
+	require.Equal(t, []string{"views", "metrics-table", "3"}, storeLabels(PartitionPath(dir, "metrics-table", 3)))
+
+	require.NoError(t, st.Close())
+	_, ok = gauge(t, "shopstream_pebble_disk_bytes", "metrics-table", "3")
+	require.False(t, ok, "a closed database is no longer reported")
+}
