@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -109,7 +110,7 @@ func (h *Recommendations) get(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := h.svc.Recommend(r.Context(), user, req)
 	if err != nil {
-		WriteError(w, r, err)
+		writeServiceError(w, r, err)
 		return
 	}
 	resp := RecommendationsResponse{RecommendationID: recs.RecommendationID, UserID: recs.UserID, Strategy: recs.Strategy,
@@ -131,7 +132,7 @@ func (h *Recommendations) productRoute(w http.ResponseWriter, r *http.Request, d
 	id := r.PathValue("id")
 	res, err := f(id, limit)
 	if err != nil {
-		WriteError(w, r, err)
+		writeServiceError(w, r, err)
 		return
 	}
 	if res == nil {
@@ -278,8 +279,37 @@ func (h *Recommendations) click(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.commands.Commander().Produce(r.Context(), topics.RecommendationsClicked, c.UserID, env); err != nil {
-		WriteError(w, r, topics.NewError(topics.CodeUnavailable, "producing recommendations.clicked: "+err.Error()))
+		slog.ErrorContext(r.Context(), "producing recommendations.clicked failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteError(w, r, errRecommendationsUnavailable)
 		return
 	}
 	WriteJSON(w, http.StatusAccepted, ClickResponse{EventID: env.ID, RecommendationID: c.RecommendationID, UserID: c.UserID, ProductID: c.ProductID})
+}
+
+// errRecommendationsUnavailable answers a request the recommender's
+// infrastructure (its views, the broker) failed; the cause is logged, never
+// sent to the client.
+var errRecommendationsUnavailable = topics.NewError(topics.CodeUnavailable, "recommendations are temporarily unavailable; retry later")
+
+// writeServiceError answers an error of the recommendations service: a
+// domain refusal (bad user, limit, strategy ...) as it is; an untyped error
+// through WriteError (logged, generic 500); an unavailable or internal
+// error, which carries the raw cause in its message, is logged and answered
+// with its code and a generic message.
+func writeServiceError(w http.ResponseWriter, r *http.Request, err error) {
+	var te *topics.Error
+	if !errors.As(err, &te) {
+		WriteError(w, r, err)
+		return
+	}
+	switch te.Code {
+	case topics.CodeUnavailable:
+		slog.ErrorContext(r.Context(), "recommendations unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteError(w, r, errRecommendationsUnavailable)
+	case topics.CodeInternal:
+		slog.ErrorContext(r.Context(), "recommendations failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteError(w, r, topics.NewError(topics.CodeInternal, "internal error"))
+	default:
+		WriteError(w, r, err)
+	}
 }
