@@ -32,10 +32,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	require.NoError(t, err)
 	defer closeAll()
 
-	var registered []string
-	for _, r := range p.server.Routes() {
-		registered = append(registered, r)
-	}
+	registered := p.server.Routes()
 
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
