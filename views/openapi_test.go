@@ -279,8 +279,8 @@ func TestOpenAPIMatchesReturnAnswers(t *testing.T) {
 	ret := base + "/v1/returns/" + id
 
 	require.Equal(t, http.StatusOK, c.do(t, "POST", ret+"/approve", map[string]any{"refund_method": "original_payment", "notes": "ok"}, staff...).status)
-	require.Equal(t, http.StatusOK, c.do(t, "POST", ret+"/shipping-label", nil).status)
-	require.Equal(t, http.StatusOK, c.do(t, "POST", ret+"/ship", map[string]any{"tracking_number": "1Z999"}).status)
+	require.Equal(t, http.StatusOK, c.do(t, "POST", ret+"/shipping-label", nil, "X-Actor-Id", "user_1").status)
+	require.Equal(t, http.StatusOK, c.do(t, "POST", ret+"/ship", map[string]any{"tracking_number": "1Z999"}, staff...).status)
 	require.Equal(t, http.StatusOK, c.do(t, "POST", ret+"/receive", map[string]any{"items_received": []map[string]any{
 		{"line_item_id": "li_1", "quantity_received": 1, "actual_condition": "sellable"}}}, staff...).status)
 	require.Equal(t, http.StatusOK, c.do(t, "POST", ret+"/receive", map[string]any{"items_received": []map[string]any{
@@ -301,7 +301,7 @@ func TestOpenAPIMatchesReturnAnswers(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status)
 	require.Equal(t, "completed", r.body["status"])
 	r = c.doInvalid(t, "POST", base+"/v1/returns", map[string]any{"order_id": orderID, "reason": "bored",
-		"items": []map[string]any{{"line_item_id": "li_1", "quantity": 1, "condition": "new"}}})
+		"items": []map[string]any{{"line_item_id": "li_1", "quantity": 1, "condition": "new"}}}, "X-Actor-Id", "user_1")
 	require.Equal(t, http.StatusBadRequest, r.status)
 	require.Equal(t, topics.CodeInvalidRequest, errCode(r))
 

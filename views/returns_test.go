@@ -75,7 +75,7 @@ func returnsCall(t *testing.T, method, path, actorType string, body any) (int, m
 	require.NoError(t, err)
 	if actorType != "" {
 		req.Header.Set("X-Actor-Type", actorType)
-		req.Header.Set("X-Actor-Id", actorType+"_1")
+		req.Header.Set("X-Actor-Id", actorIDs[actorType])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -87,6 +87,10 @@ func returnsCall(t *testing.T, method, path, actorType string, body any) (int, m
 	}
 	return resp.StatusCode, out
 }
+
+// actorIDs are the actor IDs returnsCall sends per actor type: the
+// customer is the one publishOrder's orders belong to.
+var actorIDs = map[string]string{topics.ActorCustomer: "user_1", topics.ActorStaff: "staff_1", topics.ActorSystem: "system_1"}
 
 // publishOrder produces order.completed delivered a day ago.
 func publishOrder(t *testing.T) string {
@@ -181,4 +185,95 @@ func TestReturnsHTTPErrors(t *testing.T) {
 			require.Equal(t, tc.code, body["error"].(map[string]any)["code"])
 		})
 	}
+}
+
+func TestReturnsHTTPRoles(t *testing.T) {
+	startReturns(t)
+	orderID := publishOrder(t)
+	initiate := map[string]any{"order_id": orderID, "reason": "no_longer_needed",
+		"items": []map[string]any{{"line_item_id": "li_1", "quantity": 1, "condition": "new"}}}
+	call := func(t *testing.T, path, actorID, actorType string, body any) (int, map[string]any) {
+		t.Helper()
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		req, err := http.NewRequest("POST", returnsURL+path, bytes.NewReader(b))
+		require.NoError(t, err)
+		if actorID != "" {
+			req.Header.Set("X-Actor-Id", actorID)
+			req.Header.Set("X-Actor-Type", actorType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp.StatusCode, out
+	}
+	requireForbidden := func(t *testing.T, st int, body map[string]any) {
+		t.Helper()
+		require.Equal(t, http.StatusForbidden, st, body)
+		require.Equal(t, topics.CodeForbidden, body["error"].(map[string]any)["code"])
+	}
+	t.Run("initiate", func(t *testing.T) {
+		st, body := call(t, "/v1/returns", "", "", initiate)
+		requireForbidden(t, st, body) // the anonymous default customer
+		st, body = call(t, "/v1/returns", "user_2", "customer", initiate)
+		requireForbidden(t, st, body)
+	})
+	st, body := call(t, "/v1/returns", "staff_9", "staff", initiate)
+	require.Equal(t, http.StatusCreated, st, body)
+	byStaff := body["id"].(string)
+	require.Equal(t, "user_1", body["customer_id"], "staff initiate on the order's customer's behalf")
+	st, body = call(t, "/v1/returns", "user_1", "customer", initiate)
+	require.Equal(t, http.StatusCreated, st, body)
+	id := body["id"].(string)
+
+	for _, rt := range []struct {
+		path string
+		body any
+	}{
+		{"approve", map[string]any{"refund_method": "original_payment"}},
+		{"reject", map[string]any{"reason": "worn"}},
+		{"ship", map[string]any{}},
+		{"receive", map[string]any{"items_received": []map[string]any{{"line_item_id": "li_1", "quantity_received": 1, "actual_condition": "sellable"}}}},
+		{"inspect", map[string]any{}},
+		{"complete", map[string]any{"final_refund_amount": "1.00"}},
+		{"retry-refund", map[string]any{}},
+		{"retry-restock", map[string]any{}},
+		{"resolve", map[string]any{"notes": "done"}},
+	} {
+		t.Run(rt.path+" is refused to customers", func(t *testing.T) {
+			for _, who := range []struct{ id, typ string }{{"", ""}, {"user_1", "customer"}, {"user_2", "customer"}} {
+				st, body := call(t, "/v1/returns/"+id+"/"+rt.path, who.id, who.typ, rt.body)
+				requireForbidden(t, st, body)
+			}
+		})
+	}
+	t.Run("another customer cannot cancel or ask for a label", func(t *testing.T) {
+		for _, path := range []string{"cancel", "shipping-label"} {
+			st, body := call(t, "/v1/returns/"+id+"/"+path, "user_2", "customer", map[string]any{})
+			requireForbidden(t, st, body)
+			st, body = call(t, "/v1/returns/"+id+"/"+path, "", "", map[string]any{})
+			requireForbidden(t, st, body)
+		}
+	})
+	t.Run("staff approve, the customer cancels", func(t *testing.T) {
+		st, body := call(t, "/v1/returns/"+id+"/approve", "staff_9", "staff", map[string]any{"refund_method": "original_payment"})
+		require.Equal(t, http.StatusOK, st, body)
+		st, body = call(t, "/v1/returns/"+id+"/cancel", "user_1", "customer", map[string]any{"reason": "kept it"})
+		require.Equal(t, http.StatusOK, st, body)
+		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "", nil)
+		require.Equal(t, http.StatusOK, st)
+		audit := body["audit"].([]any)
+		var actors []string
+		for _, e := range audit {
+			e := e.(map[string]any)
+			actors = append(actors, fmt.Sprint(e["action"], ":", e["actor_type"], "/", e["actor_id"]))
+		}
+		require.Subset(t, actors, []string{"initiate:customer/user_1", "approve:staff/staff_9", "cancel:customer/user_1"})
+	})
+	t.Run("staff cancel on the customer's behalf", func(t *testing.T) {
+		st, body := call(t, "/v1/returns/"+byStaff+"/cancel", "staff_9", "staff", map[string]any{})
+		require.Equal(t, http.StatusOK, st, body)
+	})
 }

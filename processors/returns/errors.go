@@ -34,6 +34,10 @@ var (
 	ErrInvalidState = topics.NewError(CodeInvalidState, "action not allowed in the return's state")
 	// ErrItemsNotReceived: completion needs received items.
 	ErrItemsNotReceived = topics.NewError(CodeItemsNotReceived, "items have not been received")
+	// ErrForbidden: the actor may not perform the action (a customer
+	// approving, a customer acting on another customer's return). See
+	// Permissions.
+	ErrForbidden = topics.NewError(topics.CodeForbidden, "actor may not perform this action")
 	// ErrInvalidPolicy: a policy file that cannot be used.
 	ErrInvalidPolicy = topics.NewError(CodeInvalidPolicy, "invalid return policy")
 )

@@ -143,6 +143,9 @@ func (s *OrderState) Initiate(req InitiateRequest, m Meta) (*Return, error) {
 	if err != nil {
 		return nil, ErrOrderNotFound.Withf("order %q not found", req.OrderID).With("order_id", req.OrderID)
 	}
+	if err := Authorize(ActionInitiate, m.Actor, o.UserID); err != nil {
+		return nil, err
+	}
 	if _, dup := s.Claims[req.ReturnID]; dup {
 		return nil, topics.ErrInvalidRequest.Withf("return %s already exists for order %s", req.ReturnID, o.OrderID)
 	}

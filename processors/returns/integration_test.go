@@ -145,7 +145,7 @@ func placeOrder(t *testing.T, delivered time.Time, lines ...map[string]any) stri
 				"unit_price": "12.00", "discount": "0", "tax": "0.96"},
 		}
 	}
-	order := map[string]any{"order_id": id, "user_id": "user_" + id, "currency": "USD",
+	order := map[string]any{"order_id": id, "user_id": customer.ID, "currency": "USD",
 		"completed_at": delivered.Add(-72 * time.Hour), "line_items": lines,
 		"subtotal": "51.98", "discount_total": "2.00", "tax_total": "4.00", "shipping_total": "5.00", "total": "58.98",
 		"payments": []map[string]any{{"method": "card", "amount": "58.98", "reference": "pay_" + id}}}
@@ -394,6 +394,52 @@ func TestIntegrationCancelReleasesUnits(t *testing.T) {
 		return err == nil && len(res.EligibleItems) == 2 && res.EligibleItems[0].ReturnableQuantity == 2
 	})
 	requireOK(t, initiate(t, orderID, cluster.Unique("ret"), 2, returns.ReasonOther))
+}
+
+func TestIntegrationRoles(t *testing.T) {
+	t.Parallel()
+	orderID := placeOrder(t, now.Add(-24*time.Hour))
+	other := topics.Actor{ID: "user_2", Type: topics.ActorCustomer}
+	anonymous := topics.Actor{ID: "anonymous", Type: topics.ActorCustomer}
+	req := func(id string) returns.InitiateRequest {
+		return returns.InitiateRequest{ReturnID: id, OrderID: orderID, Reason: returns.ReasonOther,
+			Items: []returns.InitiateItem{{LineItemID: "li_1", Quantity: 1, Condition: returns.ConditionNew}}}
+	}
+	t.Run("another customer cannot initiate", func(t *testing.T) {
+		requireCode(t, submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, req(cluster.Unique("ret")), other, ""), topics.CodeForbidden)
+	})
+	t.Run("staff initiate on the customer's behalf", func(t *testing.T) {
+		id := cluster.Unique("ret")
+		requireOK(t, submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, req(id), staff, ""))
+		r := waitStatus(t, id, returns.StatePending)
+		require.Equal(t, customer.ID, r.CustomerID)
+		require.Equal(t, staff.ID, r.Audit[0].ActorID)
+		t.Run("and cancel it", func(t *testing.T) {
+			requireOK(t, submit(t, topics.ReturnsCommands, id, returns.TypeCancel, returns.Cancel{}, staff, ""))
+		})
+	})
+	id := cluster.Unique("ret")
+	requireOK(t, initiate(t, orderID, id, 1, returns.ReasonOther))
+	for _, a := range []topics.Actor{customer, other, anonymous} {
+		t.Run(a.ID+" cannot approve", func(t *testing.T) {
+			requireCode(t, submit(t, topics.ReturnsCommands, id, returns.TypeApprove,
+				returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: a.ID}, a, ""), topics.CodeForbidden)
+		})
+	}
+	for _, a := range []topics.Actor{other, anonymous} {
+		t.Run(a.ID+" cannot cancel", func(t *testing.T) {
+			requireCode(t, submit(t, topics.ReturnsCommands, id, returns.TypeCancel, returns.Cancel{}, a, ""), topics.CodeForbidden)
+		})
+	}
+	t.Run("the customer cancels their own return", func(t *testing.T) {
+		requireOK(t, submit(t, topics.ReturnsCommands, id, returns.TypeCancel, returns.Cancel{Reason: "kept it"}, customer, ""))
+		r := waitStatus(t, id, returns.StateCancelled)
+		require.Equal(t, returns.ActionInitiate, r.Audit[0].Action)
+		cancel := r.Audit[1]
+		require.Equal(t, returns.ActionCancel, cancel.Action, "refused commands leave no audit entry")
+		require.Equal(t, customer.ID, cancel.ActorID)
+		require.Equal(t, topics.ActorCustomer, cancel.ActorType)
+	})
 }
 
 func TestIntegrationReject(t *testing.T) {

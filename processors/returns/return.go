@@ -262,8 +262,7 @@ func (o *Outcome) mergeFinal(p Outcome) {
 		o.Final = p.Final
 	}
 }
-func timePtr(t time.Time) *time.Time            { t = t.UTC(); return &t }
-func decPtr(d decimal.Decimal) *decimal.Decimal { return &d }
+func timePtr(t time.Time) *time.Time { t = t.UTC(); return &t }
 
 // Summary is the payload of every return.* event.
 type Summary struct {
@@ -353,9 +352,10 @@ type Command interface {
 	apply(r *Return, m Meta) (Outcome, error)
 }
 
-// Apply applies c to a copy of r at m.At. On success it returns the new
-// return and what the action produced; on error r is unchanged and nothing
-// is produced. Every applied action appends one audit entry or more.
+// Apply applies c to a copy of r at m.At, if m.Actor may (Authorize,
+// checked before anything else: a forbidden actor learns nothing of the
+// state). On success it returns the new return and what the action
+// produced; on error r is unchanged and nothing is produced. Every applied action appends one audit entry or more.
 func Apply(r *Return, c Command, m Meta) (*Return, Outcome, error) {
 	if r == nil {
 		return nil, Outcome{}, ErrReturnNotFound.Withf("return not found")
@@ -363,6 +363,9 @@ func Apply(r *Return, c Command, m Meta) (*Return, Outcome, error) {
 	m.Actor = actorOrDefault(m.Actor)
 	if m.Policy == nil {
 		m.Policy = DefaultPolicy()
+	}
+	if err := Authorize(c.Action(), m.Actor, r.CustomerID); err != nil {
+		return r, Outcome{}, err
 	}
 	next := r.Clone()
 	out, err := c.apply(next, m)

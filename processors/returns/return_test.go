@@ -20,7 +20,7 @@ func TestLifecycleOriginalPayment(t *testing.T) {
 
 	r, _ = apply(t, r, LabelResult{Reply{RequestID: label.ID, OK: true, LabelURL: "https://labels/1", TrackingNumber: "1Z"}}, system)
 	require.Equal(t, "1Z", r.ShippingLabel.TrackingNumber)
-	r, _ = apply(t, r, Ship{TrackingNumber: "1Z"}, customer)
+	r, _ = apply(t, r, Ship{TrackingNumber: "1Z"}, staff)
 	require.Equal(t, StateShipped, r.Status)
 	r, out = apply(t, r, ReceiveItems{Items: []ReceivedItem{{LineItemID: "li_shirt", QuantityReceived: 2, ActualCondition: ActualSellable}}}, staff)
 	require.Equal(t, StateReceived, r.Status)
