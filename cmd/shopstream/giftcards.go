@@ -150,7 +150,9 @@ func sendGiftCard(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := env.submit(ctx, topics.GiftCardCommands, key, e); err != nil {
+		// Creations go through the index keyed by command ID, so a retry
+		// with the same --id cannot issue a second card.
+		if _, err := env.submit(ctx, topics.GiftCardCreations, cmdID, e); err != nil {
 			return err
 		}
 		fmt.Fprintln(env.out, "code:", c, "(shown once; it is stored nowhere)")
@@ -248,7 +250,7 @@ func bulkGiftCards(ctx context.Context, env *cliEnv, codes *giftcards.CodeGenera
 			}
 			sctx, cancel := context.WithTimeout(ctx, env.timeout)
 			defer cancel()
-			res, err := env.commander.Submit(sctx, topics.GiftCardCommands, key, e)
+			res, err := env.commander.Submit(sctx, topics.GiftCardCreations, e.CommandID, e)
 			if err != nil || !res.OK {
 				failed.Add(1)
 				return

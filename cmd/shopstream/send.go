@@ -24,6 +24,9 @@ type cliEnv struct {
 	actor     topics.Actor
 }
 
+// stdout is where `send` prints results (tests capture it).
+var stdout io.Writer = os.Stdout
+
 // senders maps a domain name to its `send` entry point; domain files of this
 // package register theirs.
 var senders = map[string]func(ctx context.Context, env *cliEnv, args []string) error{}
@@ -63,7 +66,7 @@ func sendCommand(ctx context.Context, args []string) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { _ = commander.Run(cctx) }()
-	env := &cliEnv{clients: clients, commander: commander, out: os.Stdout, timeout: *timeout,
+	env := &cliEnv{clients: clients, commander: commander, out: stdout, timeout: *timeout,
 		actor: topics.Actor{ID: *actorID, Type: *actorType}}
 	return send(ctx, env, rest[1:])
 }
