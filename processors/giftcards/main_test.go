@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/storage"
 
+	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 	"github.com/shopstream/streams/topics/kafkatest"
 )
@@ -21,7 +22,10 @@ var (
 	cluster   *kafkatest.Cluster
 	commander *topics.Commander
 	cardView  *goka.View
-	live      struct {
+	// stateDir holds the service's Pebble tables, as in production; a
+	// restarted service reopens them.
+	stateDir string
+	live     struct {
 		sync.Mutex
 		svc    *Service
 		cancel context.CancelFunc
@@ -44,6 +48,14 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer cluster.Close()
+	if stateDir, err = os.MkdirTemp("", "giftcards-state-"); err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(stateDir)
+	viewStorage, err := state.NewBuilder(filepath.Join(stateDir, "views"))
+	if err != nil {
+		return 0, err
+	}
 	cat, err := topics.NewCatalog(kafkatest.Partitions)
 	if err != nil {
 		return 0, err
@@ -62,7 +74,7 @@ func runMain(m *testing.M) (int, error) {
 	}
 	defer stopService()
 	if cardView, err = goka.NewView(cluster.Clients.Brokers(), Table, new(topics.JSONCodec[CardState]),
-		cluster.Clients.ViewOptions(storage.MemoryBuilder())...); err != nil {
+		cluster.Clients.ViewOptions(viewStorage)...); err != nil {
 		return 0, err
 	}
 	go cardView.Run(ctx) //nolint:errcheck
@@ -79,7 +91,11 @@ func runMain(m *testing.M) (int, error) {
 // startService starts the gift card service (table state recovers from
 // the changelog, so a restart resumes where the last one stopped).
 func startService() error {
-	svc, err := New(cluster.Clients, storage.MemoryBuilder(), WithExpiryInterval(time.Hour), WithHoldTTL(30*time.Minute))
+	sb, err := state.NewBuilder(filepath.Join(stateDir, "processors"))
+	if err != nil {
+		return err
+	}
+	svc, err := New(cluster.Clients, sb, WithExpiryInterval(time.Hour), WithHoldTTL(30*time.Minute))
 	if err != nil {
 		return err
 	}
