@@ -14,14 +14,15 @@ var _ = registerReturnStatuses()
 
 func registerReturnStatuses() bool {
 	for code, status := range map[string]int{
-		returns.CodeOrderNotFound:       http.StatusNotFound,
-		returns.CodeReturnNotFound:      http.StatusNotFound,
-		returns.CodeReturnWindowExpired: http.StatusUnprocessableEntity,
-		returns.CodeItemNotReturnable:   http.StatusUnprocessableEntity,
-		returns.CodeInvalidQuantity:     http.StatusUnprocessableEntity,
-		returns.CodeItemsNotReceived:    http.StatusConflict,
-		returns.CodeInvalidState:        http.StatusConflict,
-		returns.CodeRefundFailed:        http.StatusBadGateway,
+		returns.CodeOrderNotFound:        http.StatusNotFound,
+		returns.CodeReturnNotFound:       http.StatusNotFound,
+		returns.CodeReturnWindowExpired:  http.StatusUnprocessableEntity,
+		returns.CodeItemNotReturnable:    http.StatusUnprocessableEntity,
+		returns.CodeInvalidQuantity:      http.StatusUnprocessableEntity,
+		returns.CodeItemsNotReceived:     http.StatusConflict,
+		returns.CodeInvalidState:         http.StatusConflict,
+		returns.CodeRefundFailed:         http.StatusBadGateway,
+		returns.CodeStoreCreditNotIssued: http.StatusConflict,
 	} {
 		RegisterStatus(code, status)
 	}
@@ -33,6 +34,8 @@ func registerReturnStatuses() bool {
 type ReturnsReader interface {
 	Return(id string) (*returns.Return, error)
 	Eligibility(orderID string, at time.Time) (returns.EligibilityResult, error)
+	// StoreCredit derives store-credit codes; nil when not configured.
+	StoreCredit() *returns.StoreCredit
 }
 
 // Returns is the returns HTTP API: commands go through the command path,
@@ -55,6 +58,7 @@ func NewReturns(cmds *Commands, reader ReturnsReader) (*Returns, error) {
 func (a *Returns) Register(s *Server) {
 	s.HandleFunc("POST /v1/returns", a.initiate)
 	s.HandleFunc("GET /v1/returns/{id}", a.get)
+	s.HandleFunc("GET /v1/returns/{id}/store-credit", a.storeCredit)
 	s.HandleFunc("GET /v1/orders/{id}/return-eligibility", a.eligibility)
 	for _, rt := range []struct {
 		path, typ string
@@ -135,4 +139,33 @@ func (a *Returns) eligibility(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, res)
+}
+
+// storeCredit answers the clear code of a return's store-credit gift card
+// to the return's customer or staff, once the card was issued. The code is
+// derived here from the secret for this answer only: it is in no topic, no
+// table and no log line, and the answer must not be cached.
+func (a *Returns) storeCredit(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	actor, err := ActorFrom(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	credit := a.reader.StoreCredit()
+	if credit == nil {
+		WriteError(w, r, topics.NewError(topics.CodeUnavailable, "store credit is not configured"))
+		return
+	}
+	ret, err := a.reader.Return(r.PathValue("id"))
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	issued, err := credit.Issued(ret, actor)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, issued)
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +28,8 @@ var (
 	returnsOnce sync.Once
 	returnsURL  string
 	returnsCmd  *topics.Commander
+	// returnsLogs holds the returns HTTP server's log lines.
+	returnsLogs = &syncBuffer{}
 )
 
 // startReturns runs the returns service, its simulators and the HTTP API
@@ -39,7 +43,11 @@ func startReturns(t *testing.T) string {
 		_, err = cat.Ensure(context.Background(), cluster.Admin, 1)
 		require.NoError(t, err)
 		ctx := context.Background()
-		svc, err := returns.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder())
+		// the gift card API's card key secret (startGiftCards), so store
+		// credit issued by the saga redeems through that API
+		credit, err := returns.NewStoreCredit([]byte("views-test-store-credit-secret-0123456789"), []byte("views-test-secret-views-test-secret!"))
+		require.NoError(t, err)
+		svc, err := returns.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), returns.WithStoreCredit(credit))
 		require.NoError(t, err)
 		sims, err := simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{})
 		require.NoError(t, err)
@@ -49,7 +57,7 @@ func startReturns(t *testing.T) string {
 		require.NoError(t, err)
 		api, err := views.NewReturns(cmds, svc)
 		require.NoError(t, err)
-		srv, err := views.NewServer()
+		srv, err := views.NewServer(views.WithServerLogger(slog.New(slog.NewTextHandler(returnsLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 		require.NoError(t, err)
 		cmds.Register(srv)
 		api.Register(srv)
@@ -275,5 +283,78 @@ func TestReturnsHTTPRoles(t *testing.T) {
 	t.Run("staff cancel on the customer's behalf", func(t *testing.T) {
 		st, body := call(t, "/v1/returns/"+byStaff+"/cancel", "staff_9", "staff", map[string]any{})
 		require.Equal(t, http.StatusOK, st, body)
+	})
+}
+
+func TestReturnsHTTPStoreCredit(t *testing.T) {
+	gift := startGiftCards(t) // the gift card service issues the credit
+	startReturns(t)
+	orderID := publishOrder(t)
+	st, body := returnsCall(t, "POST", "/v1/returns", "customer", map[string]any{"order_id": orderID, "reason": "no_longer_needed",
+		"items": []map[string]any{{"line_item_id": "li_1", "quantity": 2, "condition": "new"}}})
+	require.Equal(t, http.StatusCreated, st, body)
+	id := body["id"].(string)
+	creditPath := "/v1/returns/" + id + "/store-credit"
+	api := newAPIChecker(t) // every answer is checked against the OpenAPI document
+	getCredit := func(t *testing.T, actorID, actorType string) (int, http.Header, map[string]any) {
+		t.Helper()
+		var hdr []string
+		if actorID != "" {
+			hdr = []string{"X-Actor-Id", actorID, "X-Actor-Type", actorType}
+		}
+		r := api.do(t, "GET", returnsURL+creditPath, nil, hdr...)
+		return r.status, r.header, r.body
+	}
+
+	t.Run("not issued before completion", func(t *testing.T) {
+		st, _, body := getCredit(t, "user_1", "customer")
+		require.Equal(t, http.StatusConflict, st, body)
+		require.Equal(t, returns.CodeStoreCreditNotIssued, body["error"].(map[string]any)["code"])
+	})
+	st, body = returnsCall(t, "POST", "/v1/returns/"+id+"/approve", "staff", map[string]any{"refund_method": "store_credit"})
+	require.Equal(t, http.StatusOK, st, body)
+	st, body = returnsCall(t, "POST", "/v1/returns/"+id+"/receive", "staff", map[string]any{
+		"items_received": []map[string]any{{"line_item_id": "li_1", "quantity_received": 2, "actual_condition": "sellable"}}})
+	require.Equal(t, http.StatusOK, st, body)
+	st, body = returnsCall(t, "POST", "/v1/returns/"+id+"/complete", "staff", map[string]any{})
+	require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, st, body)
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "", nil)
+		return st == http.StatusOK && body["status"] == "completed"
+	}, "the store-credit return completes")
+	last4 := body["saga"].(map[string]any)["gift_card_last4"].(string)
+
+	t.Run("refused to other actors", func(t *testing.T) {
+		for _, a := range []struct{ id, typ string }{{"", ""}, {"user_2", "customer"}, {"svc", "system"}} {
+			st, _, body := getCredit(t, a.id, a.typ)
+			require.Equal(t, http.StatusForbidden, st, body)
+			require.Equal(t, topics.CodeForbidden, body["error"].(map[string]any)["code"])
+			require.NotContains(t, fmt.Sprint(body), "CREDIT-")
+		}
+	})
+	st, hdr, credit := getCredit(t, "user_1", "customer")
+	require.Equal(t, http.StatusOK, st, credit)
+	require.Equal(t, "no-store", hdr.Get("Cache-Control"))
+	code := credit["code"].(string)
+	require.True(t, strings.HasPrefix(code, returns.StoreCreditPrefix+"-"), code)
+	require.Equal(t, last4, credit["last4"])
+	require.Equal(t, "24.52", credit["amount"].(map[string]any)["amount"])
+	t.Run("staff get the same code", func(t *testing.T) {
+		st, _, body := getCredit(t, "staff_1", "staff")
+		require.Equal(t, http.StatusOK, st, body)
+		require.Equal(t, code, body["code"])
+	})
+	t.Run("the customer redeems it through the gift card API", func(t *testing.T) {
+		r := gift.post(t, call{path: "/v1/gift-cards/balance", body: fmt.Sprintf(`{"code":%q}`, code), actor: "user_1"})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		require.Equal(t, "24.52", money(t, r.body["current_balance"]).StringFixed(2))
+		r = gift.post(t, call{path: "/v1/gift-cards/redeem", body: fmt.Sprintf(`{"code":%q,"order_id":%q,"amount":"24.52"}`, code, cluster.Unique("order"))})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		require.True(t, money(t, r.body["remaining_balance"]).IsZero(), r.body)
+	})
+	t.Run("the code is in no log line", func(t *testing.T) {
+		require.Contains(t, returnsLogs.String(), "/store-credit", "the request was logged")
+		require.NotContains(t, returnsLogs.String(), code)
+		require.NotContains(t, gift.logs.String(), code)
 	})
 }

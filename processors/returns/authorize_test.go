@@ -181,3 +181,55 @@ func TestCanReadStoreCredit(t *testing.T) {
 		})
 	}
 }
+
+func TestStoreCreditIssued(t *testing.T) {
+	sc, err := NewStoreCredit([]byte("store-credit-secret-for-unit-tests-0123"), []byte("gift-card-key-secret-for-unit-tests-01"))
+	require.NoError(t, err)
+	issued := func(t *testing.T, method string) *Return {
+		t.Helper()
+		r := received(t, ReasonOther, method, ActualSellable)
+		r, out := apply(t, r, Complete{}, staff)
+		var id string
+		for _, rq := range out.Requests {
+			if rq.Service == ServiceGiftCards || rq.Service == ServicePayments {
+				id = rq.ID
+			}
+		}
+		_, last4 := sc.Key(r.ID)
+		r, _ = apply(t, r, RefundResult{Reply{RequestID: id, OK: true, TransactionID: "tx", GiftCardLast4: last4}}, system)
+		return r
+	}
+	t.Run("the customer and staff get the code of the issued card", func(t *testing.T) {
+		r := issued(t, RefundStoreCredit)
+		for _, a := range []topics.Actor{customer, staff} {
+			c, err := sc.Issued(r, a)
+			require.NoError(t, err)
+			require.Equal(t, sc.Code(r.ID), c.Code)
+			require.Equal(t, r.Saga.GiftCardLast4, c.Last4)
+			require.True(t, c.Amount.Amount.Equal(r.ActualRefund.TotalRefund))
+		}
+	})
+	t.Run("other actors are refused", func(t *testing.T) {
+		r := issued(t, RefundStoreCredit)
+		for _, a := range []topics.Actor{otherCustomer, anonymous, system} {
+			_, err := sc.Issued(r, a)
+			require.ErrorIs(t, err, ErrForbidden)
+		}
+	})
+	t.Run("not issued", func(t *testing.T) {
+		refunding := received(t, ReasonOther, RefundStoreCredit, ActualSellable)
+		refunding, _ = apply(t, refunding, Complete{}, staff)
+		for name, r := range map[string]*Return{"refund pending": refunding, "paid to the card": issued(t, RefundOriginalPayment)} {
+			_, err := sc.Issued(r, customer)
+			require.ErrorIs(t, err, ErrStoreCreditNotIssued, name)
+		}
+	})
+	t.Run("another secret never answers a wrong code", func(t *testing.T) {
+		r := issued(t, RefundStoreCredit)
+		other, err := NewStoreCredit([]byte("a-different-store-credit-secret-012345"), []byte("gift-card-key-secret-for-unit-tests-01"))
+		require.NoError(t, err)
+		_, err = other.Issued(r, customer)
+		require.Error(t, err)
+		require.Equal(t, topics.CodeInternal, topics.AsError(err).Code)
+	})
+}

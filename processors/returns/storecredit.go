@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/shopstream/streams/processors/giftcards"
+	"github.com/shopstream/streams/topics"
 )
 
 // StoreCreditPrefix is the code prefix of store-credit gift cards.
@@ -76,4 +77,44 @@ func format(body []byte) string {
 		out = append(out, body[i:min(i+4, len(body)-1)]...)
 	}
 	return string(append(append(out, '-'), body[len(body)-1]))
+}
+
+// CodeStoreCreditNotIssued is the code of ErrStoreCreditNotIssued.
+const CodeStoreCreditNotIssued = "store_credit_not_issued"
+
+// ErrStoreCreditNotIssued: the return is not refunded as store credit, or
+// its gift card has not been issued yet.
+var ErrStoreCreditNotIssued = topics.NewError(CodeStoreCreditNotIssued, "no store credit has been issued for this return")
+
+// IssuedCredit is a return's store-credit gift card as its customer sees
+// it: the clear code to redeem it with. It is computed at the edge for
+// the one answer and never stored, emitted or logged.
+type IssuedCredit struct {
+	ReturnID string       `json:"return_id"`
+	Code     string       `json:"code"`
+	Last4    string       `json:"last4"`
+	Amount   topics.Money `json:"amount"`
+}
+
+// Issued returns r's store-credit card for actor: the return's customer or
+// staff (CanReadStoreCredit), once the card was issued (the gift card
+// service confirmed it). A derived code whose last four differ from the
+// card issued (the secret changed) is an internal error, never a wrong
+// code.
+func (s *StoreCredit) Issued(r *Return, actor topics.Actor) (*IssuedCredit, error) {
+	if err := CanReadStoreCredit(r, actor); err != nil {
+		return nil, err
+	}
+	if (r.RefundMethod != RefundStoreCredit && r.RefundMethod != RefundGiftCard) || !r.Saga.Refunded ||
+		r.Saga.GiftCardLast4 == "" || r.ActualRefund == nil {
+		return nil, ErrStoreCreditNotIssued.Withf("return %s (%s, refund method %q) has no issued store credit", r.ID, r.Status, r.RefundMethod).
+			With("status", string(r.Status))
+	}
+	code := s.Code(r.ID)
+	_, last4 := s.Key(r.ID)
+	if last4 != r.Saga.GiftCardLast4 {
+		return nil, topics.NewError(topics.CodeInternal, "the store credit secret does not derive the card issued for this return")
+	}
+	return &IssuedCredit{ReturnID: r.ID, Code: code, Last4: last4,
+		Amount: topics.Money{Amount: r.ActualRefund.TotalRefund, Currency: r.Currency}}, nil
 }
