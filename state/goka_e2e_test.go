@@ -22,17 +22,7 @@ import (
 // cluster is the embedded broker the end-to-end tests of this package share.
 var cluster *kafkatest.Cluster
 
-func TestMain(m *testing.M) {
-	var err error
-	cluster, err = kafkatest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cluster.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kafkatest.Main(m, &cluster) }
 
 // counter is the fixture's per-key state: how many messages were applied
 // and the highest sequence number seen. It counts naively on purpose: a

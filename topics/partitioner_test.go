@@ -3,7 +3,6 @@ package topics_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -22,17 +21,7 @@ import (
 
 var cluster *kafkatest.Cluster
 
-func TestMain(m *testing.M) {
-	var err error
-	cluster, err = kafkatest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cluster.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kafkatest.Main(m, &cluster) }
 
 func TestPartitionForMatchesSarama(t *testing.T) {
 	for _, n := range []int{1, 3, 4, 8, 10, 12, 32, 64} {

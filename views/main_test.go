@@ -2,10 +2,8 @@ package views_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -22,17 +20,7 @@ import (
 
 var cluster *kafkatest.Cluster
 
-func TestMain(m *testing.M) {
-	var err error
-	cluster, err = kafkatest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cluster.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kafkatest.Main(m, &cluster) }
 
 // echoState is the fixture processor's per-key state.
 type echoState struct {

@@ -42,6 +42,20 @@ func Start() (*Cluster, error) {
 	return Connect(b)
 }
 
+// Main is a test package's TestMain: it starts a broker, stores it in *c,
+// runs the package's tests, closes the broker and exits with their code.
+func Main(m *testing.M, c **Cluster) {
+	cl, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kafkatest: starting the embedded broker:", err)
+		os.Exit(1)
+	}
+	*c = cl
+	code := m.Run()
+	cl.Close()
+	os.Exit(code)
+}
+
 // Connect builds clients for a running broker.
 func Connect(b *topics.Embedded) (*Cluster, error) {
 	level := slog.LevelWarn
