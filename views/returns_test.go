@@ -358,3 +358,36 @@ func TestReturnsHTTPStoreCredit(t *testing.T) {
 		require.NotContains(t, gift.logs.String(), code)
 	})
 }
+
+func TestReturnsHTTPRepeatedInitiate(t *testing.T) {
+	startReturns(t)
+	api := newAPIChecker(t)
+	orderID := publishOrder(t)
+	key := cluster.Unique("initiate")
+	body := map[string]any{"order_id": orderID, "reason": "no_longer_needed",
+		"items": []map[string]any{{"line_item_id": "li_1", "quantity": 1, "condition": "new"}}}
+	customer := []string{"X-Actor-Id", "user_1", "X-Actor-Type", "customer", "Idempotency-Key", key}
+	first := api.do(t, "POST", returnsURL+"/v1/returns", body, customer...)
+	require.Equal(t, http.StatusCreated, first.status, first.body)
+	require.Equal(t, "pending", first.body["status"])
+	for i := range 2 {
+		t.Run(fmt.Sprintf("repeat %d answers 201 with the return", i+1), func(t *testing.T) {
+			again := api.do(t, "POST", returnsURL+"/v1/returns", body, customer...)
+			require.Equal(t, http.StatusCreated, again.status, again.body)
+			require.Equal(t, "true", again.header.Get("Idempotent-Replayed"))
+			require.Equal(t, first.body, again.body)
+		})
+	}
+	t.Run("another payload under the key is a conflict", func(t *testing.T) {
+		other := map[string]any{"order_id": orderID, "reason": "defective",
+			"items": []map[string]any{{"line_item_id": "li_1", "quantity": 1, "condition": "new"}}}
+		r := api.do(t, "POST", returnsURL+"/v1/returns", other, customer...)
+		require.Equal(t, http.StatusConflict, r.status, r.body)
+		require.Equal(t, topics.CodeIdempotencyConflict, r.body["error"].(map[string]any)["code"])
+	})
+	t.Run("the result at the command URL is still the created return", func(t *testing.T) {
+		r := api.do(t, "GET", returnsURL+"/v1/commands/"+key, nil)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		require.Equal(t, "succeeded", r.body["status"])
+	})
+}

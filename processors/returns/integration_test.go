@@ -442,6 +442,56 @@ func TestIntegrationRoles(t *testing.T) {
 	})
 }
 
+func TestIntegrationRepeatedInitiate(t *testing.T) {
+	t.Parallel()
+	orderID := placeOrder(t, now.Add(-24*time.Hour))
+	cid := topics.NewID()
+	req := returns.InitiateRequest{OrderID: orderID, Reason: returns.ReasonOther,
+		Items: []returns.InitiateItem{{LineItemID: "li_1", Quantity: 1, Condition: returns.ConditionNew}}}
+	first := submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, req, customer, cid)
+	requireOK(t, first)
+	require.False(t, first.Pending)
+	var created returns.ReturnRequest
+	require.NoError(t, json.Unmarshal(first.Result, &created))
+	require.Equal(t, cid, created.ID, "the return ID defaults to the command ID")
+
+	for i := range 2 {
+		t.Run(fmt.Sprintf("repeat %d answers the created return", i+1), func(t *testing.T) {
+			again := submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, req, customer, cid)
+			requireOK(t, again)
+			require.False(t, again.Pending, "the final result, not the order's pending hand-off")
+			require.True(t, again.Replayed)
+			require.Equal(t, returns.TypeInitiate, again.Type)
+			var got returns.ReturnRequest
+			require.NoError(t, json.Unmarshal(again.Result, &got))
+			require.Equal(t, created, got)
+		})
+	}
+	t.Run("the repeat claimed nothing", func(t *testing.T) {
+		res, err := svc.Eligibility(orderID, now)
+		require.NoError(t, err)
+		for _, it := range res.EligibleItems {
+			if it.LineItemID == "li_1" {
+				require.Equal(t, 1, it.ReturnableQuantity)
+			}
+		}
+	})
+	t.Run("the same key with another payload is a conflict", func(t *testing.T) {
+		other := req
+		other.Reason = returns.ReasonDefective
+		requireCode(t, submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, other, customer, cid), topics.CodeIdempotencyConflict)
+	})
+	t.Run("a refused initiate repeats its error", func(t *testing.T) {
+		bad := topics.NewID()
+		tooMany := req
+		tooMany.Items = []returns.InitiateItem{{LineItemID: "li_1", Quantity: 9, Condition: returns.ConditionNew}}
+		requireCode(t, submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, tooMany, customer, bad), returns.CodeInvalidQuantity)
+		again := submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, tooMany, customer, bad)
+		requireCode(t, again, returns.CodeInvalidQuantity)
+		require.True(t, again.Replayed)
+	})
+}
+
 func TestIntegrationReject(t *testing.T) {
 	t.Parallel()
 	orderID := placeOrder(t, now.Add(-24*time.Hour))

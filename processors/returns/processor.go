@@ -183,6 +183,17 @@ func (s *Service) initiate(ctx goka.Context, rec *OrderRecord, env *topics.Envel
 		if err != nil {
 			prev = topics.Failed(env, err)
 		}
+		if returnID := handedOff(prev); returnID != "" {
+			// The order only knows the hand-off; the return processor's
+			// ledger has the final result: ask it to answer the repeat.
+			replay, err := topics.NewEnvelope(TypeReplay, env.OccurredAt, ReplayRequest{ReturnID: returnID},
+				topics.Forwarding(env), topics.WithActor(env.Actor), topics.WithCorrelationID(returnID))
+			if err != nil {
+				panic(err)
+			}
+			ctx.Emit(goka.Stream(topics.ReturnsCommands), returnID, replay)
+			return
+		}
 		command.Reply(ctx, prev)
 		return
 	}
@@ -205,9 +216,10 @@ func (s *Service) initiate(ctx goka.Context, rec *OrderRecord, env *topics.Envel
 		return
 	}
 	// The return processor answers the command when it has created the
-	// return; a repeat of the command gets this pending result.
+	// return; a repeat of the command finds this pending result and is
+	// forwarded to the return processor, whose ledger has the final one.
 	rec.Commands.Remember(env, &topics.CommandResult{CommandID: env.CommandID, Type: env.Type, OK: true, Pending: true,
-		Result: mustJSON(map[string]string{"return_id": r.ID}), CompletedAt: env.OccurredAt}, s.cfg.ledgerSize)
+		Result: mustJSON(ReplayRequest{ReturnID: r.ID}), CompletedAt: env.OccurredAt}, s.cfg.ledgerSize)
 	ctx.SetValue(rec)
 	hand, err := topics.NewEnvelope(TypeCreate, env.OccurredAt, r, topics.Forwarding(env),
 		topics.WithActor(env.Actor), topics.WithCorrelationID(r.ID))
@@ -215,6 +227,43 @@ func (s *Service) initiate(ctx goka.Context, rec *OrderRecord, env *topics.Envel
 		panic(err)
 	}
 	ctx.Emit(goka.Stream(topics.ReturnsCommands), r.ID, hand)
+}
+
+// handedOff returns the return ID of a replayed initiate result that is
+// still the pending hand-off, "" for any other result.
+func handedOff(prev *topics.CommandResult) string {
+	if !prev.Pending || !prev.OK || prev.Type != TypeInitiate {
+		return ""
+	}
+	var ref ReplayRequest
+	if json.Unmarshal(prev.Result, &ref) != nil {
+		return ""
+	}
+	return ref.ReturnID
+}
+
+// replay answers a repeated initiate the order processor forwarded: the
+// create's result in this return's ledger (the final one), replayed to the
+// repeat's caller. It changes nothing.
+func (s *Service) replay(ctx goka.Context, rec *ReturnRecord, env *topics.Envelope) {
+	var res *topics.CommandResult
+	if rec != nil {
+		for i := len(rec.Commands.Entries) - 1; i >= 0; i-- {
+			if e := rec.Commands.Entries[i]; e.ID == env.CommandID {
+				r := *e.Result
+				res = &r
+				break
+			}
+		}
+	}
+	if res == nil {
+		// Never handed over (cannot happen: the hand-off precedes the
+		// replay on the same partition) or forgotten by the ledger.
+		res = &topics.CommandResult{CommandID: env.CommandID, Type: TypeInitiate, OK: true, Pending: true,
+			Result: mustJSON(ReplayRequest{ReturnID: ctx.Key()}), CompletedAt: env.OccurredAt}
+	}
+	res.Type, res.Replayed, res.EnvelopeID = TypeInitiate, true, env.AnswersEnvelope()
+	command.Reply(ctx, res)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -250,6 +299,10 @@ func (s *Service) handleCommand(ctx goka.Context, msg any) {
 		return
 	}
 	rec, _ := ctx.Value().(*ReturnRecord)
+	if env.Type == TypeReplay {
+		s.replay(ctx, rec, env)
+		return
+	}
 	if env.Type == TypeCreate {
 		if rec != nil && rec.Return != nil {
 			return // the hand-off delivered again

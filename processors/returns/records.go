@@ -43,7 +43,16 @@ const (
 	TypeRetryRefund  = "return.retry_refund"
 	TypeRetryRestock = "return.retry_restock"
 	TypeResolve      = "return.resolve"
+	// TypeReplay asks the return processor to answer a repeated
+	// return.initiate with the create's result (order processor only).
+	TypeReplay = "return.replay"
 )
+
+// ReplayRequest is the payload of return.replay, and the result of an
+// initiate that was handed to the return processor.
+type ReplayRequest struct {
+	ReturnID string `json:"return_id"`
+}
 
 // Envelope types of replies on ReturnsReplies.
 const (
