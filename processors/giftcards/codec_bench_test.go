@@ -1,0 +1,70 @@
+package giftcards
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// benchState builds the card state the processor holds after n
+// redemptions through its handler path: the card with its ledger and
+// redemptions, and n remembered results.
+func benchState(b *testing.B, n int) *CardState {
+	b.Helper()
+	m := Meta{CommandID: topics.NewID(), At: t0, Actor: topics.Actor{ID: "u1", Type: topics.ActorCustomer}}
+	c, _, err := Create(CreateCommand{CardKey: testKey("bench"), Last4: "AB2C", Amount: usd("1000000.00"), PurchaserID: "bench"}, m, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := &CardState{Card: c}
+	for i := 0; i < n; i++ {
+		cmd := RedeemCommand{CardKey: c.Key, OrderID: fmt.Sprintf("bench-%d", i), Amount: amt("0.01")}
+		env, err := topics.NewEnvelope(TypeRedeem, t0.Add(time.Duration(i)*time.Second), cmd, topics.WithCommandID(topics.NewID()), topics.WithActor(customer))
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := Meta{CommandID: env.CommandID, At: env.OccurredAt, Actor: env.Actor}
+		next, _, res, err := st.Card.Redeem(cmd, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := topics.Succeeded(env, res)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.Card = next
+		st.Commands.Remember(env, r, 64)
+	}
+	return st
+}
+
+// BenchmarkCardStateCodec measures the table codec on the card state, the
+// largest per-message cost of the card processor.
+func BenchmarkCardStateCodec(b *testing.B) {
+	var codec topics.JSONCodec[CardState]
+	for _, n := range []int{10, 64} {
+		st := benchState(b, n)
+		raw, err := codec.Encode(st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("encode/redemptions=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if _, err := codec.Encode(st); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("decode/redemptions=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if _, err := codec.Decode(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
