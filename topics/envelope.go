@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	sjson "github.com/segmentio/encoding/json"
 )
 
 // Actor types accepted in an envelope.
@@ -93,7 +94,9 @@ func WithVersion(v int) EnvelopeOption { return func(e *Envelope) { e.V = v } }
 // processor passes the time of the message it is handling, so replays
 // produce identical envelopes apart from the ID.
 func NewEnvelope(typ string, at time.Time, data any, opts ...EnvelopeOption) (*Envelope, error) {
-	raw, err := json.Marshal(data)
+	// The payload is any value a caller passes (a json.RawMessage too), so
+	// raw messages in it are validated, as encoding/json does.
+	raw, err := sjson.Marshal(data)
 	if err != nil {
 		return nil, fmt.Errorf("topics: encoding %s payload: %w", typ, err)
 	}
@@ -155,7 +158,7 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 		return nil, &DecodeError{Reason: "empty record value"}
 	}
 	var e Envelope
-	if err := json.Unmarshal(b, &e); err != nil {
+	if err := sjson.Unmarshal(b, &e); err != nil {
 		return nil, &DecodeError{Reason: "not a JSON envelope", Err: err}
 	}
 	if err := e.Validate(); err != nil {
@@ -190,11 +193,13 @@ func (e *Envelope) Validate() error {
 // ignored; a payload that does not fit T is a *DecodeError.
 func DecodeData[T any](e *Envelope) (T, error) {
 	var v T
-	if err := json.Unmarshal(e.Data, &v); err != nil {
+	if err := sjson.Unmarshal(e.Data, &v); err != nil {
 		return v, &DecodeError{Reason: fmt.Sprintf("%s payload does not decode", e.Type), Err: err}
 	}
 	return v, nil
 }
 
-// Encode renders the envelope as JSON.
-func (e *Envelope) Encode() ([]byte, error) { return json.Marshal(e) }
+// Encode renders the envelope as JSON. Data is copied as it is, not
+// re-validated: NewEnvelope encoded it or DecodeEnvelope decoded it, so it
+// is valid JSON (an envelope built by hand must hold valid JSON in Data).
+func (e *Envelope) Encode() ([]byte, error) { return marshalJSON(e) }
