@@ -2,8 +2,9 @@ package returns
 
 import (
 	"bytes"
-	"encoding/json"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/shopstream/streams/topics"
 )

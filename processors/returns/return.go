@@ -1,10 +1,10 @@
 package returns
 
 import (
-	"encoding/json"
 	"slices"
 	"time"
 
+	json "github.com/segmentio/encoding/json"
 	"github.com/shopspring/decimal"
 
 	"github.com/shopstream/streams/topics"
@@ -157,7 +157,10 @@ type Return struct {
 }
 
 // Clone returns a deep copy of r, so that a failed action leaves r as it
-// was.
+// was. The copy is a JSON round trip (the audit metadata are JSON values),
+// with github.com/segmentio/encoding/json like the table codec: every
+// action clones the return, and encoding/json made it a quarter of the
+// return processor's CPU.
 func (r *Return) Clone() *Return {
 	b, err := json.Marshal(r)
 	if err != nil {
