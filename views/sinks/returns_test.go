@@ -103,13 +103,16 @@ func placeOrder(t *testing.T, svc *returns.Service, delivered time.Time) string 
 func TestReturnFlowFillsTheTables(t *testing.T) {
 	pool := migrated(t)
 	svc := startReturns(t)
-	customer := topics.Actor{ID: "user_1", Type: topics.ActorCustomer}
+	// Each return is the order customer's own: only they (or staff) may
+	// initiate and cancel it.
+	customers := map[string]topics.Actor{}
 	staff := topics.Actor{ID: "staff_7", Type: topics.ActorStaff}
 	delivered := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Millisecond)
 	initiate := func(id string) {
 		orderID := placeOrder(t, svc, delivered)
+		customers[id] = topics.Actor{ID: "user_" + orderID, Type: topics.ActorCustomer}
 		submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, returns.InitiateRequest{ReturnID: id, OrderID: orderID,
-			Reason: returns.ReasonNoLongerNeeded, Items: []returns.InitiateItem{{LineItemID: "li_1", Quantity: 2, Condition: returns.ConditionNew}}}, customer)
+			Reason: returns.ReasonNoLongerNeeded, Items: []returns.InitiateItem{{LineItemID: "li_1", Quantity: 2, Condition: returns.ConditionNew}}}, customers[id])
 	}
 	waitStatus := func(id string, st returns.State) {
 		kafkatest.Eventually(t, 30*time.Second, func() bool {
@@ -128,7 +131,7 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 	submit(t, topics.ReturnsCommands, completed, returns.TypeComplete, returns.Complete{}, staff)
 	submit(t, topics.ReturnsCommands, rejected, returns.TypeReject, returns.Reject{Reason: "worn", RejectorID: "staff_7"}, staff)
 	submit(t, topics.ReturnsCommands, cancelled, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
-	submit(t, topics.ReturnsCommands, cancelled, returns.TypeCancel, returns.Cancel{Reason: "changed my mind"}, customer)
+	submit(t, topics.ReturnsCommands, cancelled, returns.TypeCancel, returns.Cancel{Reason: "changed my mind"}, customers[cancelled])
 	waitStatus(completed, returns.StateCompleted)
 	waitStatus(rejected, returns.StateRejected)
 	waitStatus(cancelled, returns.StateCancelled)
