@@ -64,7 +64,8 @@ func ensureTopics(ctx context.Context, clients *topics.Clients, cat *topics.Cata
 }
 
 // build constructs the platform against brokers (topics must exist) and
-// every module's components, without starting them. close releases what
+// every module's components (the HTTP server apart: p.server), without
+// starting them. close releases what
 // build opened; call it after the components stopped.
 func build(ctx context.Context, cfg *config, logger *slog.Logger, clients *topics.Clients, cat *topics.Catalog) (p *platform, runners []runner, close func(), err error) {
 	var closers []func()
@@ -112,7 +113,7 @@ func build(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 
 	p = &platform{cfg: cfg, logger: logger, clients: clients, catalog: cat,
 		procStorage: procStorage, viewStorage: viewStorage, server: server, commands: commands}
-	runners = []runner{commander, commands, server, lag}
+	runners = []runner{commander, commands, lag}
 	sort.Slice(modules, func(i, j int) bool { return modules[i].name < modules[j].name })
 	for _, m := range modules {
 		rs, err := m.wire(p)
@@ -128,7 +129,7 @@ func build(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 // the HTTP server until ctx is done or one of them fails. Every Pebble
 // database is closed before it returns.
 func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topics.Clients, cat *topics.Catalog) error {
-	_, runners, close, err := build(ctx, cfg, logger, clients, cat)
+	p, runners, close, err := build(ctx, cfg, logger, clients, cat)
 	if err != nil {
 		return err
 	}
@@ -139,9 +140,18 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 	}
 	logger.Info("starting", "modules", names, "http", cfg.httpAddr, "brokers", clients.Brokers())
 
+	// On shutdown the HTTP server stops first, letting requests in flight
+	// finish; only then do processors and views stop, so no request reads
+	// a view that is closing. A component that fails stops everything.
 	g, gctx := errgroup.WithContext(ctx)
+	rest, stopRest := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRest()
+	g.Go(func() error {
+		defer stopRest()
+		return p.server.Run(gctx)
+	})
 	for _, r := range runners {
-		g.Go(func() error { return r.Run(gctx) })
+		g.Go(func() error { return r.Run(rest) })
 	}
 	return g.Wait()
 }

@@ -222,6 +222,23 @@ func TestScaleOutSurvivesAKilledProcess(t *testing.T) {
 
 	requireDeployedMetricsExported(t, host, joinA)
 
+	// Reads come from views that replicate every partition: each survivor
+	// serves the result of every redemption, whichever process applied it.
+	for _, w := range work {
+		for _, p := range []*proc{host, joinA} {
+			var status int
+			require.Eventually(t, func() bool {
+				resp, err := http.Get("http://" + p.http + "/v1/commands/" + w.key)
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				status = resp.StatusCode
+				return status == http.StatusOK
+			}, 20*time.Second, 50*time.Millisecond, "%s serves the result of %s (last status %d)", p.name, w.key, status)
+		}
+	}
+
 	// Every survivor answers for every card, whichever process owns it now,
 	// and the balance is exactly what was redeemed.
 	want := decimal.RequireFromString("100.00").Sub(decimal.NewFromInt(redemptionsPerCard))

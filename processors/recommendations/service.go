@@ -96,14 +96,26 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 }
 
 // Run runs the processors, the views and the snapshot refresher until ctx
-// is done.
+// is done. The views close last, after the refresher that iterates them
+// has stopped (goka's View is not safe to read while it closes).
 func (s *Service) Run(ctx context.Context) error {
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	viewCtx, stopViews := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopViews()
+	var views errgroup.Group
+	for _, v := range []*goka.View{s.users, s.items, s.catalog} {
+		views.Go(func() error {
+			err := v.Run(viewCtx)
+			if err != nil {
+				fail(err) // a view that fails stops the service
+			}
+			return err
+		})
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range s.procs {
 		g.Go(func() error { return p.Run(gctx) })
-	}
-	for _, v := range []*goka.View{s.users, s.items, s.catalog} {
-		g.Go(func() error { return v.Run(gctx) })
 	}
 	g.Go(func() error {
 		t := time.NewTicker(s.cfg.refresh)
@@ -122,6 +134,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	err := g.Wait()
+	stopViews()
+	if verr := views.Wait(); err == nil {
+		err = verr
+	}
 	if cerr := s.emitter.Finish(); err == nil && cerr != nil {
 		err = cerr
 	}
