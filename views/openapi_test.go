@@ -270,7 +270,7 @@ func TestOpenAPIMatchesReturnAnswers(t *testing.T) {
 	orderID := publishOrder(t)
 	staff := []string{"X-Actor-Id", "staff_oa", "X-Actor-Type", "staff"}
 
-	r := c.do(t, "GET", base+"/v1/orders/"+orderID+"/return-eligibility", nil)
+	r := c.do(t, "GET", base+"/v1/orders/"+orderID+"/return-eligibility", nil, "X-Actor-Id", "user_1")
 	require.Equal(t, http.StatusOK, r.status)
 	r = c.do(t, "POST", base+"/v1/returns", map[string]any{"order_id": orderID, "reason": "defective",
 		"items": []map[string]any{{"line_item_id": "li_1", "quantity": 2, "condition": "opened"}}}, "X-Actor-Id", "user_1")
@@ -297,9 +297,10 @@ func TestOpenAPIMatchesReturnAnswers(t *testing.T) {
 	r = c.do(t, "POST", ret+"/complete", map[string]any{}, append(staff, "Idempotency-Key", completeKey)...)
 	require.Equal(t, http.StatusOK, r.status, "a repeat answers the final result")
 	require.Equal(t, "completed", r.body["status"])
-	r = c.do(t, "GET", ret, nil)
+	r = c.do(t, "GET", ret, nil, "X-Actor-Id", "user_1")
 	require.Equal(t, http.StatusOK, r.status)
 	require.Equal(t, "completed", r.body["status"])
+	require.Equal(t, http.StatusForbidden, c.do(t, "GET", ret, nil, "X-Actor-Id", "user_2").status)
 	r = c.doInvalid(t, "POST", base+"/v1/returns", map[string]any{"order_id": orderID, "reason": "bored",
 		"items": []map[string]any{{"line_item_id": "li_1", "quantity": 1, "condition": "new"}}}, "X-Actor-Id", "user_1")
 	require.Equal(t, http.StatusBadRequest, r.status)

@@ -33,7 +33,8 @@ func registerReturnStatuses() bool {
 // service's views (*returns.Service).
 type ReturnsReader interface {
 	Return(id string) (*returns.Return, error)
-	Eligibility(orderID string, at time.Time) (returns.EligibilityResult, error)
+	// OrderEligibility also answers the order's customer ID.
+	OrderEligibility(orderID string, at time.Time) (returns.EligibilityResult, string, error)
 	// StoreCredit derives store-credit codes; nil when not configured.
 	StoreCredit() *returns.StoreCredit
 }
@@ -123,8 +124,20 @@ func (a *Returns) initiate(w http.ResponseWriter, r *http.Request) {
 	a.send(w, r, topics.ReturnsOrders, body.OrderID, returns.TypeInitiate, &body, false, http.StatusCreated)
 }
 
+// get answers a return to its customer, staff and system actors; any other
+// actor gets 403 forbidden (returns.CanRead). An unknown return is a 404
+// for everybody: return IDs are not secrets, so telling "exists but not
+// yours" from "does not exist" reveals nothing worth hiding.
 func (a *Returns) get(w http.ResponseWriter, r *http.Request) {
+	actor, err := ActorFrom(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
 	ret, err := a.reader.Return(r.PathValue("id"))
+	if err == nil {
+		err = returns.CanRead(actor, ret.CustomerID)
+	}
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -132,8 +145,19 @@ func (a *Returns) get(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, ret)
 }
 
+// eligibility answers which items of an order can be returned — what the
+// customer bought — to the order's customer, staff and system actors, like
+// get.
 func (a *Returns) eligibility(w http.ResponseWriter, r *http.Request) {
-	res, err := a.reader.Eligibility(r.PathValue("id"), a.now())
+	actor, err := ActorFrom(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, owner, err := a.reader.OrderEligibility(r.PathValue("id"), a.now())
+	if err == nil {
+		err = returns.CanRead(actor, owner)
+	}
 	if err != nil {
 		WriteError(w, r, err)
 		return

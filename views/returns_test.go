@@ -114,7 +114,7 @@ func publishOrder(t *testing.T) string {
 	require.NoError(t, err)
 	require.NoError(t, returnsCmd.Produce(context.Background(), topics.OrderCompleted, id, env))
 	kafkatest.Eventually(t, 20*time.Second, func() bool {
-		st, _ := returnsCall(t, "GET", "/v1/orders/"+id+"/return-eligibility", "", nil)
+		st, _ := returnsCall(t, "GET", "/v1/orders/"+id+"/return-eligibility", "customer", nil)
 		return st == http.StatusOK
 	})
 	return id
@@ -124,7 +124,7 @@ func TestReturnsHTTPLifecycle(t *testing.T) {
 	startReturns(t)
 	orderID := publishOrder(t)
 
-	st, body := returnsCall(t, "GET", "/v1/orders/"+orderID+"/return-eligibility", "", nil)
+	st, body := returnsCall(t, "GET", "/v1/orders/"+orderID+"/return-eligibility", "customer", nil)
 	require.Equal(t, http.StatusOK, st)
 	require.Len(t, body["eligible_items"], 1)
 
@@ -141,7 +141,7 @@ func TestReturnsHTTPLifecycle(t *testing.T) {
 	st, body = returnsCall(t, "POST", "/v1/returns/"+id+"/shipping-label", "customer", nil)
 	require.Equal(t, http.StatusOK, st, body)
 	kafkatest.Eventually(t, 20*time.Second, func() bool {
-		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "", nil)
+		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "customer", nil)
 		return st == http.StatusOK && body["shipping_label"] != nil
 	}, "the label from the shipping simulator")
 	st, body = returnsCall(t, "POST", "/v1/returns/"+id+"/receive", "staff", map[string]any{
@@ -153,7 +153,7 @@ func TestReturnsHTTPLifecycle(t *testing.T) {
 	resultURL := body["result_url"].(string)
 
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
-		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "", nil)
+		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "customer", nil)
 		return st == http.StatusOK && body["status"] == "completed"
 	})
 	require.Equal(t, "24.52", body["actual_refund"].(map[string]any)["total_refund"])
@@ -270,7 +270,7 @@ func TestReturnsHTTPRoles(t *testing.T) {
 		require.Equal(t, http.StatusOK, st, body)
 		st, body = call(t, "/v1/returns/"+id+"/cancel", "user_1", "customer", map[string]any{"reason": "kept it"})
 		require.Equal(t, http.StatusOK, st, body)
-		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "", nil)
+		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "staff", nil)
 		require.Equal(t, http.StatusOK, st)
 		audit := body["audit"].([]any)
 		var actors []string
@@ -319,7 +319,7 @@ func TestReturnsHTTPStoreCredit(t *testing.T) {
 	st, body = returnsCall(t, "POST", "/v1/returns/"+id+"/complete", "staff", map[string]any{})
 	require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, st, body)
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
-		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "", nil)
+		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "staff", nil)
 		return st == http.StatusOK && body["status"] == "completed"
 	}, "the store-credit return completes")
 	last4 := body["saga"].(map[string]any)["gift_card_last4"].(string)
@@ -389,5 +389,68 @@ func TestReturnsHTTPRepeatedInitiate(t *testing.T) {
 		r := api.do(t, "GET", returnsURL+"/v1/commands/"+key, nil)
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		require.Equal(t, "succeeded", r.body["status"])
+	})
+}
+
+// TestReturnsHTTPReadAccess: a return and its order's eligibility are read
+// by the order's customer, staff and system actors; anybody else gets 403
+// forbidden, an unknown ID 404 for everybody.
+func TestReturnsHTTPReadAccess(t *testing.T) {
+	startReturns(t)
+	orderID := publishOrder(t)
+	st, body := returnsCall(t, "POST", "/v1/returns", "customer", map[string]any{"order_id": orderID, "reason": "no_longer_needed",
+		"items": []map[string]any{{"line_item_id": "li_1", "quantity": 1, "condition": "new"}}})
+	require.Equal(t, http.StatusCreated, st, body)
+	id := body["id"].(string)
+	get := func(t *testing.T, path, actorID, actorType string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest("GET", returnsURL+path, nil)
+		require.NoError(t, err)
+		if actorID != "" {
+			req.Header.Set("X-Actor-Id", actorID)
+		}
+		if actorType != "" {
+			req.Header.Set("X-Actor-Type", actorType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp.StatusCode, out
+	}
+	for _, route := range []struct{ name, path, idField, want string }{
+		{"return", "/v1/returns/" + id, "id", id},
+		{"eligibility", "/v1/orders/" + orderID + "/return-eligibility", "order_id", orderID},
+	} {
+		for _, tc := range []struct {
+			name, actorID, actorType string
+			status                   int
+		}{
+			{"the customer", "user_1", "customer", http.StatusOK},
+			{"staff", "staff_7", "staff", http.StatusOK},
+			{"system", "reports", "system", http.StatusOK},
+			{"another customer", "user_2", "customer", http.StatusForbidden},
+			{"anonymous", "", "", http.StatusForbidden},
+		} {
+			t.Run(route.name+"/"+tc.name, func(t *testing.T) {
+				st, body := get(t, route.path, tc.actorID, tc.actorType)
+				require.Equal(t, tc.status, st, body)
+				if tc.status == http.StatusOK {
+					require.Equal(t, route.want, body[route.idField])
+				} else {
+					require.Equal(t, topics.CodeForbidden, body["error"].(map[string]any)["code"])
+					require.NotContains(t, body, route.idField, "nothing of the return leaks")
+				}
+			})
+		}
+	}
+	t.Run("unknown return is 404 for another customer too", func(t *testing.T) {
+		st, body := get(t, "/v1/returns/"+cluster.Unique("nope"), "user_2", "customer")
+		require.Equal(t, http.StatusNotFound, st, body)
+	})
+	t.Run("bad actor type", func(t *testing.T) {
+		st, body := get(t, "/v1/returns/"+id, "x", "robot")
+		require.Equal(t, http.StatusBadRequest, st, body)
 	})
 }

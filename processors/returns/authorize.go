@@ -90,3 +90,19 @@ func CanReadStoreCredit(r *Return, actor topics.Actor) error {
 	return ErrForbidden.Withf("%s %q may not read the store credit of return %s", actor.Type, actor.ID, r.ID).
 		With("allowed", "the return's customer or staff")
 }
+
+// CanRead reports whether actor may read the return r (GET
+// /v1/returns/{id}) or the return eligibility of an order of the customer
+// ownerID: that customer, staff, or a system actor. Anybody else gets a
+// forbidden error (HTTP 403): return and order IDs are not secrets, so
+// refusing openly reveals nothing a 404 would hide.
+func CanRead(actor topics.Actor, ownerID string) error {
+	switch {
+	case actor.Type == topics.ActorStaff, actor.Type == topics.ActorSystem:
+		return nil
+	case actor.Type == topics.ActorCustomer && ownerID != "" && actor.ID == ownerID:
+		return nil
+	}
+	return ErrForbidden.Withf("%s %q may not read this", actor.Type, actor.ID).
+		With("actor_type", actor.Type).With("allowed", "the customer, staff or system")
+}

@@ -233,3 +233,25 @@ func TestStoreCreditIssued(t *testing.T) {
 		require.Equal(t, topics.CodeInternal, topics.AsError(err).Code)
 	})
 }
+
+func TestCanRead(t *testing.T) {
+	r := returnIn(t, StateCompleted)
+	for _, tc := range []struct {
+		actor   topics.Actor
+		allowed bool
+	}{{customer, true}, {staff, true}, {system, true}, {otherCustomer, false}, {anonymous, false}} {
+		t.Run(tc.actor.Type+"/"+tc.actor.ID, func(t *testing.T) {
+			err := CanRead(tc.actor, r.CustomerID)
+			if tc.allowed {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, ErrForbidden)
+				require.Equal(t, topics.CodeForbidden, topics.AsError(err).Code)
+			}
+		})
+	}
+	t.Run("no owner: only staff and system", func(t *testing.T) {
+		require.ErrorIs(t, CanRead(topics.Actor{ID: "", Type: topics.ActorCustomer}, ""), ErrForbidden)
+		require.NoError(t, CanRead(staff, ""))
+	})
+}

@@ -155,21 +155,29 @@ func (s *Service) Return(id string) (*Return, error) {
 	return rec.Return, nil
 }
 
-// Eligibility checks an order's items at time at from the view
-// (GET /v1/orders/{id}/return-eligibility).
+// Eligibility checks an order's items at time at from the view.
 func (s *Service) Eligibility(orderID string, at time.Time) (EligibilityResult, error) {
+	res, _, err := s.OrderEligibility(orderID, at)
+	return res, err
+}
+
+// OrderEligibility is Eligibility with the order's customer, the one
+// customer who may read the answer (CanRead; GET
+// /v1/orders/{id}/return-eligibility).
+func (s *Service) OrderEligibility(orderID string, at time.Time) (res EligibilityResult, customerID string, err error) {
 	if s.orders == nil {
-		return EligibilityResult{}, ErrNoViews
+		return EligibilityResult{}, "", ErrNoViews
 	}
 	v, err := s.orders.Get(orderID)
 	if err != nil {
-		return EligibilityResult{}, unavailable(err)
+		return EligibilityResult{}, "", unavailable(err)
 	}
 	rec, _ := v.(*OrderRecord)
 	if rec == nil || rec.Order == nil {
-		return EligibilityResult{}, ErrOrderNotFound.Withf("order %q not found", orderID).With("order_id", orderID)
+		return EligibilityResult{}, "", ErrOrderNotFound.Withf("order %q not found", orderID).With("order_id", orderID)
 	}
-	return rec.OrderState.Eligibility(s.cfg.policy, at)
+	res, err = rec.OrderState.Eligibility(s.cfg.policy, at)
+	return res, rec.Order.UserID, err
 }
 
 func unavailable(err error) error {
