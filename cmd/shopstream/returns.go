@@ -32,7 +32,10 @@ const devStoreCreditSecret = "shopstream-dev-store-credit-secret-do-not-use-in-p
 // shipping labels and notifications. SHOPSTREAM_RETURNS_POLICY names an
 // operator's policy file; SHOPSTREAM_RETURNS_SIMULATORS=on|off overrides
 // whether the simulators run; SHOPSTREAM_RETURNS_SIM_PAYMENT_FAILURES (and
-// _INVENTORY_, _LABEL_, _NOTIFICATION_) inject failures.
+// _INVENTORY_, _LABEL_, _NOTIFICATION_) inject failures;
+// SHOPSTREAM_RETURNS_SIM_DROP=payment,restock makes the simulators lose
+// those requests (never answer). SHOPSTREAM_RETURNS_SAGA_TIMEOUT (a Go
+// duration, default 2m) is how long the saga waits for a reply.
 func wireReturns(p *platform) ([]runner, error) {
 	policy, err := returns.LoadPolicy(os.Getenv("SHOPSTREAM_RETURNS_POLICY"))
 	if err != nil {
@@ -52,7 +55,15 @@ func wireReturns(p *platform) ([]runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := returns.New(p.clients, p.procStorage, p.viewStorage, returns.WithPolicy(policy), returns.WithStoreCredit(credit))
+	opts := []returns.Option{returns.WithPolicy(policy), returns.WithStoreCredit(credit), returns.WithLogger(p.logger)}
+	if s := os.Getenv("SHOPSTREAM_RETURNS_SAGA_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("SHOPSTREAM_RETURNS_SAGA_TIMEOUT: %w", err)
+		}
+		opts = append(opts, returns.WithSagaTimeout(d))
+	}
+	svc, err := returns.New(p.clients, p.procStorage, p.viewStorage, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +82,8 @@ func wireReturns(p *platform) ([]runner, error) {
 		}
 		sims, err := simulators.New(p.clients, p.procStorage, p.viewStorage, simulators.Config{
 			PaymentFailures: count("PAYMENT"), InventoryFailures: count("INVENTORY"),
-			LabelFailures: count("LABEL"), NotificationFailures: count("NOTIFICATION")})
+			LabelFailures: count("LABEL"), NotificationFailures: count("NOTIFICATION"),
+			DropWhen: dropKinds(os.Getenv("SHOPSTREAM_RETURNS_SIM_DROP"))})
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +91,21 @@ func wireReturns(p *platform) ([]runner, error) {
 		run = append(run, sims)
 	}
 	return run, nil
+}
+
+// dropKinds is the simulators' DropWhen for a comma-separated list of
+// request kinds (payment, restock); nil for none.
+func dropKinds(list string) func(kind, returnID string, attempt int) bool {
+	kinds := map[string]bool{}
+	for _, k := range strings.Split(list, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			kinds[k] = true
+		}
+	}
+	if len(kinds) == 0 {
+		return nil
+	}
+	return func(kind, _ string, _ int) bool { return kinds[kind] }
 }
 
 // itemsFlag collects repeated LINE:QTY[:CONDITION] flags.

@@ -45,6 +45,7 @@ var Permissions = map[Action]Who{
 	ActionRestockFailed:    WhoSystem,
 	ActionNotified:         WhoSystem,
 	ActionNotifyFailed:     WhoSystem,
+	ActionSagaTimeout:      WhoSystem,
 }
 
 // Authorize checks that actor may perform action on something owned by

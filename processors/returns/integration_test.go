@@ -37,7 +37,9 @@ var (
 const (
 	declineMarker   = "decline"
 	inventoryMarker = "invdown"
-	retryMarker     = "retry1" // the first payment attempt is declined
+	retryMarker     = "retry1"  // the first payment attempt is declined
+	lostMarker      = "paylost" // every payment request is lost: no reply ever
+	lateMarker      = "paylate" // the first payment request is lost
 )
 
 var (
@@ -80,6 +82,10 @@ func run(m *testing.M) int {
 			return (kind == "payment" && strings.Contains(returnID, declineMarker)) ||
 				(kind == "payment" && attempt == 1 && strings.Contains(returnID, retryMarker)) ||
 				(kind == "restock" && strings.Contains(returnID, inventoryMarker))
+		},
+		DropWhen: func(kind, returnID string, attempt int) bool {
+			return kind == "payment" && (strings.Contains(returnID, lostMarker) ||
+				(attempt == 1 && strings.Contains(returnID, lateMarker)))
 		},
 	})
 	if err != nil {

@@ -281,6 +281,7 @@ func (s *Service) returnGraph() *goka.GroupGraph {
 		goka.Input(goka.Stream(topics.ReturnsCommands), new(topics.BytesCodec), s.handleCommand),
 		goka.Input(goka.Stream(topics.ReturnsReplies), new(topics.BytesCodec), s.handleReply),
 		goka.Persist(new(returnRecordCodec)),
+		goka.Visitor(visitSagaTimeouts, s.visitTimeouts),
 		// an input too: same codec, goka keeps one codec per topic
 		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.BytesCodec)),
 	}

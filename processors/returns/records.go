@@ -102,6 +102,11 @@ func decodeReply(env *topics.Envelope) (Command, error) {
 		return nil, topics.ErrInvalidRequest.Withf("%s has no request_id", env.Type)
 	}
 	switch env.Type {
+	case TypeSagaTimeout:
+		if env.Actor.Type != topics.ActorSystem {
+			return nil, ErrForbidden.Withf("%s is for system actors only, not %s %q", TypeSagaTimeout, env.Actor.Type, env.Actor.ID)
+		}
+		return SagaTimeout{RequestID: rp.RequestID}, nil
 	case ReplyRefund, ReplyStoreCredit:
 		return RefundResult{rp}, nil
 	case ReplyRestock:

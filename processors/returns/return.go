@@ -91,22 +91,27 @@ type Saga struct {
 	CompleteCommandID string `json:"complete_command_id,omitempty"`
 	// RefundKey is the idempotency key the refund is paid under: the same
 	// for every attempt, so a refund is never paid twice.
-	RefundKey           string `json:"refund_key,omitempty"`
-	RefundAttempts      int    `json:"refund_attempts,omitempty"`
-	RefundRequestID     string `json:"refund_request_id,omitempty"`
-	RefundTransactionID string `json:"refund_transaction_id,omitempty"`
-	RefundError         string `json:"refund_error,omitempty"`
-	Refunded            bool   `json:"refunded,omitempty"`
+	RefundKey       string `json:"refund_key,omitempty"`
+	RefundAttempts  int    `json:"refund_attempts,omitempty"`
+	RefundRequestID string `json:"refund_request_id,omitempty"`
+	// RefundRequestedAt is when the outstanding refund request was sent
+	// (the saga timeout counts from it).
+	RefundRequestedAt   time.Time `json:"refund_requested_at,omitzero"`
+	RefundTransactionID string    `json:"refund_transaction_id,omitempty"`
+	RefundError         string    `json:"refund_error,omitempty"`
+	Refunded            bool      `json:"refunded,omitempty"`
 	// GiftCardLast4 names the store-credit card issued (never its code).
 	GiftCardLast4    string `json:"gift_card_last4,omitempty"`
 	ReplacementOrder string `json:"replacement_order,omitempty"`
 	RestockAttempts  int    `json:"restock_attempts,omitempty"`
 	RestockRequestID string `json:"restock_request_id,omitempty"`
-	RestockError     string `json:"restock_error,omitempty"`
-	Restocked        bool   `json:"restocked,omitempty"`
-	LabelRequestID   string `json:"label_request_id,omitempty"`
-	LabelRequests    int    `json:"label_requests,omitempty"`
-	LabelError       string `json:"label_error,omitempty"`
+	// RestockRequestedAt is when the outstanding restock request was sent.
+	RestockRequestedAt time.Time `json:"restock_requested_at,omitzero"`
+	RestockError       string    `json:"restock_error,omitempty"`
+	Restocked          bool      `json:"restocked,omitempty"`
+	LabelRequestID     string    `json:"label_request_id,omitempty"`
+	LabelRequests      int       `json:"label_requests,omitempty"`
+	LabelError         string    `json:"label_error,omitempty"`
 	// Released is true once unclaimed units went back to the order.
 	Released      bool           `json:"released,omitempty"`
 	Notifications []Notification `json:"notifications,omitempty"`

@@ -110,6 +110,7 @@ func (r *Return) startRefund(m Meta) Outcome {
 	}
 	r.Saga.RefundAttempts++
 	r.Saga.RefundRequestID = fmt.Sprintf("%s:%d", r.Saga.RefundKey, r.Saga.RefundAttempts)
+	r.Saga.RefundRequestedAt = m.At.UTC()
 	rq := RefundRequest{RequestID: r.Saga.RefundRequestID, RefundKey: r.Saga.RefundKey, ReturnID: r.ID,
 		OrderID: r.OrderID, CustomerID: r.CustomerID, Method: r.RefundMethod, Amount: amount,
 		Payments: r.Payments, Attempt: r.Saga.RefundAttempts}
@@ -154,6 +155,7 @@ func (r *Return) startRestock(m Meta) Outcome {
 	}
 	r.Saga.RestockAttempts++
 	r.Saga.RestockRequestID = fmt.Sprintf("%s:restock:%d", r.ID, r.Saga.RestockAttempts)
+	r.Saga.RestockRequestedAt = m.At.UTC()
 	var out Outcome
 	out.request(Request{Service: ServiceInventory, Type: RequestRestock, ID: r.Saga.RestockRequestID,
 		Data: RestockRequest{RequestID: r.Saga.RestockRequestID, RestockKey: r.ID + ":restock", ReturnID: r.ID,

@@ -3,6 +3,7 @@ package returns
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -18,6 +19,10 @@ type config struct {
 	ledgerSize  int
 	gokaOptions []goka.ProcessorOption
 	views       bool
+	// sagaTimeout and sagaTimeoutInterval drive the saga timeout ticker.
+	sagaTimeout         time.Duration
+	sagaTimeoutInterval time.Duration
+	logger              *slog.Logger
 }
 
 // Option configures the returns Service.
@@ -44,7 +49,29 @@ func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
 // serve no HTTP).
 func WithoutViews() Option { return func(c *config) { c.views = false } }
 
+// WithSagaTimeout sets how long the saga waits for the reply to a refund
+// or restock request before it treats the request as failed
+// (return.saga_timeout; default DefaultSagaTimeout).
+func WithSagaTimeout(d time.Duration) Option { return func(c *config) { c.sagaTimeout = d } }
+
+// WithSagaTimeoutInterval sets how often the ticker looks for requests
+// that waited longer than the saga timeout (default
+// DefaultSagaTimeoutInterval).
+func WithSagaTimeoutInterval(d time.Duration) Option {
+	return func(c *config) { c.sagaTimeoutInterval = d }
+}
+
+// WithLogger sets the logger of the saga timeout ticker (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
 func (c *config) validate() error {
+	if c.sagaTimeout <= 0 || c.sagaTimeoutInterval <= 0 {
+		return errors.New("returns: the saga timeout and its interval must be positive")
+	}
+	if c.logger == nil {
+		return errors.New("returns: nil logger")
+	}
 	if c.policy == nil {
 		return errors.New("returns: nil policy")
 	}
@@ -60,10 +87,11 @@ func (c *config) validate() error {
 // Service runs the returns processors: the ingress, the order processor and
 // the return processor, and the views of their tables.
 type Service struct {
-	cfg     config
-	procs   []*goka.Processor
-	returns *goka.View
-	orders  *goka.View
+	cfg        config
+	procs      []*goka.Processor
+	returnProc *goka.Processor
+	returns    *goka.View
+	orders     *goka.View
 }
 
 // New builds the returns processors on clients, with procStorage for their
@@ -71,7 +99,8 @@ type Service struct {
 // builders over different directories in production: a view and a
 // processor of the same table cannot share one).
 func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts ...Option) (*Service, error) {
-	cfg := config{policy: DefaultPolicy(), views: true}
+	cfg := config{policy: DefaultPolicy(), views: true, sagaTimeout: DefaultSagaTimeout,
+		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -87,6 +116,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		}
 		s.procs = append(s.procs, p)
 	}
+	s.returnProc = s.procs[len(s.procs)-1]
 	if cfg.views {
 		var err error
 		if s.returns, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsReturnsGroup)),
@@ -101,7 +131,8 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 	return s, nil
 }
 
-// Run runs the processors and views until ctx is done or one fails.
+// Run runs the processors, the views and the saga timeout ticker until ctx
+// is done or one fails.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for _, p := range s.procs {
@@ -112,6 +143,7 @@ func (s *Service) Run(ctx context.Context) error {
 			g.Go(func() error { return v.Run(ctx) })
 		}
 	}
+	g.Go(func() error { return s.tickTimeouts(ctx) })
 	return g.Wait()
 }
 

@@ -39,6 +39,18 @@ type Config struct {
 	// of the counts (kind is "payment", "restock", "label" or
 	// "notification").
 	FailWhen func(kind, returnID string, attempt int) bool
+	// DropWhen, when set, loses every payment or restock request it
+	// returns true for (kind is "payment" or "restock"): the service does
+	// nothing and never answers, as when the request or its reply is lost,
+	// so only the saga timeout moves the return on.
+	DropWhen func(kind, returnID string, attempt int) bool
+}
+
+// errDropped: the request is lost; no reply.
+var errDropped = errors.New("simulators: request dropped")
+
+func (c Config) drop(kind, returnID string, attempt int) bool {
+	return c.DropWhen != nil && c.DropWhen(kind, returnID, attempt)
 }
 
 func (c Config) fail(kind, returnID string, attempt, firstN int) bool {
@@ -66,6 +78,8 @@ type State struct {
 	Payments int `json:"payments"`
 	// PaymentRequests counts refund requests received, repeats included.
 	PaymentRequests int `json:"payment_requests"`
+	// Dropped counts the requests lost on purpose (Config.DropWhen).
+	Dropped int `json:"dropped,omitempty"`
 	// Restocked maps restock key to the units put back.
 	Restocked map[string][]returns.InventoryUpdate `json:"restocked,omitempty"`
 	// Restocks counts restocks actually done.
@@ -157,6 +171,11 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 	default:
 		err = topics.ErrInvalidRequest.Withf("the simulators do not handle %q", env.Type)
 	}
+	if errors.Is(err, errDropped) {
+		st.Dropped++
+		ctx.SetValue(st)
+		return
+	}
 	if err != nil {
 		command.DeadLetter(ctx, msg.([]byte), err)
 		return
@@ -175,6 +194,9 @@ func (s *Simulators) refund(st *State, env *topics.Envelope) (returns.Reply, err
 	rq, err := topics.DecodeData[returns.RefundRequest](env)
 	if err != nil {
 		return returns.Reply{}, err
+	}
+	if s.cfg.drop("payment", rq.ReturnID, rq.Attempt) {
+		return returns.Reply{}, errDropped
 	}
 	st.PaymentRequests++
 	rp := returns.Reply{RequestID: rq.RequestID}
@@ -201,6 +223,9 @@ func (s *Simulators) restock(st *State, env *topics.Envelope) (returns.Reply, er
 	rq, err := topics.DecodeData[returns.RestockRequest](env)
 	if err != nil {
 		return returns.Reply{}, err
+	}
+	if s.cfg.drop("restock", rq.ReturnID, rq.Attempt) {
+		return returns.Reply{}, errDropped
 	}
 	rp := returns.Reply{RequestID: rq.RequestID}
 	if _, ok := st.Restocked[rq.RestockKey]; ok {
