@@ -286,3 +286,24 @@ func waitReady(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A client that refunds the instant it sees a redemption's result always
+// finds the redemption: the redemption index answers the redeem only after
+// it recorded the redemption.
+func TestRefundRightAfterRedeemFindsTheRedemption(t *testing.T) {
+	t.Parallel()
+	keys := make([]string, 40)
+	for i := range keys {
+		_, keys[i] = kcreate(t, "10.00", "USD")
+	}
+	rs := burst(t, len(keys), len(keys), func(i int) *topics.CommandResult {
+		r := decodeResult[RedemptionResult](t, kredeem(t, keys[i], fmt.Sprint("order-rr-", i), "4.00"))
+		return submit(t, topics.GiftCardRedemptions, r.RedemptionID, TypeRefund, "", RefundCommand{RedemptionID: r.RedemptionID}, customer)
+	})
+	for _, r := range rs {
+		require.True(t, r.OK, "%+v", r.Error)
+	}
+	for _, k := range keys {
+		require.Equal(t, "10.00", kbalance(t, k).CurrentBalance.Amount.StringFixed(2))
+	}
+}

@@ -58,6 +58,9 @@ func indexRedemption(ctx goka.Context, msg any) {
 			return
 		}
 		ctx.SetValue(&RedemptionEntry{RedemptionID: rec.RedemptionID, CardKey: rec.CardKey, OrderID: rec.OrderID, Amount: rec.Amount})
+		if rec.Reply != nil {
+			command.Reply(ctx, rec.Reply) // the redemption is findable from now on
+		}
 	case TypeRefund:
 		cmd, err := topics.DecodeData[RefundCommand](env)
 		if err == nil && cmd.RedemptionID != ctx.Key() {

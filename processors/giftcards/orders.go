@@ -23,6 +23,11 @@ type OrderRecord struct {
 	HoldID       string       `json:"hold_id,omitempty"`
 	HoldStatus   HoldStatus   `json:"hold_status,omitempty"`
 	Amount       topics.Money `json:"amount"`
+	// Reply, on the redemption index's record, is the result of the client
+	// command that made the redemption: the index answers it once it has
+	// recorded the redemption, so a client never sees a redemption that a
+	// refund by its ID cannot find yet.
+	Reply *topics.CommandResult `json:"reply,omitempty"`
 }
 
 // OrderRefunded is the data of an inbound order.refunded event.

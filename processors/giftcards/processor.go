@@ -173,29 +173,40 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 		st.Card = out.card
 		ctx.SetValue(&st)
 	}
-	p.emit(ctx, env, out.card, events)
+	var reply *topics.CommandResult
+	if res != nil && out.reply {
+		reply = res
+	}
+	handed := p.emit(ctx, env, out.card, events, reply)
 	for _, l := range out.loop {
 		ctx.Emit(goka.Stream(topics.GiftCardCommands), l.key, mustEncode(ctx, l.env))
 	}
 	if final != nil {
 		command.Reply(ctx, final)
 	}
-	if res != nil && out.reply {
-		command.Reply(ctx, res)
+	if reply != nil && !handed {
+		command.Reply(ctx, reply)
 	}
 }
 
 // emit writes events to their topics and the index records derived from
-// them, before the reply, so that a client that saw the result finds the
-// redemption in the index.
-func (p *cardProcessor) emit(ctx goka.Context, cmd *topics.Envelope, card *Card, events []Event) {
+// them. A command that made a redemption is answered by the redemption
+// index, after it recorded the redemption (emit hands reply to it and
+// returns true): the index record and a reply produced here would travel
+// concurrently, and a client refunding the instant it saw the result could
+// reach the index first.
+func (p *cardProcessor) emit(ctx goka.Context, cmd *topics.Envelope, card *Card, events []Event, reply *topics.CommandResult) (handed bool) {
 	for _, ev := range events {
 		opts := []topics.EnvelopeOption{topics.WithCommandID(cmd.CommandID), topics.WithCorrelationID(correlation(cmd)), topics.WithActor(cmd.Actor)}
 		d := ev.Data
 		switch ev.Type {
 		case EventRedeemed:
 			rec := OrderRecord{OrderID: d.OrderID, CardKey: d.CardKey, RedemptionID: d.RedemptionID, Amount: *d.Amount}
-			p.emitEnvelope(ctx, topics.GiftCardRedemptions, d.RedemptionID, TypeRedemptionRecorded, cmd.OccurredAt, rec, opts)
+			indexed := rec
+			if reply != nil && !handed {
+				indexed.Reply, handed = reply, true
+			}
+			p.emitEnvelope(ctx, topics.GiftCardRedemptions, d.RedemptionID, TypeRedemptionRecorded, cmd.OccurredAt, indexed, opts)
 			p.emitEnvelope(ctx, topics.GiftCardOrders, d.OrderID, TypeOrderRedemption, cmd.OccurredAt, rec, opts)
 		case EventHoldAuthorized, EventHoldCaptured, EventHoldReleased, EventHoldExpired:
 			status := map[string]HoldStatus{EventHoldAuthorized: HoldAuthorized, EventHoldCaptured: HoldCaptured,
@@ -205,6 +216,7 @@ func (p *cardProcessor) emit(ctx goka.Context, cmd *topics.Envelope, card *Card,
 		}
 		p.emitEnvelope(ctx, eventTopics[ev.Type], d.CardKey, ev.Type, cmd.OccurredAt, d, opts)
 	}
+	return handed
 }
 
 func (p *cardProcessor) emitEnvelope(ctx goka.Context, topic, key, typ string, at time.Time, data any, opts []topics.EnvelopeOption) {
