@@ -270,14 +270,21 @@ func TestReturnsHTTPRoles(t *testing.T) {
 		require.Equal(t, http.StatusOK, st, body)
 		st, body = call(t, "/v1/returns/"+id+"/cancel", "user_1", "customer", map[string]any{"reason": "kept it"})
 		require.Equal(t, http.StatusOK, st, body)
-		st, body = returnsCall(t, "GET", "/v1/returns/"+id, "staff", nil)
-		require.Equal(t, http.StatusOK, st)
-		audit := body["audit"].([]any)
+		// The returns view follows the processor a moment behind: wait for
+		// the cancellation to show, then check who the trail names.
 		var actors []string
-		for _, e := range audit {
-			e := e.(map[string]any)
-			actors = append(actors, fmt.Sprint(e["action"], ":", e["actor_type"], "/", e["actor_id"]))
-		}
+		require.Eventually(t, func() bool {
+			st, body = returnsCall(t, "GET", "/v1/returns/"+id, "staff", nil)
+			if st != http.StatusOK || body["status"] != "cancelled" {
+				return false
+			}
+			actors = actors[:0]
+			for _, e := range body["audit"].([]any) {
+				e := e.(map[string]any)
+				actors = append(actors, fmt.Sprint(e["action"], ":", e["actor_type"], "/", e["actor_id"]))
+			}
+			return true
+		}, 10*time.Second, 20*time.Millisecond, "the view shows the cancelled return")
 		require.Subset(t, actors, []string{"initiate:customer/user_1", "approve:staff/staff_9", "cancel:customer/user_1"})
 	})
 	t.Run("staff cancel on the customer's behalf", func(t *testing.T) {
@@ -419,6 +426,11 @@ func TestReturnsHTTPReadAccess(t *testing.T) {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 		return resp.StatusCode, out
 	}
+	// The returns view follows the processor a moment behind.
+	require.Eventually(t, func() bool {
+		st, _ := get(t, "/v1/returns/"+id, "staff_7", "staff")
+		return st == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond, "the returns view has the new return")
 	for _, route := range []struct{ name, path, idField, want string }{
 		{"return", "/v1/returns/" + id, "id", id},
 		{"eligibility", "/v1/orders/" + orderID + "/return-eligibility", "order_id", orderID},
