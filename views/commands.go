@@ -141,6 +141,25 @@ func (c *Commands) SubmitWait(ctx context.Context, topic, key string, env *topic
 	return c.commander.Submit(ctx, topic, key, env)
 }
 
+// CommandRequest reads what every command route needs, in this order: the
+// command ID (CommandID), the JSON body into body unless body is nil
+// (DecodeJSON), and the actor (ActorFrom). On the first error it answers
+// the request and returns ok false.
+func CommandRequest(w http.ResponseWriter, r *http.Request, body any) (id string, actor topics.Actor, ok bool) {
+	id, err := CommandID(r)
+	if err == nil && body != nil {
+		err = DecodeJSON(r, body)
+	}
+	if err == nil {
+		actor, err = ActorFrom(r)
+	}
+	if err != nil {
+		WriteError(w, r, err)
+		return "", topics.Actor{}, false
+	}
+	return id, actor, true
+}
+
 // CommandID returns the request's Idempotency-Key header, or a new ID when
 // there is none. A key that is too long or not printable ASCII is an
 // invalid_request.

@@ -138,19 +138,7 @@ func (g *GiftCards) Register(s *Server) {
 
 // request is what every route needs: the command ID and the actor.
 func (g *GiftCards) request(w http.ResponseWriter, r *http.Request, body any) (string, topics.Actor, bool) {
-	id, err := CommandID(r)
-	if err == nil {
-		err = DecodeJSON(r, body)
-	}
-	var actor topics.Actor
-	if err == nil {
-		actor, err = ActorFrom(r)
-	}
-	if err != nil {
-		WriteError(w, r, err)
-		return "", actor, false
-	}
-	return id, actor, true
+	return CommandRequest(w, r, body)
 }
 
 func (g *GiftCards) send(w http.ResponseWriter, r *http.Request, topic, key, typ, id string, actor topics.Actor, data any, ok int) {

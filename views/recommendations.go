@@ -188,18 +188,8 @@ func (h *Recommendations) submitVisible(w http.ResponseWriter, r *http.Request, 
 
 func (h *Recommendations) record(w http.ResponseWriter, r *http.Request) {
 	var body interactionRequest
-	if err := DecodeJSON(r, &body); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	id, err := CommandID(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	actor, err := ActorFrom(r)
-	if err != nil {
-		WriteError(w, r, err)
+	id, actor, ok := CommandRequest(w, r, &body)
+	if !ok {
 		return
 	}
 	user := r.PathValue("id")
@@ -223,14 +213,8 @@ func (h *Recommendations) record(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Recommendations) invalidate(w http.ResponseWriter, r *http.Request) {
-	id, err := CommandID(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	actor, err := ActorFrom(r)
-	if err != nil {
-		WriteError(w, r, err)
+	id, actor, ok := CommandRequest(w, r, nil)
+	if !ok {
 		return
 	}
 	user := r.PathValue("id")

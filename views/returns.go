@@ -91,16 +91,12 @@ func (a *Returns) Register(s *Server) {
 // these commands is optional or checked by the processor), and submits the
 // command.
 func (a *Returns) send(w http.ResponseWriter, r *http.Request, topic, key, typ string, body any, decode bool, ok int) {
-	id, err := CommandID(r)
-	if err == nil && decode && r.ContentLength != 0 {
-		err = DecodeJSON(r, body)
+	var into any
+	if decode && r.ContentLength != 0 {
+		into = body
 	}
-	var actor topics.Actor
-	if err == nil {
-		actor, err = ActorFrom(r)
-	}
-	if err != nil {
-		WriteError(w, r, err)
+	id, actor, valid := CommandRequest(w, r, into)
+	if !valid {
 		return
 	}
 	env, err := topics.NewEnvelope(typ, a.now(), body, topics.WithCommandID(id), topics.WithActor(actor))
