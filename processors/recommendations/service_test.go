@@ -302,11 +302,14 @@ func TestIntegrationFrequentlyBoughtTogether(t *testing.T) {
 
 func TestIntegrationCatalogSimilarAndInactive(t *testing.T) {
 	t.Parallel()
-	cat := cluster.Unique("cat")
+	// The brand is unique too: the catalog is shared by every test (and by
+	// every -count iteration), and a product of the same brand and colour
+	// is similar (0.15 + 0.35) even without a shared category.
+	cat, brand := cluster.Unique("cat"), cluster.Unique("Acme")
 	shirt, shirt2, gone := cluster.Unique("shirt"), cluster.Unique("shirt2"), cluster.Unique("gone")
-	publishProduct(t, shirt, "Acme", true, []string{cat}, map[string]string{"color": "red"})
-	publishProduct(t, shirt2, "Acme", true, []string{cat}, map[string]string{"color": "red"})
-	publishProduct(t, gone, "Acme", false, []string{cat}, map[string]string{"color": "red"})
+	publishProduct(t, shirt, brand, true, []string{cat}, map[string]string{"color": "red"})
+	publishProduct(t, shirt2, brand, true, []string{cat}, map[string]string{"color": "red"})
+	publishProduct(t, gone, brand, false, []string{cat}, map[string]string{"color": "red"})
 	kafkatest.Eventually(t, 20*time.Second, func() bool {
 		rs, err := svc.SimilarProducts(shirt, 10)
 		return err == nil && len(rs) == 1
