@@ -145,6 +145,11 @@ type Card struct {
 	Redemptions    []Redemption    `json:"redemptions,omitempty"`
 	Holds          []Hold          `json:"holds,omitempty"`
 	Transfers      []Transfer      `json:"transfers,omitempty"`
+	// Seq counts the card's events: every event about the card carries the
+	// next value, so readers (the PostgreSQL sink) can order a card's
+	// events exactly. A card stored before it existed decodes as 0 and
+	// continues from there.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // Clone returns a deep copy, so that an operation never changes the card

@@ -3,6 +3,7 @@ package giftcards
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -570,4 +571,102 @@ func TestInvariantCheckCatchesCorruption(t *testing.T) {
 			require.Error(t, c.CheckInvariants())
 		})
 	}
+}
+
+// TestEventSequence checks that every event about a card carries the next
+// value of the card's sequence, whatever operation produced it, and that
+// a card stored before the sequence existed continues from 0.
+func TestEventSequence(t *testing.T) {
+	type step func(t *testing.T, c *Card) (*Card, []Event)
+	must := func(t *testing.T, n *Card, ev []Event, err error) (*Card, []Event) {
+		t.Helper()
+		require.NoError(t, err)
+		requireInvariants(t, n)
+		return n, ev
+	}
+	cases := []struct {
+		name  string
+		steps []step
+		want  []string // event types, in sequence order after gift_card.created
+	}{
+		{"redeem, refund, void", []step{
+			func(t *testing.T, c *Card) (*Card, []Event) {
+				n, ev, _, err := c.Redeem(RedeemCommand{CardKey: c.Key, OrderID: "o1", Amount: amt("10")}, meta(t0))
+				return must(t, n, ev, err)
+			},
+			func(t *testing.T, c *Card) (*Card, []Event) {
+				n, ev, _, err := c.Refund(RefundCommand{RedemptionID: c.Redemptions[0].ID, Amount: amt("4")}, meta(t0))
+				return must(t, n, ev, err)
+			},
+			func(t *testing.T, c *Card) (*Card, []Event) {
+				n, ev, _, err := c.Void(VoidCommand{CardKey: c.Key, Reason: "fraud", AdminID: "admin_1"}, staff(t0))
+				return must(t, n, ev, err)
+			},
+		}, []string{EventRedeemed, EventRefunded, EventVoided}},
+		{"one command, several events", []step{
+			func(t *testing.T, c *Card) (*Card, []Event) {
+				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o1", Amount: Amount{dec("5")}}, meta(t0), time.Hour)
+				return must(t, n, ev, err)
+			},
+			func(t *testing.T, c *Card) (*Card, []Event) {
+				n, ev, _, err := c.Capture(CaptureCommand{CardKey: c.Key, HoldID: c.Holds[0].ID}, meta(t0))
+				return must(t, n, ev, err)
+			},
+			func(t *testing.T, c *Card) (*Card, []Event) {
+				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o2", Amount: Amount{dec("5")}}, meta(t0), time.Hour)
+				return must(t, n, ev, err)
+			},
+			func(t *testing.T, c *Card) (*Card, []Event) {
+				n, ev, _, err := c.Void(VoidCommand{CardKey: c.Key, Reason: "fraud", AdminID: "admin_1"}, staff(t0))
+				return must(t, n, ev, err)
+			},
+		}, []string{EventHoldAuthorized, EventHoldCaptured, EventRedeemed, EventHoldAuthorized, EventHoldReleased, EventVoided}},
+		{"expiry", []step{
+			func(t *testing.T, c *Card) (*Card, []Event) {
+				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o1", Amount: Amount{dec("5")}}, meta(t0), time.Hour)
+				return must(t, n, ev, err)
+			},
+			func(t *testing.T, c *Card) (*Card, []Event) { return c.Settle(c.ExpiresAt, meta(c.ExpiresAt)) },
+		}, []string{EventHoldAuthorized, EventHoldExpired, EventExpired}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, created, err := Create(CreateCommand{CardKey: testKey(t.Name()), Last4: "AB2C", Amount: usd("50.00"), PurchaserID: "u1"}, meta(t0), 0)
+			require.NoError(t, err)
+			require.Equal(t, int64(1), created[0].Data.Seq, "gift_card.created is the first event")
+			var types []string
+			want := int64(2)
+			for _, s := range tc.steps {
+				before := c.Seq
+				var ev []Event
+				c, ev = s(t, c)
+				for _, e := range ev {
+					require.Equal(t, want, e.Data.Seq, "%s", e.Type)
+					types = append(types, e.Type)
+					want++
+				}
+				require.Equal(t, before+int64(len(ev)), c.Seq, "the card keeps the last sequence number")
+			}
+			require.Equal(t, tc.want, types)
+		})
+	}
+	t.Run("a card stored without seq continues from 0", func(t *testing.T) {
+		c := newCard(t, "50.00", "USD")
+		raw, err := json.Marshal(c)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(raw, &m))
+		delete(m, "seq")
+		raw, err = json.Marshal(m)
+		require.NoError(t, err)
+		var old Card
+		require.NoError(t, json.Unmarshal(raw, &old))
+		require.Zero(t, old.Seq)
+		_, ev, _, err := old.Redeem(RedeemCommand{CardKey: old.Key, OrderID: "o1", Amount: amt("1")}, meta(t0))
+		require.NoError(t, err)
+		require.Equal(t, int64(1), ev[0].Data.Seq)
+		var e CardEvent
+		require.NoError(t, json.Unmarshal([]byte(`{"card_key":"k","last4":"AB2C","status":"active","balance":{"amount":"1.00","currency":"USD"}}`), &e))
+		require.Zero(t, e.Seq, "an event written before seq existed")
+	})
 }

@@ -252,6 +252,7 @@ func TestIntegrationEventsPublished(t *testing.T) {
 	require.Equal(t, rf.RefundID, refunded.RefundID)
 	require.Equal(t, "60.00", refunded.Balance.Amount.StringFixed(2))
 	require.NotEmpty(t, redeemed.CommandID)
+	require.Equal(t, []int64{1, 2, 3}, []int64{created.Seq, rd.Seq, refunded.Seq}, "the card's event sequence, across topics")
 }
 
 func TestIntegrationExpiryOnTime(t *testing.T) {

@@ -199,6 +199,10 @@ type CardEvent struct {
 	AdminID        string        `json:"admin_id,omitempty"`
 	BatchID        string        `json:"batch_id,omitempty"`
 	Error          *topics.Error `json:"error,omitempty"`
+	// Seq is the card's event sequence number: 1 for gift_card.created,
+	// then one more for every event about the card, whichever topic it
+	// goes to. Events written before it existed decode as 0.
+	Seq int64 `json:"seq"`
 }
 
 // CardSummary is what results say about a card.

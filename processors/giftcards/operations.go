@@ -19,9 +19,11 @@ const (
 	MaxMessageLen = 500
 )
 
-// event builds an event about c.
+// event builds an event about c and advances c's event sequence: c is
+// always the operation's new card, never the one it was given.
 func (c *Card) event(typ string, fill func(e *CardEvent)) Event {
-	e := &CardEvent{CardKey: c.Key, Last4: c.Last4, Status: c.Status, Balance: c.Money(c.Balance)}
+	c.Seq++
+	e := &CardEvent{CardKey: c.Key, Last4: c.Last4, Status: c.Status, Balance: c.Money(c.Balance), Seq: c.Seq}
 	if fill != nil {
 		fill(e)
 	}

@@ -59,6 +59,8 @@ func mapGiftCard(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 		return nil, fmt.Errorf("%w: %s with balance %v", ErrMalformedEvent, env.Type, d.Balance)
 	case !slices.Contains(cardStatuses, d.Status):
 		return nil, fmt.Errorf("%w: %s with status %q", ErrMalformedEvent, env.Type, d.Status)
+	case d.Seq < 0:
+		return nil, fmt.Errorf("%w: %s with sequence number %d", ErrMalformedEvent, env.Type, d.Seq)
 	}
 	at := env.OccurredAt
 	cur := d.Balance.Currency
@@ -75,7 +77,10 @@ func mapGiftCard(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 	case giftcards.EventVoided:
 		card[11], card[12], card[13] = at, nonEmpty(d.AdminID), nonEmpty(d.Reason)
 	}
-	rows := []Row{{Table: GiftCardsTable, Values: card, Order: Order{OccurredAt: at, EventID: env.ID}}}
+	// The card's event sequence number orders its current state exactly,
+	// whichever topic an event came from and whatever its time; events
+	// written before the card had one carry 0 and fall back to their time.
+	rows := []Row{{Table: GiftCardsTable, Values: card, Order: Order{Version: d.Seq, OccurredAt: at, EventID: env.ID}}}
 
 	if tx := d.Transaction; tx != nil {
 		if tx.ID == "" || tx.Type == "" {

@@ -2,15 +2,20 @@ package sinks
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/processors/giftcards"
 	"github.com/shopstream/streams/topics"
@@ -167,4 +172,122 @@ func TestGiftCardFlowFillsTheTables(t *testing.T) {
 		require.Len(t, card.Transactions, txs)
 	}
 	require.Zero(t, s.Stats().DeadLetters.Load())
+}
+
+// TestGiftCardStateFollowsTheSequence produces a card's events out of
+// order, across its topics and with times that disagree with their order,
+// and checks that the gift_cards row ends at the event with the highest
+// sequence number: an older event never overwrites a newer one.
+func TestGiftCardStateFollowsTheSequence(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	cat, err := topics.NewCatalog(kafkatest.Partitions)
+	require.NoError(t, err)
+	_, err = cat.Ensure(ctx, cluster.Admin, 1)
+	require.NoError(t, err)
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	usd := func(s string) topics.Money {
+		return topics.Money{Amount: decimal.RequireFromString(s), Currency: "USD"}
+	}
+
+	type ev struct {
+		typ     string
+		seq     int64
+		balance string
+		status  giftcards.Status
+		offset  time.Duration // occurred_at, after at
+	}
+	created := ev{giftcards.EventCreated, 1, "50.00", giftcards.StatusActive, 0}
+	redeemed := ev{giftcards.EventRedeemed, 2, "40.00", giftcards.StatusPartiallyRedeemed, 2 * time.Minute}
+	refunded := ev{giftcards.EventRefunded, 3, "45.00", giftcards.StatusPartiallyRedeemed, time.Minute}
+	voided := ev{giftcards.EventVoided, 4, "0.00", giftcards.StatusVoided, time.Minute}
+	cases := []struct {
+		name     string
+		maxBatch int
+		order    []ev // as produced
+		want     ev
+	}{
+		{"newest first, one event per batch", 1, []ev{created, refunded, redeemed}, refunded},
+		{"newest first, all in one batch", 100, []ev{created, refunded, redeemed}, refunded},
+		{"an older event with a later time", 1, []ev{created, redeemed, refunded}, refunded},
+		{"a void then a late redemption", 1, []ev{created, voided, redeemed}, voided},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			key := testCardKey(cluster.Unique("seq-card"))
+			prod := cluster.Producer(t)
+			for _, e := range tc.order {
+				data := giftcards.CardEvent{CardKey: key, Last4: "AB2C", Status: e.status, Balance: usd(e.balance), Seq: e.seq}
+				if e.typ == giftcards.EventCreated {
+					data.Amount, data.PurchaserID = money(usd("50.00")), "user_1"
+				}
+				env, err := topics.NewEnvelope(e.typ, at.Add(e.offset), data)
+				require.NoError(t, err)
+				b, err := env.Encode()
+				require.NoError(t, err)
+				// Each event type has its own topic: their records are
+				// consumed in no particular order relative to each other.
+				require.NoError(t, prod.ProduceSync(ctx, &kgo.Record{Topic: giftcardTopic(e.typ), Key: []byte(key), Value: b}).FirstErr())
+			}
+			spec := GiftCards()
+			spec.Name = cluster.Unique("giftcards-seq")
+			ends, err := cluster.Admin.ListEndOffsets(ctx, spec.Topics...)
+			require.NoError(t, err)
+			s, err := New(spec, pool, cluster.Clients, WithDLQ(DLQTopic(topics.SinkGiftCards)), WithMaxBatch(tc.maxBatch),
+				WithRetryBackoff(100*time.Millisecond))
+			require.NoError(t, err)
+			start(t, s)
+			var balance decimal.Decimal
+			var status string
+			var version int64
+			kafkatest.Eventually(t, 30*time.Second, func() bool {
+				err := pool.QueryRow(ctx, `SELECT current_balance, status, version FROM gift_cards WHERE card_key = $1
+					AND (SELECT count(*) FROM gift_cards WHERE card_key = $1) = 1`, key).Scan(&balance, &status, &version)
+				return err == nil && sinkCommitted(t, pool, spec.Name, ends)
+			}, "the sink consumed every gift card event produced so far")
+			require.Equal(t, tc.want.seq, version)
+			require.True(t, decimal.RequireFromString(tc.want.balance).Equal(balance), "balance %s, want %s", balance, tc.want.balance)
+			require.Equal(t, string(tc.want.status), status)
+			var purchaser *string
+			require.NoError(t, pool.QueryRow(ctx, "SELECT purchaser_id FROM gift_cards WHERE card_key = $1", key).Scan(&purchaser))
+			require.NotNil(t, purchaser, "gift_card.created still fills its merge columns")
+		})
+	}
+}
+
+// sinkCommitted reports whether the sink name has committed every record
+// before ends.
+func sinkCommitted(t *testing.T, pool *pgxpool.Pool, name string, ends kadm.ListedOffsets) bool {
+	t.Helper()
+	offs, err := Offsets(context.Background(), pool, name)
+	require.NoError(t, err)
+	done := true
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 && offs[o.Topic][o.Partition] < o.Offset {
+			done = false
+		}
+	})
+	return done
+}
+
+func money(m topics.Money) *topics.Money { return &m }
+
+// testCardKey returns a valid-looking card key (64 hex digits) for name.
+func testCardKey(name string) string {
+	s := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(s[:])
+}
+
+func giftcardTopic(typ string) string {
+	switch typ {
+	case giftcards.EventCreated:
+		return topics.GiftCardCreated
+	case giftcards.EventRedeemed:
+		return topics.GiftCardRedeemed
+	case giftcards.EventRefunded:
+		return topics.GiftCardRefunded
+	case giftcards.EventVoided:
+		return topics.GiftCardVoided
+	}
+	panic("no topic for " + typ)
 }
