@@ -2,6 +2,9 @@ package returns
 
 import (
 	"testing"
+	"time"
+
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/stretchr/testify/require"
 
@@ -39,9 +42,9 @@ func TestAuditTrail(t *testing.T) {
 		require.Equal(t, StateCompleted, r.Audit[len(r.Audit)-1].NewState)
 	})
 	t.Run("metadata says what the action carried", func(t *testing.T) {
-		require.Equal(t, "staff_7", r.Audit[1].Metadata["approver_id"])
-		require.Equal(t, "wh_1", r.Audit[2].Metadata["receiver_id"])
-		require.Equal(t, "tx", r.Audit[4].Metadata["transaction_id"])
+		require.Equal(t, "staff_7", r.Audit[1].MetadataValues()["approver_id"])
+		require.Equal(t, "wh_1", r.Audit[2].MetadataValues()["receiver_id"])
+		require.Equal(t, "tx", r.Audit[4].MetadataValues()["transaction_id"])
 		require.Equal(t, "cmd-approve", r.Audit[1].CommandID)
 	})
 	t.Run("applying an action never changes earlier entries", func(t *testing.T) {
@@ -57,6 +60,24 @@ func TestAuditTrail(t *testing.T) {
 		require.ErrorIs(t, VerifyAppendOnly(r.Audit, changed), ErrAuditRewritten)
 		require.ErrorIs(t, VerifyAppendOnly(r.Audit, r.Audit[:2]), ErrAuditRewritten)
 		require.NoError(t, VerifyAppendOnly(r.Audit[:2], r.Audit))
+		for name, change := range map[string]func(e *AuditEntry){
+			"action":         func(e *AuditEntry) { e.Action = ActionCancel },
+			"actor type":     func(e *AuditEntry) { e.ActorType = topics.ActorSystem },
+			"previous state": func(e *AuditEntry) { e.PreviousState = StateShipped },
+			"new state":      func(e *AuditEntry) { e.NewState = StateShipped },
+			"command":        func(e *AuditEntry) { e.CommandID = "other" },
+			"time":           func(e *AuditEntry) { e.At = e.At.Add(time.Nanosecond) },
+			"seq":            func(e *AuditEntry) { e.Seq = 9 },
+			"metadata":       func(e *AuditEntry) { e.Metadata = json.RawMessage(`{"approver_id":"x"}`) },
+			"metadata byte":  func(e *AuditEntry) { e.Metadata = append(json.RawMessage(nil), e.Metadata[:len(e.Metadata)-2]...) },
+		} {
+			changed := r.Clone().Audit
+			change(&changed[1])
+			require.ErrorIs(t, VerifyAppendOnly(r.Audit, changed), ErrAuditRewritten, name)
+		}
+		appended := r.Clone().Audit
+		appended = append(appended, AuditEntry{Seq: len(appended) + 2})
+		require.ErrorIs(t, VerifyAppendOnly(r.Audit, appended), ErrAuditRewritten, "a gap in the numbering")
 	})
 	t.Run("a refused action records nothing", func(t *testing.T) {
 		n := len(r.Audit)

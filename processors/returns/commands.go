@@ -254,7 +254,7 @@ func (c Approve) apply(r *Return, m Meta) (Outcome, error) {
 	if c.RestockingFee != nil {
 		md["restocking_fee"] = c.RestockingFee.String()
 	}
-	r.Audit[len(r.Audit)-1].Metadata = md
+	r.setLastMetadata(md)
 	var out Outcome
 	out.event(EventApproved, r.Summary())
 	out.request(r.labelRequest(m))
@@ -569,7 +569,7 @@ func (GenerateLabel) apply(r *Return, m Meta) (Outcome, error) {
 	}
 	var out Outcome
 	rq := r.labelRequest(m)
-	r.Audit[len(r.Audit)-1].Metadata = map[string]any{"label_request_id": rq.ID}
+	r.setLastMetadata(map[string]any{"label_request_id": rq.ID})
 	out.request(rq)
 	out.Result = map[string]any{"return_id": r.ID, "label_status": "requested", "label_request_id": rq.ID,
 		"shipping_label": r.ShippingLabel}

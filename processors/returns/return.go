@@ -187,12 +187,10 @@ func (r *Return) Clone() *Return {
 	c.RejectedAt = clonePtr(r.RejectedAt)
 	c.CancelledAt = clonePtr(r.CancelledAt)
 	c.Saga.Notifications = slices.Clone(r.Saga.Notifications)
+	// Audit metadata are immutable bytes (set once when an entry is
+	// appended, never changed in place): the entries are copied, their
+	// metadata shared.
 	c.Audit = slices.Clone(r.Audit)
-	for i := range c.Audit {
-		if md := r.Audit[i].Metadata; md != nil {
-			c.Audit[i].Metadata = cloneJSONValue(md).(map[string]any)
-		}
-	}
 	return &c
 }
 
@@ -211,27 +209,6 @@ func clonePtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
-}
-
-// cloneJSONValue deep-copies a decoded JSON value (audit metadata are kept
-// in their JSON form: maps, slices and scalars).
-func cloneJSONValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[k] = cloneJSONValue(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(v))
-		for i, e := range v {
-			s[i] = cloneJSONValue(e)
-		}
-		return s
-	default:
-		return v
-	}
 }
 
 // Item returns the return's item for a line.

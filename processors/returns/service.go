@@ -17,8 +17,11 @@ type config struct {
 	policy      *Policy
 	storeCredit *StoreCredit
 	ledgerSize  int
-	gokaOptions []goka.ProcessorOption
-	views       bool
+	// recordCacheSize is how many encoded return records the table codec
+	// keeps decoded (0: none).
+	recordCacheSize int
+	gokaOptions     []goka.ProcessorOption
+	views           bool
 	// sagaTimeout and sagaTimeoutInterval drive the saga timeout ticker.
 	sagaTimeout         time.Duration
 	sagaTimeoutInterval time.Duration
@@ -39,6 +42,11 @@ func WithStoreCredit(s *StoreCredit) Option { return func(c *config) { c.storeCr
 // WithLedgerSize sets how many command IDs each order and return remembers
 // (default command.DefaultLedgerSize).
 func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } }
+
+// WithRecordCacheSize sets how many return records the return processor
+// keeps decoded beside their stored bytes (default DefaultRecordCacheSize;
+// 0 turns the cache off). Each costs about twice the record's encoded size.
+func WithRecordCacheSize(n int) Option { return func(c *config) { c.recordCacheSize = n } }
 
 // WithProcessorOptions adds goka options to every processor (tests).
 func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
@@ -81,6 +89,9 @@ func (c *config) validate() error {
 	if c.ledgerSize < 0 {
 		return errors.New("returns: negative ledger size")
 	}
+	if c.recordCacheSize < 0 {
+		return errors.New("returns: negative record cache size")
+	}
 	return nil
 }
 
@@ -100,7 +111,7 @@ type Service struct {
 // processor of the same table cannot share one).
 func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts ...Option) (*Service, error) {
 	cfg := config{policy: DefaultPolicy(), views: true, sagaTimeout: DefaultSagaTimeout,
-		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default()}
+		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default(), recordCacheSize: DefaultRecordCacheSize}
 	for _, o := range opts {
 		o(&cfg)
 	}

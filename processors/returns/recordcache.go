@@ -1,0 +1,144 @@
+package returns
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	json "github.com/segmentio/encoding/json"
+
+	"github.com/shopstream/streams/processors/command"
+)
+
+// DefaultRecordCacheSize is how many encoded return records the return
+// processor's table codec keeps decoded (WithRecordCacheSize).
+const DefaultRecordCacheSize = 1024
+
+// returnTableCodec is the return processor's table codec. It encodes and
+// decodes like returnRecordCodec, and remembers the records it encoded by
+// their exact bytes: a return's ~20 messages in a lifecycle each read the
+// record the previous one wrote, and decoding it was the processor's
+// largest cost. Decode of bytes it encoded answers the record it encoded
+// without parsing them.
+//
+// That is safe because the answer depends only on the bytes (equal bytes,
+// equal record: whatever partition, instance or rebalance wrote them) and
+// because what it hands out is never changed in place: Decode answers a
+// fresh ReturnRecord with its own ledger slice, and the Return it points to
+// is only ever replaced (Apply works on a Clone), never modified. A Return
+// read from the table must not be modified in place; TestRecordCache
+// checks the codec's side of this.
+type returnTableCodec struct {
+	returnRecordCodec
+	cache *recordCache
+}
+
+func newReturnTableCodec(size int) *returnTableCodec {
+	if size <= 0 {
+		return &returnTableCodec{}
+	}
+	return &returnTableCodec{cache: &recordCache{byRaw: make(map[string]cachedRecord, size), ring: make([]ringSlot, size)}}
+}
+
+// recordEncodeFlags: like topics.JSONCodec but without HTML escaping, so
+// that the ledger's results and the audit's metadata (json.RawMessage,
+// most of a record's bytes) are copied rather than scanned. The table is
+// read only by our own decoders; "<", ">" and "&" in strings stay as
+// they are, which any JSON decoder reads the same.
+const recordEncodeFlags = json.SortMapKeys | json.TrustRawMessage
+
+var recordBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// Encode implements goka.Codec.
+func (c *returnTableCodec) Encode(value any) ([]byte, error) {
+	var rec *ReturnRecord
+	switch v := value.(type) {
+	case *ReturnRecord:
+		rec = v
+	case ReturnRecord:
+		rec = &v
+	default:
+		return nil, fmt.Errorf("returns: table codec cannot encode %T", value)
+	}
+	bp := recordBuffers.Get().(*[]byte)
+	b, err := json.Append((*bp)[:0], rec, recordEncodeFlags)
+	var out []byte
+	if err == nil {
+		out = append([]byte(nil), b...)
+	}
+	if cap(b) <= 1<<20 {
+		*bp = b
+		recordBuffers.Put(bp)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("returns: encoding a return record: %w", err)
+	}
+	if c.cache != nil {
+		c.cache.put(out, rec.shallowCopy())
+	}
+	return out, nil
+}
+
+// Decode implements goka.Codec.
+func (c *returnTableCodec) Decode(data []byte) (any, error) {
+	if c.cache != nil && len(data) > 0 {
+		if rec, ok := c.cache.get(data); ok {
+			return rec.shallowCopy(), nil
+		}
+	}
+	return c.returnRecordCodec.Decode(data)
+}
+
+// shallowCopy copies the record and its ledger's slice; the Return and the
+// ledger's results are shared (both are replaced, never modified).
+func (r *ReturnRecord) shallowCopy() *ReturnRecord {
+	return &ReturnRecord{Return: r.Return, Commands: command.Ledger{Entries: slices.Clone(r.Commands.Entries)}}
+}
+
+// recordCache maps encoded records to the records, keeping the last
+// len(ring) encodings (first in, first out).
+type recordCache struct {
+	mu    sync.Mutex
+	byRaw map[string]cachedRecord
+	ring  []ringSlot
+	next  int
+	gen   uint64
+}
+
+type cachedRecord struct {
+	rec *ReturnRecord
+	gen uint64
+}
+
+type ringSlot struct {
+	raw string
+	gen uint64
+}
+
+func (c *recordCache) get(data []byte) (*ReturnRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byRaw[string(data)]
+	return e.rec, ok
+}
+
+func (c *recordCache) put(data []byte, rec *ReturnRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.ring[c.next]; old.gen != 0 {
+		if e, ok := c.byRaw[old.raw]; ok && e.gen == old.gen {
+			delete(c.byRaw, old.raw)
+		}
+	}
+	c.gen++
+	raw := string(data)
+	c.byRaw[raw] = cachedRecord{rec: rec, gen: c.gen}
+	c.ring[c.next] = ringSlot{raw: raw, gen: c.gen}
+	c.next = (c.next + 1) % len(c.ring)
+}
+
+func (c *recordCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byRaw)
+}
