@@ -579,6 +579,7 @@ func (GenerateLabel) apply(r *Return, m Meta) (Outcome, error) {
 func (r *Return) labelRequest(m Meta) Request {
 	r.Saga.LabelRequests++
 	r.Saga.LabelRequestID = fmt.Sprintf("%s:label:%d", r.ID, r.Saga.LabelRequests)
+	r.Saga.LabelRequestedAt, r.Saga.LabelAnswered, r.Saga.LabelTimedOut = m.At.UTC(), false, false
 	return Request{Service: ServiceLabels, Type: RequestLabel, ID: r.Saga.LabelRequestID,
 		Data: LabelRequest{RequestID: r.Saga.LabelRequestID, ReturnID: r.ID, OrderID: r.OrderID,
 			CustomerID: r.CustomerID, Carrier: m.Policy.LabelCarrier}}

@@ -40,6 +40,7 @@ const (
 	retryMarker     = "retry1"  // the first payment attempt is declined
 	lostMarker      = "paylost" // every payment request is lost: no reply ever
 	lateMarker      = "paylate" // the first payment request is lost
+	labelLostMarker = "lbllost" // every label request is lost
 )
 
 var (
@@ -84,8 +85,9 @@ func run(m *testing.M) int {
 				(kind == "restock" && strings.Contains(returnID, inventoryMarker))
 		},
 		DropWhen: func(kind, returnID string, attempt int) bool {
-			return kind == "payment" && (strings.Contains(returnID, lostMarker) ||
-				(attempt == 1 && strings.Contains(returnID, lateMarker)))
+			return (kind == "payment" && (strings.Contains(returnID, lostMarker) ||
+				(attempt == 1 && strings.Contains(returnID, lateMarker)))) ||
+				(kind == "label" && strings.Contains(returnID, labelLostMarker))
 		},
 	})
 	if err != nil {
@@ -122,8 +124,9 @@ func run(m *testing.M) int {
 	return code
 }
 
-func startService() error {
-	s, err := returns.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), returns.WithStoreCredit(credit))
+func startService(opts ...returns.Option) error {
+	s, err := returns.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(),
+		append([]returns.Option{returns.WithStoreCredit(credit)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -177,10 +180,16 @@ func placeOrder(t *testing.T, delivered time.Time, lines ...map[string]any) stri
 // submit sends a command and waits for its (first) result.
 func submit(t *testing.T, topic, key, typ string, data any, actor topics.Actor, commandID string) *topics.CommandResult {
 	t.Helper()
+	return submitAt(t, time.Now(), topic, key, typ, data, actor, commandID)
+}
+
+// submitAt is submit with the command stamped at (its message time).
+func submitAt(t *testing.T, at time.Time, topic, key, typ string, data any, actor topics.Actor, commandID string) *topics.CommandResult {
+	t.Helper()
 	if commandID == "" {
 		commandID = topics.NewID()
 	}
-	env, err := topics.NewEnvelope(typ, time.Now(), data, topics.WithCommandID(commandID), topics.WithActor(actor))
+	env, err := topics.NewEnvelope(typ, at, data, topics.WithCommandID(commandID), topics.WithActor(actor))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

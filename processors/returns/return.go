@@ -111,7 +111,16 @@ type Saga struct {
 	Restocked          bool      `json:"restocked,omitempty"`
 	LabelRequestID     string    `json:"label_request_id,omitempty"`
 	LabelRequests      int       `json:"label_requests,omitempty"`
-	LabelError         string    `json:"label_error,omitempty"`
+	// LabelRequestedAt is when the last label request was sent (the saga
+	// timeout counts from it); zero in records written before labels
+	// had a timeout.
+	LabelRequestedAt time.Time `json:"label_requested_at,omitzero"`
+	// LabelAnswered is set once the last label request got its reply or
+	// timed out; LabelTimedOut when it timed out (a late success is still
+	// taken: the carrier made the label).
+	LabelAnswered bool   `json:"label_answered,omitempty"`
+	LabelTimedOut bool   `json:"label_timed_out,omitempty"`
+	LabelError    string `json:"label_error,omitempty"`
 	// Released is true once unclaimed units went back to the order.
 	Released      bool           `json:"released,omitempty"`
 	Notifications []Notification `json:"notifications,omitempty"`

@@ -83,13 +83,19 @@ func TestSagaCompensation(t *testing.T) {
 			require.Equal(t, 1, rq.Data.(RefundRequest).Attempt)
 		})
 	})
-	t.Run("a late reply to an earlier attempt is dropped", func(t *testing.T) {
+	t.Run("a late failure of an earlier attempt is dropped; a late success is the refund, paid once", func(t *testing.T) {
 		r := received(t, ReasonOther, RefundOriginalPayment, ActualSellable)
 		r, out := apply(t, r, Complete{}, staff)
 		first := requestOf(t, out, ServicePayments)
-		r, _ = apply(t, r, RefundResult{Reply{RequestID: first.ID, Error: "timeout"}}, system)
-		_, _, err := Apply(r, RefundResult{Reply{RequestID: first.ID, OK: true}}, meta(tDelivered, system, ""))
+		r, out = apply(t, r, RefundResult{Reply{RequestID: first.ID, Error: "timeout"}}, system)
+		second := requestOf(t, out, ServicePayments)
+		_, _, err := Apply(r, RefundResult{Reply{RequestID: first.ID, Error: "declined"}}, meta(tDelivered, system, ""))
 		require.ErrorIs(t, err, ErrStaleReply)
+		r, out = apply(t, r, RefundResult{Reply{RequestID: first.ID, OK: true, TransactionID: "tx"}}, system)
+		require.Equal(t, StateRestocking, r.Status)
+		require.Equal(t, ServiceInventory, requestOf(t, out, ServiceInventory).Service)
+		_, _, err = Apply(r, RefundResult{Reply{RequestID: second.ID, OK: true, TransactionID: "tx"}}, meta(tDelivered, system, ""))
+		require.ErrorIs(t, err, ErrStaleReply, "the outstanding attempt's answer comes too late now")
 	})
 	t.Run("a duplicate success reply pays nothing twice", func(t *testing.T) {
 		r := received(t, ReasonOther, RefundOriginalPayment, ActualSellable)

@@ -3,6 +3,8 @@ package returns
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/shopstream/streams/topics"
 )
@@ -208,8 +210,18 @@ func (r *Return) Completion() CompletionResult {
 	return res
 }
 
+// refundAttempt reports whether requestID names an attempt of r's refund
+// (every attempt is paid under the same refund key).
+func (r *Return) refundAttempt(requestID string) bool {
+	return r.Saga.RefundKey != "" && strings.HasPrefix(requestID, r.Saga.RefundKey+":")
+}
+
 func (c RefundResult) apply(r *Return, m Meta) (Outcome, error) {
-	if r.Status != StateRefunding || c.RequestID != r.Saga.RefundRequestID {
+	switch {
+	case r.Status == StateRefunding && c.RequestID == r.Saga.RefundRequestID:
+	case c.OK && r.refundAttempt(c.RequestID) && (r.Status == StateRefunding || r.Status == StateRefundFailed):
+		return c.paidLate(r, m), nil
+	default:
 		return Outcome{}, ErrStaleReply
 	}
 	if c.OK {
@@ -238,6 +250,32 @@ func (c RefundResult) apply(r *Return, m Meta) (Outcome, error) {
 		Err: ErrRefundFailed.Withf("refund of return %s failed after %d attempts: %s", r.ID, r.Saga.RefundAttempts, c.Error).
 			With("return_id", r.ID).With("attempts", r.Saga.RefundAttempts)}
 	return out, nil
+}
+
+// paidLate takes a success that answers an earlier attempt of the refund
+// than the one outstanding, or arrives after the return gave up
+// (refund_failed): the attempt timed out or its reply was lost, but the
+// payment service paid the refund key, once. The refund is recorded as
+// paid (never requested again: the saga moves on to the restock) and the
+// entry says it came late. After refund_failed the complete command has
+// its final result already (refund_failed); results are not rewritten, so
+// the rest of the saga answers no command, and staff see the outcome on
+// the return and in its trail.
+func (c RefundResult) paidLate(r *Return, m Meta) Outcome {
+	from := r.Status
+	r.Saga.RefundTransactionID, r.Saga.GiftCardLast4, r.Saga.RefundError = c.TransactionID, c.GiftCardLast4, ""
+	md := map[string]any{"request_id": c.RequestID, "transaction_id": c.TransactionID,
+		"refund_amount": r.ActualRefund.TotalRefund.String(), "refund_method": r.RefundMethod, "late": true}
+	if c.GiftCardLast4 != "" {
+		md["gift_card_last4"] = c.GiftCardLast4
+	}
+	if from == StateRefunding {
+		md["outstanding_request_id"] = r.Saga.RefundRequestID
+	} else {
+		r.Saga.CompleteCommandID = ""
+	}
+	r.Saga.RefundRequestedAt = time.Time{}
+	return r.refunded(m, md)
 }
 
 func (c RestockResult) apply(r *Return, m Meta) (Outcome, error) {
@@ -278,7 +316,17 @@ func (c LabelResult) apply(r *Return, m Meta) (Outcome, error) {
 	if c.RequestID != r.Saga.LabelRequestID || !Can(r.Status, c.Action()) {
 		return Outcome{}, ErrStaleReply
 	}
+	// One answer per request; after a timeout only a success still counts
+	// (the carrier made the label after all).
+	late := r.Saga.LabelAnswered && r.Saga.LabelTimedOut && c.OK && r.ShippingLabel == nil
+	if r.Saga.LabelAnswered && !late {
+		return Outcome{}, ErrStaleReply
+	}
+	r.Saga.LabelAnswered = true
 	md := map[string]any{"request_id": c.RequestID}
+	if late {
+		md["after_timeout"] = true
+	}
 	if c.OK {
 		r.ShippingLabel = &ShippingLabel{LabelID: c.RequestID, URL: c.LabelURL, TrackingNumber: c.TrackingNumber,
 			Carrier: c.Carrier, CreatedAt: m.At.UTC()}

@@ -83,9 +83,11 @@ var Transitions = map[Action]map[State]State{
 	ActionGenerateLabel: {
 		StateApproved: StateApproved, StateShipped: StateShipped,
 	},
-	ActionLabelCreated:     {StateApproved: StateApproved, StateShipped: StateShipped},
-	ActionLabelFailed:      {StateApproved: StateApproved, StateShipped: StateShipped},
-	ActionRefundSucceeded:  {StateRefunding: StateRestocking},
+	ActionLabelCreated: {StateApproved: StateApproved, StateShipped: StateShipped},
+	ActionLabelFailed:  {StateApproved: StateApproved, StateShipped: StateShipped},
+	// A success can come after the return gave up on the refund (a reply
+	// that was late, not lost): it was paid, the saga moves on.
+	ActionRefundSucceeded:  {StateRefunding: StateRestocking, StateRefundFailed: StateRestocking},
 	ActionRefundRetry:      {StateRefunding: StateRefunding},
 	ActionRefundFailed:     {StateRefunding: StateRefundFailed},
 	ActionRetryRefund:      {StateRefundFailed: StateRefunding},

@@ -20,7 +20,7 @@ var allowed = map[Action]map[State]State{
 	ActionGenerateLabel:    {"approved": "approved", "shipped": "shipped"},
 	ActionLabelCreated:     {"approved": "approved", "shipped": "shipped"},
 	ActionLabelFailed:      {"approved": "approved", "shipped": "shipped"},
-	ActionRefundSucceeded:  {"refunding": "restocking"},
+	ActionRefundSucceeded:  {"refunding": "restocking", "refund_failed": "restocking"},
 	ActionRefundRetry:      {"refunding": "refunding"},
 	ActionRefundFailed:     {"refunding": "refund_failed"},
 	ActionRetryRefund:      {"refund_failed": "refunding"},

@@ -12,13 +12,15 @@ import (
 )
 
 // TypeSagaTimeout is the system-only command that gives up waiting for
-// the reply to one of the saga's outstanding requests (a refund or a
-// restock). It travels on ReturnsReplies, keyed by return ID, because it
+// the reply to one of the saga's outstanding requests (a refund, a
+// restock or a shipping label). It travels on ReturnsReplies, keyed by return ID, because it
 // stands in for the reply: the return processor treats it exactly as a
 // failed reply to the request it names, so the saga retries (under the same
 // refund or restock key, which the other service honours once) or, after
 // the maximum attempts, parks the return in refund_failed or
-// requires_action. A timeout for a request that is no longer outstanding
+// requires_action; a label request that times out is a failed label
+// (label_failed: a new one is asked for with generate_shipping_label, and
+// a late success still sets the label). A timeout for a request that is no longer outstanding
 // (answered, or retried already) changes nothing, like a late reply. Sent
 // by any actor but a system actor, it goes to the DLQ as forbidden.
 const TypeSagaTimeout = "return.saga_timeout"
@@ -56,11 +58,23 @@ func (c SagaTimeout) apply(r *Return, m Meta) (Outcome, error) {
 		return RefundResult{failed}.apply(r, m)
 	case r.Status == StateRestocking && c.RequestID == r.Saga.RestockRequestID:
 		return RestockResult{failed}.apply(r, m)
+	case r.labelOutstanding() && c.RequestID == r.Saga.LabelRequestID:
+		r.Saga.LabelTimedOut = true
+		return LabelResult{failed}.apply(r, m)
 	}
 	return Outcome{}, ErrStaleReply
 }
 
-// Outstanding names the saga request r waits for (a refund or a restock)
+// labelOutstanding reports whether r waits for the reply to a label
+// request that has a send time (records from before label timeouts have
+// none and are never timed out).
+func (r *Return) labelOutstanding() bool {
+	return r.Saga.LabelRequestID != "" && !r.Saga.LabelAnswered && !r.Saga.LabelRequestedAt.IsZero() &&
+		Can(r.Status, ActionLabelFailed)
+}
+
+// Outstanding names the saga request r waits for (a refund, a restock or
+// a shipping label)
 // and when it was sent; ok is false when it waits for none.
 func (r *Return) Outstanding() (requestID string, sentAt time.Time, ok bool) {
 	switch {
@@ -68,6 +82,8 @@ func (r *Return) Outstanding() (requestID string, sentAt time.Time, ok bool) {
 		return r.Saga.RefundRequestID, r.Saga.RefundRequestedAt, true
 	case r.Status == StateRestocking && r.Saga.RestockRequestID != "" && !r.Saga.RestockRequestedAt.IsZero():
 		return r.Saga.RestockRequestID, r.Saga.RestockRequestedAt, true
+	case r.labelOutstanding():
+		return r.Saga.LabelRequestID, r.Saga.LabelRequestedAt, true
 	}
 	return "", time.Time{}, false
 }
@@ -102,8 +118,8 @@ func (s *Service) visitTimeouts(ctx goka.Context, meta any) {
 }
 
 // TimeOutDue visits every return this instance owns and sends
-// return.saga_timeout, stamped at, for each outstanding refund or restock
-// request sent more than the saga timeout before at. The ticker calls it
+// return.saga_timeout, stamped at, for each outstanding refund, restock or
+// label request sent more than the saga timeout before at. The ticker calls it
 // with the wall clock; tests call it with a chosen time. It answers how
 // many returns it visited.
 func (s *Service) TimeOutDue(ctx context.Context, at time.Time) (int64, error) {

@@ -2,6 +2,7 @@ package returns_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,4 +112,118 @@ func TestIntegrationSagaTimeout(t *testing.T) {
 		require.Equal(t, 1, st.Payments, "paid once")
 		require.Equal(t, 1, st.Dropped)
 	})
+}
+
+// TestIntegrationSagaTimeoutLateSuccess: payments never answered in time,
+// the return parked in refund_failed, then payments' success for the last
+// attempt arrives after all (the refund was paid under the return's key).
+// Not parallel, for the same reason as TestIntegrationSagaTimeout.
+func TestIntegrationSagaTimeoutLateSuccess(t *testing.T) {
+	id := cluster.Unique("ret-" + lostMarker)
+	approvedAndReceived(t, id, 1, returns.RefundOriginalPayment, returns.ActualSellable)
+	completeID := topics.NewID()
+	requireOK(t, submit(t, topics.ReturnsCommands, id, returns.TypeComplete, returns.Complete{}, staff, completeID))
+	waitStatus(t, id, returns.StateRefunding)
+	parked := timeOutUntil(t, id, returns.StateRefundFailed)
+	last := parked.Saga.RefundRequestID
+
+	late, err := topics.NewEnvelope(returns.ReplyRefund, time.Now(), returns.Reply{RequestID: last, ReturnID: id, OK: true,
+		TransactionID: "re_paid_late"}, topics.WithActor(topics.Actor{ID: "payments", Type: topics.ActorSystem}))
+	require.NoError(t, err)
+	require.NoError(t, commander.Produce(context.Background(), topics.ReturnsReplies, id, late))
+	// the same success delivered twice
+	require.NoError(t, commander.Produce(context.Background(), topics.ReturnsReplies, id, late))
+
+	r := waitStatus(t, id, returns.StateCompleted)
+	require.Equal(t, "re_paid_late", r.Saga.RefundTransactionID)
+	require.True(t, r.Saga.Refunded)
+	require.True(t, r.Saga.Restocked)
+	var refunds []returns.AuditEntry
+	for _, e := range r.Audit {
+		if e.Action == returns.ActionRefundSucceeded {
+			refunds = append(refunds, e)
+		}
+	}
+	require.Len(t, refunds, 1, "recorded once")
+	require.Equal(t, returns.StateRefundFailed, refunds[0].PreviousState)
+	require.Equal(t, returns.StateRestocking, refunds[0].NewState)
+	require.Equal(t, true, refunds[0].MetadataValues()["late"])
+	require.Equal(t, topics.ActorSystem, refunds[0].ActorType)
+
+	st, err := sims.State(id)
+	require.NoError(t, err)
+	require.Equal(t, 0, st.PaymentRequests, "nothing was asked of payments again")
+	require.Equal(t, 1, st.Restocks)
+	// the complete command keeps the result it had
+	requireCode(t, submit(t, topics.ReturnsCommands, id, returns.TypeComplete, returns.Complete{}, staff, completeID), returns.CodeRefundFailed)
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		st, err := sims.State(id)
+		return err == nil && slices.Contains(st.Notifications, "return_completed")
+	}, "the customer is told the return completed")
+}
+
+// TestIntegrationSagaTimeoutTicker runs the service's own ticker (Run, a
+// short interval) on the broker: it decides by the message times the saga
+// recorded, not by when the request was processed. It restarts the shared
+// service twice (short interval, then the defaults again), so it is not
+// parallel.
+func TestIntegrationSagaTimeoutTicker(t *testing.T) {
+	stopSvc()
+	require.NoError(t, <-svcDone)
+	require.NoError(t, startService(returns.WithSagaTimeoutInterval(100*time.Millisecond)))
+	t.Cleanup(func() {
+		stopSvc()
+		require.NoError(t, <-svcDone)
+		require.NoError(t, startService())
+		kafkatest.Eventually(t, 60*time.Second, svc.Ready)
+	})
+	kafkatest.Eventually(t, 60*time.Second, svc.Ready)
+
+	// Both refunds are lost. The old one was requested by a complete
+	// stamped 10 minutes ago (past the 2 minute timeout); the fresh one now.
+	old := cluster.Unique("ret-" + lostMarker)
+	fresh := cluster.Unique("ret-" + lostMarker)
+	for _, id := range []string{old, fresh} {
+		approvedAndReceived(t, id, 1, returns.RefundOriginalPayment, returns.ActualSellable)
+	}
+	requireOK(t, submitAt(t, time.Now().Add(-10*time.Minute), topics.ReturnsCommands, old, returns.TypeComplete, returns.Complete{}, staff, ""))
+	requireOK(t, command(t, fresh, returns.TypeComplete, returns.Complete{}))
+	// and a label request stamped 10 minutes ago is lost too
+	lbl := cluster.Unique("ret-" + labelLostMarker)
+	orderID := placeOrder(t, now.Add(-48*time.Hour))
+	requireOK(t, initiate(t, orderID, lbl, 1, returns.ReasonNoLongerNeeded))
+	requireOK(t, submitAt(t, time.Now().Add(-10*time.Minute), topics.ReturnsCommands, lbl, returns.TypeApprove,
+		returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff, ""))
+
+	var r *returns.Return
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		var err error
+		r, err = svc.Return(old)
+		return err == nil && r.Saga.RefundAttempts == 2
+	}, "the ticker never timed the old refund request out")
+	require.Equal(t, returns.StateRefunding, r.Status)
+	require.Contains(t, r.Saga.RefundError, "saga timeout")
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		l, err := svc.Return(lbl)
+		return err == nil && l.Saga.LabelError != ""
+	}, "the ticker never timed the old label request out")
+	l, err := svc.Return(lbl)
+	require.NoError(t, err)
+	require.Equal(t, returns.StateApproved, l.Status)
+	require.Contains(t, l.Saga.LabelError, "saga timeout")
+	require.Equal(t, returns.ActionLabelFailed, l.Audit[len(l.Audit)-1].Action)
+
+	// ten ticks later: the retry was sent at the tick's time, so it is not
+	// due; the fresh request is not due either
+	time.Sleep(time.Second)
+	r, err = svc.Return(old)
+	require.NoError(t, err)
+	require.Equal(t, 2, r.Saga.RefundAttempts, "the retry's clock starts at the timeout's message time")
+	f, err := svc.Return(fresh)
+	require.NoError(t, err)
+	require.Equal(t, returns.StateRefunding, f.Status)
+	require.Equal(t, 1, f.Saga.RefundAttempts, "a request sent now is not timed out")
+	st, err := sims.State(old)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Dropped, "both attempts reached payments")
 }

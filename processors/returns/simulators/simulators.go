@@ -39,8 +39,9 @@ type Config struct {
 	// of the counts (kind is "payment", "restock", "label" or
 	// "notification").
 	FailWhen func(kind, returnID string, attempt int) bool
-	// DropWhen, when set, loses every payment or restock request it
-	// returns true for (kind is "payment" or "restock"): the service does
+	// DropWhen, when set, loses every payment, restock or label request
+	// it returns true for (kind is "payment", "restock" or "label"; a
+	// label's attempt counts the return's label requests): the service does
 	// nothing and never answers, as when the request or its reply is lost,
 	// so only the saga timeout moves the return on.
 	DropWhen func(kind, returnID string, attempt int) bool
@@ -249,6 +250,9 @@ func (s *Simulators) label(st *State, env *topics.Envelope) (returns.Reply, erro
 	rq, err := topics.DecodeData[returns.LabelRequest](env)
 	if err != nil {
 		return returns.Reply{}, err
+	}
+	if s.cfg.drop("label", rq.ReturnID, st.Labels+1) {
+		return returns.Reply{}, errDropped
 	}
 	st.Labels++
 	rp := returns.Reply{RequestID: rq.RequestID}
