@@ -146,7 +146,7 @@ func BenchmarkWriteRows(b *testing.B) {
 				b.StartTimer()
 				tx, err := pool.Begin(ctx)
 				require.NoError(b, err)
-				require.NoError(b, writeTable(ctx, tx, tc.row("", 0).Table, rows))
+				require.NoError(b, writeTable(ctx, tx, tc.row("", 0).Table, rows, &tableState{}))
 				require.NoError(b, tx.Commit(ctx))
 			}
 			b.ReportMetric(float64(b.N*perTx)/b.Elapsed().Seconds(), "rows/s")

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -397,4 +398,56 @@ func TestMalformedEventsGoToTheDLQ(t *testing.T) {
 		}
 	}
 	require.True(t, found["mapper"] && found["constraint"], "reasons: %v", reasons)
+}
+
+// TestDirectCopyFallsBackForStoredRows: large append-only batches are
+// copied straight into the table; a batch repeating stored rows goes
+// through the staging table's anti-join instead (each row still written
+// once), and the direct copy resumes after a batch that found none stored.
+func TestDirectCopyFallsBackForStoredRows(t *testing.T) {
+	f := newFixture(t)
+	key := cluster.Unique("direct")
+	s := f.sink(WithWorkers(1))
+	start(t, s)
+	st := s.states[testEvents]
+	batch := func(ids []string, firstValue int) {
+		t.Helper()
+		vals := make([][]byte, len(ids))
+		for i, id := range ids {
+			vals[i] = f.envelope(id, key, firstValue+i, int64(firstValue+i), nil)
+		}
+		before := s.Stats().Records.Load()
+		f.produce(key, vals...) // one key: one partition, one fetch
+		kafkatest.Eventually(t, 20*time.Second, func() bool { return s.Stats().Records.Load() == before+int64(len(ids)) })
+	}
+	newIDs := func(n int) []string {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = topics.NewID()
+		}
+		return ids
+	}
+	first := newIDs(2 * copyThreshold)
+	steps := []struct {
+		name       string
+		ids        []string
+		wantRows   int
+		wantStaged bool
+	}{
+		{name: "new rows are copied directly", ids: first, wantRows: 2 * copyThreshold, wantStaged: false},
+		{name: "a replay with new rows goes through staging", ids: append(slices.Clone(first), newIDs(copyThreshold)...), wantRows: 3 * copyThreshold, wantStaged: true},
+		{name: "staging stays until a batch finds nothing stored", ids: newIDs(copyThreshold), wantRows: 4 * copyThreshold, wantStaged: false},
+		{name: "then direct copy again", ids: newIDs(copyThreshold), wantRows: 5 * copyThreshold, wantStaged: false},
+	}
+	for i, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			batch(step.ids, i*1000)
+			require.Equal(t, step.wantRows, f.count("SELECT count(*) FROM test_events WHERE key = $1", key))
+			require.Equal(t, step.wantRows, f.count("SELECT count(DISTINCT event_id) FROM test_events WHERE key = $1", key))
+			require.Equal(t, step.wantStaged, st.staged.Load())
+		})
+	}
+	// Stored rows kept their first values: the replay did not rewrite them.
+	require.Equal(t, 0, f.count("SELECT count(*) FROM test_events WHERE key = $1 AND event_id = ANY($2) AND value >= 1000", key, first))
+	require.Zero(t, s.Stats().DeadLetters.Load())
 }

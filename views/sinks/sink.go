@@ -47,6 +47,7 @@ type Sink struct {
 	clients *topics.Clients
 	cfg     config
 	tables  map[*Table]bool
+	states  map[*Table]*tableState
 
 	stats Stats
 	ready atomic.Bool
@@ -125,12 +126,13 @@ func New(spec Spec, pool *pgxpool.Pool, clients *topics.Clients, opts ...Option)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Sink{spec: spec, pool: pool, clients: clients, cfg: cfg, tables: map[*Table]bool{}}
+	s := &Sink{spec: spec, pool: pool, clients: clients, cfg: cfg, tables: map[*Table]bool{}, states: map[*Table]*tableState{}}
 	for _, t := range spec.Tables {
 		if err := t.validate(); err != nil {
 			return nil, err
 		}
 		s.tables[t] = true
+		s.states[t] = &tableState{}
 	}
 	s.cfg.logger = cfg.logger.With("sink", spec.Name)
 	return s, nil

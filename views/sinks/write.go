@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,17 @@ import (
 
 	"github.com/shopstream/streams/topics"
 )
+
+// codeUniqueViolation is PostgreSQL's SQLSTATE unique_violation.
+const codeUniqueViolation = "23505"
+
+// tableState is what a sink remembers about writing one append-only table.
+type tableState struct {
+	// staged is set after a direct COPY found a row already stored; the
+	// table's batches then go through the staging table until one finds
+	// none stored.
+	staged atomic.Bool
+}
 
 // copyThreshold is the row count from which a table's rows go through COPY
 // into a staging table instead of a multi-row INSERT.
@@ -66,7 +78,7 @@ func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPart
 	if err := s.deadLetter(ctx, cl, ms); err != nil {
 		return err
 	}
-	rows, err := s.commit(ctx, pos, next, func(tx pgx.Tx) (int, error) { return writeRows(ctx, tx, ms) })
+	rows, err := s.commit(ctx, pos, next, func(tx pgx.Tx) (int, error) { return writeRows(ctx, tx, ms, s.states) })
 	if isDataError(err) {
 		// One record's rows break a constraint: write record by record,
 		// dead-letter the ones PostgreSQL refuses, keep the rest.
@@ -75,7 +87,7 @@ func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPart
 		rows, err = s.commit(ctx, pos, next, func(tx pgx.Tx) (int, error) {
 			var n int
 			var rerr error
-			n, refused, rerr = writeEach(ctx, tx, ms)
+			n, refused, rerr = writeEach(ctx, tx, ms, s.states)
 			if rerr != nil {
 				return 0, rerr
 			}
@@ -124,7 +136,7 @@ func (s *Sink) commit(ctx context.Context, from, next map[topicPartition]int64, 
 
 // writeRows writes the rows of every record, table by table. It returns
 // the number of rows written (as sent: a duplicate counts).
-func writeRows(ctx context.Context, tx pgx.Tx, ms []mapped) (int, error) {
+func writeRows(ctx context.Context, tx pgx.Tx, ms []mapped, states map[*Table]*tableState) (int, error) {
 	var order []*Table
 	byTable := map[*Table][]*Row{}
 	for i := range ms {
@@ -144,7 +156,7 @@ func writeRows(ctx context.Context, tx pgx.Tx, ms []mapped) (int, error) {
 		} else {
 			rows = dedupe(t, rows)
 		}
-		if err := writeTable(ctx, tx, t, rows); err != nil {
+		if err := writeTable(ctx, tx, t, rows, states[t]); err != nil {
 			return 0, err
 		}
 		n += len(rows)
@@ -154,7 +166,7 @@ func writeRows(ctx context.Context, tx pgx.Tx, ms []mapped) (int, error) {
 
 // writeEach writes record by record under savepoints and returns the
 // records PostgreSQL refused (with the reason) instead of failing.
-func writeEach(ctx context.Context, tx pgx.Tx, ms []mapped) (int, []mapped, error) {
+func writeEach(ctx context.Context, tx pgx.Tx, ms []mapped, states map[*Table]*tableState) (int, []mapped, error) {
 	n := 0
 	var refused []mapped
 	for _, m := range ms {
@@ -165,7 +177,7 @@ func writeEach(ctx context.Context, tx pgx.Tx, ms []mapped) (int, []mapped, erro
 		if err != nil {
 			return 0, nil, err
 		}
-		k, err := writeRows(ctx, sp, []mapped{m})
+		k, err := writeRows(ctx, sp, []mapped{m}, states)
 		if err == nil {
 			err = sp.Commit(ctx)
 		}
@@ -209,7 +221,10 @@ func mergeByKey(rows []*Row) []*Row {
 // writeTable inserts rows into t: a multi-row INSERT for a few rows, COPY
 // into a staging table then INSERT ... SELECT for many; both with t's ON
 // CONFLICT clause.
-func writeTable(ctx context.Context, tx pgx.Tx, t *Table, rows []*Row) error {
+//
+// Append-only rows are first copied straight into t (st, nil for none,
+// remembers whether that recently failed); see copyDirect.
+func writeTable(ctx context.Context, tx pgx.Tx, t *Table, rows []*Row, st *tableState) error {
 	cols := t.allColumns()
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
@@ -244,37 +259,85 @@ func writeTable(ctx context.Context, tx pgx.Tx, t *Table, rows []*Row) error {
 		return nil
 	}
 
+	vals := make([][]any, len(rows))
+	for i, r := range rows {
+		vals[i] = r.values()
+	}
+	if t.Kind == AppendOnly && (st == nil || !st.staged.Load()) {
+		done, err := copyDirect(ctx, tx, t, cols, vals)
+		if done || err != nil {
+			return err
+		}
+		// A row of the batch is already stored: this batch, and the next
+		// ones until one finds nothing stored, go through the staging
+		// table's anti-join.
+		if st != nil {
+			st.staged.Store(true)
+		}
+	}
 	stage := "sink_stage_" + t.Name
 	qstage := pgx.Identifier{stage}.Sanitize()
 	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
 		qstage, colList, name)); err != nil {
 		return fmt.Errorf("sinks: staging %s: %w", t.Name, err)
 	}
-	vals := make([][]any, len(rows))
-	for i, r := range rows {
-		vals[i] = r.values()
-	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(vals)); err != nil {
 		return fmt.Errorf("sinks: copying into %s: %w", t.Name, err)
 	}
-	// Append-only rows: an anti-join on the unique columns instead of ON
-	// CONFLICT DO NOTHING, whose speculative insertion doubles the cost. A
-	// concurrent writer of the same rows makes the INSERT fail with a
-	// unique violation, and the batch is written again record by record,
-	// with ON CONFLICT.
-	// The staging table has no statistics; the anti-join must probe the
-	// unique indexes row by row (constant cost per row), never hash a
-	// sequential scan of the whole table, which the planner picks for
-	// mid-sized tables and which grows with them.
-	insert := fmt.Sprintf("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "+
-		"INSERT INTO %s (%s) SELECT %s FROM %s s %s", name, colList, colList, qstage, t.antiJoin(qstage))
+	b := &pgx.Batch{}
 	if t.Kind == CurrentState {
-		insert = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s %s", name, colList, colList, qstage, t.conflictClause())
+		b.Queue(fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s %s", name, colList, colList, qstage, t.conflictClause()))
+	} else {
+		// Append-only rows: an anti-join on the unique columns instead of
+		// ON CONFLICT DO NOTHING, whose speculative insertion doubles the
+		// cost. A concurrent writer of the same rows makes the INSERT fail
+		// with a unique violation, and the batch is written again record
+		// by record, with ON CONFLICT.
+		// The staging table has no statistics; the anti-join must probe
+		// the unique indexes row by row (constant cost per row), never
+		// hash a sequential scan of the whole table, which the planner
+		// picks for mid-sized tables and which grows with them.
+		b.Queue("SET LOCAL enable_hashjoin = off")
+		b.Queue("SET LOCAL enable_mergejoin = off")
+		b.Queue(fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s s %s", name, colList, colList, qstage, t.antiJoin(qstage))).
+			Exec(func(tag pgconn.CommandTag) error {
+				if st != nil && tag.RowsAffected() == int64(len(rows)) {
+					st.staged.Store(false) // nothing was stored yet: try COPY again
+				}
+				return nil
+			})
+		b.Queue("RESET enable_hashjoin")
+		b.Queue("RESET enable_mergejoin")
 	}
-	if _, err := tx.Exec(ctx, insert+"; DROP TABLE "+qstage); err != nil {
+	b.Queue("DROP TABLE " + qstage)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("sinks: writing %s: %w", t.Name, err)
 	}
 	return nil
+}
+
+// copyDirect copies the append-only rows vals straight into t, under a
+// savepoint. When a row's unique value is already stored (PostgreSQL
+// refuses the whole COPY with a unique violation) it rolls the savepoint
+// back and returns false: the caller writes through the staging table,
+// which skips the stored rows. Any other error is returned.
+func copyDirect(ctx context.Context, tx pgx.Tx, t *Table, cols []string, vals [][]any) (bool, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{t.Name}, cols, pgx.CopyFromRows(vals))
+	if err == nil {
+		return true, sp.Commit(ctx)
+	}
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) || pg.Code != codeUniqueViolation {
+		return false, fmt.Errorf("sinks: copying into %s: %w", t.Name, err)
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // isDataError reports whether err is PostgreSQL refusing the data (a data
