@@ -10,6 +10,7 @@ import (
 
 type config struct {
 	ledgerSize     int
+	stateCache     int
 	cardTTL        time.Duration
 	holdTTL        time.Duration
 	expiryInterval time.Duration
@@ -23,6 +24,12 @@ type Option func(*config)
 // WithLedgerSize sets how many command IDs each card remembers for
 // idempotency (default 64). A retry older than that is applied again.
 func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } }
+
+// WithStateCacheBytes bounds the card processor's cache of decoded card
+// states, in encoded bytes (default DefaultStateCacheBytes; 0 turns the
+// cache off). A hit saves decoding the state a command reads; see
+// stateCodec for why a cached state is never stale.
+func WithStateCacheBytes(n int) Option { return func(c *config) { c.stateCache = n } }
 
 // WithCardTTL sets the lifetime of a card created without expires_at
 // (default one year).
@@ -47,13 +54,15 @@ func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
 }
 
 func defaultConfig() config {
-	return config{ledgerSize: 64, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
+	return config{ledgerSize: 64, stateCache: DefaultStateCacheBytes, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
 }
 
 func (c *config) validate() error {
 	switch {
 	case c.ledgerSize < 1:
 		return errors.New("giftcards: ledger size must be at least 1")
+	case c.stateCache < 0:
+		return errors.New("giftcards: negative state cache size")
 	case c.cardTTL <= 0 || c.holdTTL <= 0:
 		return errors.New("giftcards: card and hold lifetimes must be positive")
 	case c.expiryInterval <= 0:

@@ -2,6 +2,7 @@ package giftcards
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -49,7 +50,14 @@ var remembered = map[string]bool{
 	TypeAuthorize: true, TypeCapture: true, TypeRelease: true, TypeTransferCredit: true,
 }
 
-type cardProcessor struct{ cfg config }
+type cardProcessor struct {
+	cfg   config
+	codec *stateCodec
+}
+
+func newCardProcessor(cfg config) *cardProcessor {
+	return &cardProcessor{cfg: cfg, codec: newStateCodec(cfg.stateCache)}
+}
 
 // graph is the card processor: commands (including its own transfer saga
 // steps and expiry commands) in, events, index records and results out.
@@ -57,7 +65,7 @@ func (p *cardProcessor) graph() *goka.GroupGraph {
 	edges := []goka.Edge{
 		goka.Input(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec), p.handle),
 		goka.Visitor(visitExpiry, p.visitExpiry),
-		goka.Persist(new(topics.JSONCodec[CardState])),
+		goka.Persist(p.codec),
 		// Topics other groups read are written as bytes: every reader
 		// decodes (and dead-letters) in its callback.
 		goka.Output(goka.Stream(topics.GiftCardRedemptions), new(topics.BytesCodec)),
@@ -110,10 +118,17 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 	}
 	var st CardState
 	if v, ok := ctx.Value().(*CardState); ok && v != nil {
+		// v may be shared with the codec's cache: the card is never changed
+		// in place (operations clone it) and the ledger is copied here
+		// before anything is remembered.
 		st = *v
+		st.Commands.Entries = slices.Clone(st.Commands.Entries)
 	}
 	if remembered[env.Type] {
 		prev, err := st.Commands.Check(env)
+		if err == nil {
+			prev, err = expandResult(st.Card, env, prev)
+		}
 		if err != nil {
 			command.Reply(ctx, topics.Failed(env, err))
 			return
@@ -152,7 +167,7 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 	}
 	changed := out.card != st.Card
 	if out.card != nil && remembered[env.Type] && res != nil {
-		st.Commands.Remember(env, res, p.cfg.ledgerSize)
+		st.Commands.Remember(env, compactResult(res, out.result), p.cfg.ledgerSize)
 		changed = true
 	}
 	var final *topics.CommandResult

@@ -36,7 +36,7 @@ func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service,
 	}
 	s := &Service{cfg: cfg}
 	var err error
-	if s.cards, err = build((&cardProcessor{cfg: cfg}).graph()); err != nil {
+	if s.cards, err = build(newCardProcessor(cfg).graph()); err != nil {
 		return nil, err
 	}
 	for _, g := range []*goka.GroupGraph{(&creationIndex{cfg: cfg}).graph(), redemptionIndexGraph(), orderIndexGraph(), ingressGraph()} {

@@ -1,0 +1,105 @@
+package giftcards
+
+import (
+	"encoding/json"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/shopstream/streams/topics"
+)
+
+// A card's command ledger (CardState.Commands) remembers the result of each
+// of the card's recent commands, to answer a repeat with the first result.
+// It is read and written with the card on every command, so what it keeps
+// is kept small: the results of the most frequent commands (create and
+// redeem) are stored compact, without what the card itself can give back
+// (the card summary), and expanded when a repeat asks for them. The
+// expanded result is byte for byte the result first sent.
+//
+// A compact entry is recognized by its empty Type: every result the
+// processor sends has one. Entries stored in the full form (by earlier
+// versions) are answered as they are.
+
+// compactRedemption is the remembered form of a successful redeem: the
+// RedemptionResult without its gift_card summary, plus the two parts of
+// the summary that changed since (available balance and status at the
+// time). The card's key, last four, currency, original amount and expiry
+// never change.
+type compactRedemption struct {
+	RedemptionID string          `json:"redemption_id"`
+	OrderID      string          `json:"order_id"`
+	Amount       decimal.Decimal `json:"amount"`
+	Balance      decimal.Decimal `json:"balance"`
+	Available    decimal.Decimal `json:"available"`
+	Status       Status          `json:"status"`
+}
+
+// compactResult returns the form of res the ledger keeps for a command
+// whose result object was result: compact for a successful create or
+// redeem, res itself otherwise.
+func compactResult(res *topics.CommandResult, result any) *topics.CommandResult {
+	if res == nil || !res.OK || res.Pending || res.Replayed {
+		return res
+	}
+	stored := &topics.CommandResult{OK: true, CompletedAt: res.CompletedAt}
+	switch r := result.(type) {
+	case CardSummary:
+		if res.Type != TypeCreate {
+			return res
+		}
+		// Everything a create answered is the card's creation terms.
+	case *RedemptionResult:
+		if res.Type != TypeRedeem {
+			return res
+		}
+		raw, err := json.Marshal(compactRedemption{RedemptionID: r.RedemptionID, OrderID: r.OrderID,
+			Amount: r.RedeemedAmount.Amount, Balance: r.RemainingBalance.Amount,
+			Available: r.GiftCard.AvailableBalance.Amount, Status: r.GiftCard.Status})
+		if err != nil {
+			return res
+		}
+		stored.Result = raw
+	default:
+		return res
+	}
+	return stored
+}
+
+// expandResult turns a replayed ledger entry (as Ledger.Check returns it,
+// for env) back into the result first sent, with card's help for a compact
+// one. A full entry is returned unchanged.
+func expandResult(card *Card, env *topics.Envelope, prev *topics.CommandResult) (*topics.CommandResult, error) {
+	if prev == nil || prev.Type != "" {
+		return prev, nil
+	}
+	r := *prev
+	r.CommandID, r.Type = env.CommandID, env.Type
+	if card == nil {
+		return nil, ErrInvalidCode // a compact entry lives only in a card's ledger
+	}
+	var result any
+	switch env.Type {
+	case TypeCreate:
+		s := card.Summary()
+		s.Status = StatusActive
+		s.Balance, s.AvailableBalance = s.OriginalAmount, s.OriginalAmount
+		result = s
+	case TypeRedeem:
+		var c compactRedemption
+		if err := json.Unmarshal(prev.Result, &c); err != nil {
+			return nil, err
+		}
+		s := card.Summary()
+		s.Status, s.Balance, s.AvailableBalance = c.Status, card.Money(c.Balance), card.Money(c.Available)
+		result = RedemptionResult{RedemptionID: c.RedemptionID, OrderID: c.OrderID,
+			RedeemedAmount: card.Money(c.Amount), RemainingBalance: card.Money(c.Balance), GiftCard: s}
+	default:
+		return &r, nil
+	}
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	r.Result = raw
+	return &r, nil
+}
