@@ -1,9 +1,11 @@
 package recommendations
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -71,18 +73,40 @@ func ContentSimilarity(a, b *Product) ContentMatch {
 	if a == nil || b == nil {
 		return m
 	}
-	union := len(a.Categories)
+	m.Score = contentScore(a, b)
 	for _, c := range b.Categories {
 		if slices.Contains(a.Categories, c) {
 			m.SharedCategories = append(m.SharedCategories, c)
+		}
+	}
+	for k, v := range b.Attributes {
+		if av, ok := a.Attributes[k]; ok && strings.EqualFold(av, v) {
+			m.SharedAttributes = append(m.SharedAttributes, k+"="+v)
+		}
+	}
+	m.SameBrand = a.Brand != "" && strings.EqualFold(a.Brand, b.Brand)
+	sort.Strings(m.SharedCategories)
+	sort.Strings(m.SharedAttributes)
+	return m
+}
+
+// contentScore is ContentSimilarity's score without the evidence (and
+// without allocating): Similar scores every candidate with it and builds
+// the evidence of the top k only.
+func contentScore(a, b *Product) float64 {
+	var score float64
+	union, shared := len(a.Categories), 0
+	for _, c := range b.Categories {
+		if slices.Contains(a.Categories, c) {
+			shared++
 		} else {
 			union++
 		}
 	}
 	if union > 0 {
-		m.Score += categoryWeight * float64(len(m.SharedCategories)) / float64(union)
+		score += categoryWeight * float64(shared) / float64(union)
 	}
-	keys := len(a.Attributes)
+	keys, equal := len(a.Attributes), 0
 	for k, v := range b.Attributes {
 		av, ok := a.Attributes[k]
 		if !ok {
@@ -90,55 +114,73 @@ func ContentSimilarity(a, b *Product) ContentMatch {
 			continue
 		}
 		if strings.EqualFold(av, v) {
-			m.SharedAttributes = append(m.SharedAttributes, k+"="+v)
+			equal++
 		}
 	}
 	if keys > 0 {
-		m.Score += attributeWeight * float64(len(m.SharedAttributes)) / float64(keys)
+		score += attributeWeight * float64(equal) / float64(keys)
 	}
 	if a.Brand != "" && strings.EqualFold(a.Brand, b.Brand) {
-		m.SameBrand = true
-		m.Score += brandWeight
+		score += brandWeight
 	}
-	sort.Strings(m.SharedCategories)
-	sort.Strings(m.SharedAttributes)
-	return m
+	return score
 }
 
 // CatalogIndex is an immutable snapshot of the catalog with an inverted index
 // from categories and brands to products, and of popularity: what
 // content-based similarity, the popularity fallback and similarity
-// normalization read.
+// normalization read. Its content part memoizes each product's similar
+// products; NextCatalogIndex carries that part (and its memo) over to the
+// next snapshot while the catalog has not changed.
 type CatalogIndex struct {
-	products   map[string]*Product
-	byFacet    map[string][]string
+	*content
 	users      map[string]int64
 	totalUsers int64
 	popular    []ProductScore
 	popScore   map[string]float64
 }
 
+// content is the catalog part of a snapshot. products and byFacet never
+// change after newContent; similar is a memo, filled on first use.
+type content struct {
+	products map[string]*Product
+	byFacet  map[string][]string
+
+	mu      sync.RWMutex
+	similar map[string]similarMemo
+}
+
+// similarMemo is one product's most similar products, highest first. k is
+// the depth asked for when it was computed: a list shorter than k is every
+// similar product there is.
+type similarMemo struct {
+	k   int
+	top []ProductScore
+	ev  map[string]ContentMatch
+}
+
+// similarMemoCap bounds how many products' similar lists a snapshot keeps;
+// past it the memo starts afresh.
+const similarMemoCap = 100_000
+
 // NewCatalogIndex indexes products and items. Items supply popularity
 // (valued at at) and user counts.
 func NewCatalogIndex(products []*Product, items []*Item, at time.Time, halfLife time.Duration, totalUsers int64) *CatalogIndex {
-	ix := &CatalogIndex{products: make(map[string]*Product, len(products)), byFacet: make(map[string][]string),
-		users: make(map[string]int64, len(items)), totalUsers: totalUsers}
-	for _, p := range products {
-		ix.products[p.ProductID] = p
-		if !p.Active {
-			continue
-		}
-		for _, c := range p.Categories {
-			ix.byFacet["c:"+c] = append(ix.byFacet["c:"+c], p.ProductID)
-		}
-		if p.Brand != "" {
-			b := "b:" + strings.ToLower(p.Brand)
-			ix.byFacet[b] = append(ix.byFacet[b], p.ProductID)
-		}
+	return NextCatalogIndex(nil, products, items, at, halfLife, totalUsers)
+}
+
+// NextCatalogIndex is NewCatalogIndex for the snapshot that replaces prev: when
+// products are the same catalog entries prev indexed, the new snapshot
+// shares prev's content part and so its memo of similar products (the
+// popularity part is always rebuilt).
+func NextCatalogIndex(prev *CatalogIndex, products []*Product, items []*Item, at time.Time, halfLife time.Duration, totalUsers int64) *CatalogIndex {
+	var c *content
+	if prev != nil && prev.content != nil && prev.sameCatalog(products) {
+		c = prev.content
+	} else {
+		c = newContent(products)
 	}
-	for _, ids := range ix.byFacet {
-		sort.Strings(ids)
-	}
+	ix := &CatalogIndex{content: c, users: make(map[string]int64, len(items)), totalUsers: totalUsers}
 	var sum int64
 	for _, it := range items {
 		ix.users[it.ProductID] = it.Users
@@ -156,6 +198,50 @@ func NewCatalogIndex(products []*Product, items []*Item, at time.Time, halfLife 
 		ix.popScore[p.ProductID] = p.Score / ix.popular[0].Score
 	}
 	return ix
+}
+
+func newContent(products []*Product) *content {
+	c := &content{products: make(map[string]*Product, len(products)), byFacet: make(map[string][]string),
+		similar: make(map[string]similarMemo)}
+	for _, p := range products {
+		c.products[p.ProductID] = p
+	}
+	for _, p := range c.products {
+		if !p.Active {
+			continue
+		}
+		for _, cat := range p.Categories {
+			c.byFacet["c:"+cat] = append(c.byFacet["c:"+cat], p.ProductID)
+		}
+		if p.Brand != "" {
+			b := "b:" + strings.ToLower(p.Brand)
+			c.byFacet[b] = append(c.byFacet[b], p.ProductID)
+		}
+	}
+	for _, ids := range c.byFacet {
+		sort.Strings(ids)
+	}
+	return c
+}
+
+// sameCatalog reports whether products are exactly the entries c indexed.
+func (c *content) sameCatalog(products []*Product) bool {
+	if len(products) != len(c.products) {
+		return false
+	}
+	for _, p := range products {
+		if !sameProduct(p, c.products[p.ProductID]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameProduct compares what the index and content similarity read.
+func sameProduct(a, b *Product) bool {
+	return a != nil && b != nil && a.ProductID == b.ProductID && a.UpdatedAt.Equal(b.UpdatedAt) &&
+		a.Active == b.Active && a.Brand == b.Brand && slices.Equal(a.Categories, b.Categories) &&
+		maps.Equal(a.Attributes, b.Attributes) && a.Name == b.Name && a.Price.Equal(b.Price) && a.Currency == b.Currency
 }
 
 // Product returns the catalog entry of id, or nil.
@@ -192,44 +278,70 @@ func (ix *CatalogIndex) PopularityOf(id string) float64 {
 }
 
 // Similar returns up to k active products most similar to id by content,
-// highest first, ties by product ID, with the evidence.
+// highest first, ties by product ID, with the evidence. The returned slice
+// and map are shared with the snapshot's memo: callers must not modify them.
 func (ix *CatalogIndex) Similar(id string, k int) ([]ProductScore, map[string]ContentMatch) {
-	p := ix.products[id]
-	if p == nil {
+	if k < 1 || ix.products[id] == nil {
 		return nil, nil
 	}
-	seen := map[string]bool{id: true}
-	var cands []string
+	c := ix.content
+	c.mu.RLock()
+	m, ok := c.similar[id]
+	c.mu.RUnlock()
+	if !ok || (m.k < k && len(m.top) == m.k) {
+		m = c.computeSimilar(id, k)
+		c.mu.Lock()
+		if len(c.similar) >= similarMemoCap {
+			clear(c.similar)
+		}
+		if old, ok := c.similar[id]; !ok || old.k < m.k {
+			c.similar[id] = m
+		}
+		c.mu.Unlock()
+	}
+	if len(m.top) <= k {
+		return m.top, m.ev
+	}
+	return m.top[:k], m.ev
+}
+
+// computeSimilar scores every active product that shares a category or the
+// brand with id (ContentSimilarity's score) and keeps the top k with their
+// evidence.
+func (c *content) computeSimilar(id string, k int) similarMemo {
+	p := c.products[id]
 	facets := make([]string, 0, len(p.Categories)+1)
-	for _, c := range p.Categories {
-		facets = append(facets, "c:"+c)
+	for _, cat := range p.Categories {
+		facets = append(facets, "c:"+cat)
 	}
 	if p.Brand != "" {
 		facets = append(facets, "b:"+strings.ToLower(p.Brand))
 	}
+	n := 0
 	for _, f := range facets {
-		for _, q := range ix.byFacet[f] {
-			if !seen[q] {
-				seen[q] = true
-				cands = append(cands, q)
-			}
-		}
+		n += len(c.byFacet[f])
 	}
-	out := make([]ProductScore, 0, len(cands))
-	ev := make(map[string]ContentMatch, len(cands))
-	for _, q := range cands {
-		m := ContentSimilarity(p, ix.products[q])
-		if m.Score > 0 {
-			out = append(out, ProductScore{ProductID: q, Score: m.Score})
-			ev[q] = m
+	seen := make(map[string]struct{}, n)
+	seen[id] = struct{}{}
+	out := make([]ProductScore, 0, n)
+	for _, f := range facets {
+		for _, q := range c.byFacet[f] {
+			if _, dup := seen[q]; dup {
+				continue
+			}
+			seen[q] = struct{}{}
+			if s := contentScore(p, c.products[q]); s > 0 {
+				out = append(out, ProductScore{ProductID: q, Score: s})
+			}
 		}
 	}
 	sortScores(out)
 	if len(out) > k {
-		for _, d := range out[k:] {
-			delete(ev, d.ProductID)
-		}
-		out = out[:k]
+		out = slices.Clip(out[:k])
 	}
-	return out, ev
+	ev := make(map[string]ContentMatch, len(out))
+	for _, q := range out {
+		ev[q.ProductID] = ContentSimilarity(p, c.products[q.ProductID])
+	}
+	return similarMemo{k: k, top: out, ev: ev}
 }

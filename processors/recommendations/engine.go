@@ -3,6 +3,7 @@ package recommendations
 import (
 	"errors"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -238,7 +239,7 @@ func (e *Engine) FrequentlyBoughtTogether(productID string, limit int) ([]Result
 			continue
 		}
 		out = append(out, scored{id: ps.ProductID, score: ps.Score, reason: ReasonBoughtTogether,
-			meta: map[string]any{"bought_with": productID, "orders_together": it.Bought[ps.ProductID], "orders": it.Orders}})
+			best: piece{reason: ReasonBoughtTogether, from: productID, count: it.Bought[ps.ProductID], orders: it.Orders}})
 	}
 	return finish(out, nil, nil, limit), nil
 }
@@ -256,7 +257,8 @@ func (e *Engine) SimilarProducts(productID string, limit int) ([]Result, error) 
 	sim, ev := ix.Similar(productID, limit)
 	out := make([]scored, 0, len(sim))
 	for _, s := range sim {
-		out = append(out, scored{id: s.ProductID, score: s.Score, reason: ReasonSimilar, meta: contentMeta(productID, ev[s.ProductID])})
+		out = append(out, scored{id: s.ProductID, score: s.Score, reason: ReasonSimilar,
+			best: piece{reason: ReasonSimilar, from: productID, match: ev[s.ProductID]}})
 	}
 	return finish(out, nil, nil, limit), nil
 }
@@ -271,12 +273,66 @@ func validateProductQuery(productID string, limit int) error {
 	return nil
 }
 
-// scored is a candidate before rounding.
+// scored is a candidate before rounding. Its metadata is built (metadata)
+// only for the candidates that make the list.
 type scored struct {
 	id     string
 	score  float64
 	reason Reason
-	meta   map[string]any
+	// meta is the metadata when it is known up front (popular fill).
+	meta map[string]any
+	// best is the strongest piece of evidence; from lists every seed that
+	// contributed (evidence_from, when more than one).
+	best piece
+	from []string
+	// components are the hybrid strategy's parts, when hybrid.
+	components *[3]float64
+}
+
+// piece is one piece of evidence for a candidate: the seed it came from and
+// what made it (co-occurrence or basket counts, or a content match).
+type piece struct {
+	reason Reason
+	from   string
+	sim    Similarity
+	count  int64
+	orders int64
+	match  ContentMatch
+}
+
+func (p piece) metadata(extra int) map[string]any {
+	switch p.reason {
+	case ReasonCollaborative:
+		m := make(map[string]any, 3+extra)
+		m["because_of"], m["similarity"], m["co_occurrences"] = p.from, string(p.sim), p.count
+		return m
+	case ReasonBoughtTogether:
+		m := make(map[string]any, 3+extra)
+		m["bought_with"], m["orders_together"], m["orders"] = p.from, p.count, p.orders
+		return m
+	case ReasonSimilar:
+		return contentMeta(p.from, p.match)
+	}
+	return make(map[string]any, extra)
+}
+
+// metadata is the result's evidence: the strongest piece's details, plus the
+// hybrid components, or every contributing seed (evidence_from) when more
+// than one pointed at the candidate.
+func (s *scored) metadata() map[string]any {
+	if s.meta != nil {
+		return s.meta
+	}
+	m := s.best.metadata(1)
+	if s.components != nil {
+		c := s.components
+		m["components"] = map[string]float64{"collaborative": round(c[0]), "content": round(c[1]), "popularity": round(c[2])}
+	} else if len(s.from) > 1 {
+		from := slices.Clone(s.from)
+		sort.Strings(from)
+		m["evidence_from"] = from
+	}
+	return m
 }
 
 // seeds are the user's strongest affinities, normalized so the strongest is 1.
@@ -296,20 +352,18 @@ func (e *Engine) seeds(p *Profile) []ProductScore {
 // pieces of evidence: 1 - prod(1 - w_i), which stays in [0, 1] and grows with
 // each seed that points at the candidate.
 type evidence struct {
-	miss     float64
-	best     float64
-	bestFrom string
-	reason   Reason
-	from     []string
-	meta     map[string]any
+	miss float64
+	best float64
+	top  piece
+	from []string
 }
 
-func (ev *evidence) add(w float64, from string, reason Reason, meta map[string]any) {
+func (ev *evidence) add(w float64, p piece) {
 	w = math.Max(0, math.Min(1, w))
 	ev.miss *= 1 - w
-	ev.from = append(ev.from, from)
-	if w > ev.best || (w == ev.best && from < ev.bestFrom) {
-		ev.best, ev.bestFrom, ev.reason, ev.meta = w, from, reason, meta
+	ev.from = append(ev.from, p.from)
+	if w > ev.best || (w == ev.best && p.from < ev.top.from) || ev.top.reason == "" {
+		ev.best, ev.top = w, p
 	}
 }
 
@@ -336,15 +390,15 @@ func (e *Engine) collaborativeEvidence(seeds []ProductScore, ix *CatalogIndex, e
 			if n.ProductID == s.ProductID || excluded(n.ProductID) {
 				continue
 			}
-			collect(out, n.ProductID).add(s.Score*n.Score, s.ProductID, ReasonCollaborative,
-				map[string]any{"because_of": s.ProductID, "similarity": string(e.cfg.similarity), "co_occurrences": it.Co[n.ProductID]})
+			collect(out, n.ProductID).add(s.Score*n.Score,
+				piece{reason: ReasonCollaborative, from: s.ProductID, sim: e.cfg.similarity, count: it.Co[n.ProductID]})
 		}
 		for _, b := range it.BoughtTogether(e.cfg.neighbours) {
 			if b.ProductID == s.ProductID || excluded(b.ProductID) {
 				continue
 			}
-			collect(out, b.ProductID).add(s.Score*b.Score, s.ProductID, ReasonBoughtTogether,
-				map[string]any{"bought_with": s.ProductID, "orders_together": it.Bought[b.ProductID], "orders": it.Orders})
+			collect(out, b.ProductID).add(s.Score*b.Score,
+				piece{reason: ReasonBoughtTogether, from: s.ProductID, count: it.Bought[b.ProductID], orders: it.Orders})
 		}
 	}
 	return out, nil
@@ -358,14 +412,15 @@ func (e *Engine) contentEvidence(seeds []ProductScore, ix *CatalogIndex, exclude
 			if excluded(n.ProductID) {
 				continue
 			}
-			collect(out, n.ProductID).add(s.Score*n.Score, s.ProductID, ReasonSimilar, contentMeta(s.ProductID, ev[n.ProductID]))
+			collect(out, n.ProductID).add(s.Score*n.Score, piece{reason: ReasonSimilar, from: s.ProductID, match: ev[n.ProductID]})
 		}
 	}
 	return out
 }
 
 func contentMeta(from string, m ContentMatch) map[string]any {
-	meta := map[string]any{"similar_to": from}
+	meta := make(map[string]any, 5)
+	meta["similar_to"] = from
 	if len(m.SharedCategories) > 0 {
 		meta["shared_categories"] = m.SharedCategories
 	}
@@ -381,15 +436,7 @@ func contentMeta(from string, m ContentMatch) map[string]any {
 func fromEvidence(m map[string]*evidence) []scored {
 	out := make([]scored, 0, len(m))
 	for id, ev := range m {
-		meta := make(map[string]any, len(ev.meta)+1)
-		for k, v := range ev.meta {
-			meta[k] = v
-		}
-		sort.Strings(ev.from)
-		if len(ev.from) > 1 {
-			meta["evidence_from"] = ev.from
-		}
-		out = append(out, scored{id: id, score: 1 - ev.miss, reason: ev.reason, meta: meta})
+		out = append(out, scored{id: id, score: 1 - ev.miss, reason: ev.top.reason, best: ev.top, from: ev.from})
 	}
 	return out
 }
@@ -439,12 +486,8 @@ func (e *Engine) hybrid(seeds []ProductScore, ix *CatalogIndex, excluded func(st
 			}
 		}
 		pop := ix.PopularityOf(id)
-		s := scored{id: id, score: (w.Collaborative*c + w.Content*t + w.Popularity*pop) / sum, reason: best.reason}
-		s.meta = map[string]any{"components": map[string]float64{
-			"collaborative": round(c), "content": round(t), "popularity": round(pop)}}
-		for k, v := range best.meta {
-			s.meta[k] = v
-		}
+		s := scored{id: id, score: (w.Collaborative*c + w.Content*t + w.Popularity*pop) / sum, reason: best.top.reason,
+			best: best.top, components: &[3]float64{c, t, pop}}
 		if w.Popularity*pop > w.Collaborative*c && w.Popularity*pop > w.Content*t {
 			s.reason = ReasonPopular
 		}
@@ -460,20 +503,25 @@ func round(f float64) float64 { return math.Round(f*1e4) / 1e4 }
 // personal result so that order and scores agree.
 func finish(ranked []scored, ix *CatalogIndex, excluded func(string) bool, depth int) []Result {
 	out := make([]Result, 0, min(depth, len(ranked)))
-	sort.Slice(ranked, func(i, j int) bool {
-		ri, rj := decimal.NewFromFloat(ranked[i].score).Round(ScorePlaces), decimal.NewFromFloat(ranked[j].score).Round(ScorePlaces)
-		if c := ri.Cmp(rj); c != 0 {
+	// Rank by the rounded score the API shows, computed once per candidate.
+	rounded := make([]rankKey, len(ranked))
+	for i := range ranked {
+		rounded[i] = rankKey{score: clampScore(ranked[i].score), i: i}
+	}
+	sort.Slice(rounded, func(i, j int) bool {
+		if c := rounded[i].score.Cmp(rounded[j].score); c != 0 {
 			return c > 0
 		}
-		return ranked[i].id < ranked[j].id
+		return ranked[rounded[i].i].id < ranked[rounded[j].i].id
 	})
 	seen := make(map[string]bool, depth)
-	for _, s := range ranked {
+	for _, r := range rounded {
 		if len(out) == depth {
 			break
 		}
+		s := &ranked[r.i]
 		seen[s.id] = true
-		out = append(out, Result{ProductID: s.id, Score: clampScore(s.score), Reason: s.reason, Metadata: s.meta})
+		out = append(out, Result{ProductID: s.id, Score: r.score, Reason: s.reason, Metadata: s.metadata()})
 	}
 	if len(out) >= depth || ix == nil {
 		return out
@@ -493,6 +541,11 @@ func finish(ranked []scored, ix *CatalogIndex, excluded func(string) bool, depth
 			Metadata: map[string]any{"popularity": round(p.Score)}})
 	}
 	return out
+}
+
+type rankKey struct {
+	score decimal.Decimal
+	i     int
 }
 
 func clampScore(f float64) decimal.Decimal {

@@ -135,17 +135,29 @@ func (it *Item) Apply(inc *Increment, cfg *config) {
 	}
 }
 
-// capCounts drops the smallest counts (ties: the greatest ID) beyond max.
+// capCounts drops the smallest counts (ties: the greatest ID) beyond max, in
+// one pass over the map.
 func capCounts(m map[string]int64, max int) {
-	for len(m) > max {
-		var minID string
-		var minC int64 = math.MaxInt64
-		for id, c := range m {
-			if c < minC || (c == minC && id > minID) {
-				minID, minC = id, c
-			}
+	over := len(m) - max
+	if over <= 0 {
+		return
+	}
+	type kv struct {
+		id string
+		c  int64
+	}
+	all := make([]kv, 0, len(m))
+	for id, c := range m {
+		all = append(all, kv{id, c})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].c != all[j].c {
+			return all[i].c < all[j].c
 		}
-		delete(m, minID)
+		return all[i].id > all[j].id
+	})
+	for _, e := range all[:over] {
+		delete(m, e.id)
 	}
 }
 

@@ -25,6 +25,9 @@ type Model struct {
 	products map[string]*Product
 	log      []Batch
 	index    *CatalogIndex
+	// prev is the last index built: the next one shares its content part
+	// (and memo of similar products) while the catalog is unchanged.
+	prev *CatalogIndex
 }
 
 // NewModel returns an empty model.
@@ -203,6 +206,7 @@ func (m *Model) Index() *CatalogIndex {
 	defer m.mu.Unlock()
 	if m.index == nil {
 		m.index = m.buildIndexLocked()
+		m.prev = m.index
 	}
 	return m.index
 }
@@ -220,7 +224,7 @@ func (m *Model) buildIndexLocked() *CatalogIndex {
 			at = it.Popularity.At
 		}
 	}
-	return NewCatalogIndex(products, items, at, m.cfg.halfLife, int64(len(m.profiles)))
+	return NextCatalogIndex(m.prev, products, items, at, m.cfg.halfLife, int64(len(m.profiles)))
 }
 
 // CooccurrenceMatrix is what BuildCooccurrenceMatrix returns: per product,

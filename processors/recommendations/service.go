@@ -192,7 +192,9 @@ func (s *Service) RefreshIndex() error {
 		}
 	}
 	ii.Release()
-	s.index.Store(NewCatalogIndex(products, items, at, s.cfg.halfLife, 0))
+	// The catalog rarely changes between refreshes: the next snapshot then
+	// shares this one's content part and its memo of similar products.
+	s.index.Store(NextCatalogIndex(s.index.Load(), products, items, at, s.cfg.halfLife, 0))
 	return nil
 }
 
