@@ -316,8 +316,9 @@ func (s *Service) handleCommand(ctx goka.Context, msg any) {
 		rec = &ReturnRecord{Return: &r}
 		res, _ := topics.Succeeded(env, r.Request())
 		rec.Commands.Remember(env, res, s.cfg.ledgerSize)
+		initiated := r.publish()
 		ctx.SetValue(rec)
-		s.emitEvent(ctx, env, &r, Event{Type: EventInitiated, Data: r.Summary()})
+		s.emitEvent(ctx, env, &r, Event{Type: EventInitiated, Data: initiated})
 		command.Reply(ctx, res)
 		return
 	}

@@ -2,6 +2,7 @@ package returns
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -167,6 +168,9 @@ type Return struct {
 
 	Saga  Saga         `json:"saga"`
 	Audit []AuditEntry `json:"audit"`
+	// AuditPublished is how many audit entries the return's events have
+	// carried so far (Summary.Audit).
+	AuditPublished int `json:"audit_published,omitempty"`
 }
 
 // Clone returns a deep copy of r, so that a failed action leaves r as it
@@ -316,14 +320,30 @@ func timePtr(t time.Time) *time.Time { t = t.UTC(); return &t }
 
 // Summary is the payload of every return.* event.
 type Summary struct {
-	ReturnID     string           `json:"return_id"`
-	OrderID      string           `json:"order_id"`
-	CustomerID   string           `json:"customer_id"`
+	ReturnID   string `json:"return_id"`
+	OrderID    string `json:"order_id"`
+	CustomerID string `json:"customer_id"`
+	// Seq orders the events of one return: the length of its audit trail
+	// when the event was published (it only grows). Events published by
+	// one action share it.
+	Seq          int64            `json:"seq"`
 	Status       State            `json:"status"`
 	Reason       string           `json:"reason"`
+	Description  string           `json:"description,omitempty"`
 	RefundMethod string           `json:"refund_method,omitempty"`
 	Items        []SummaryItem    `json:"items"`
 	Refund       *RefundBreakdown `json:"refund,omitempty"`
+	// ShippingLabelURL and TrackingNumber are the return label's, once the
+	// shipping service made one.
+	ShippingLabelURL string `json:"shipping_label_url,omitempty"`
+	TrackingNumber   string `json:"tracking_number,omitempty"`
+	// Audit are the audit entries appended since the return's previous
+	// event (the first event: since the start), in order: the actions that
+	// publish no event of their own (ship, inspect, label, refund and
+	// restock steps, notifications) travel with the next one. Entries
+	// appended after the last event a return publishes are in the
+	// return's trail (GET /v1/returns/{id}) only.
+	Audit []AuditEntry `json:"audit,omitempty"`
 }
 
 // SummaryItem is one line in a Summary.
@@ -332,18 +352,82 @@ type SummaryItem struct {
 	ProductID         string `json:"product_id"`
 	QuantityRequested int    `json:"quantity_requested"`
 	QuantityReceived  int    `json:"quantity_received"`
+	ExpectedCondition string `json:"expected_condition,omitempty"`
+	// ActualCondition is the condition of the latest units received
+	// ("" before any); Restockable (nil before any receipt) whether any
+	// received unit was found sellable and goes back to stock.
+	ActualCondition string `json:"actual_condition,omitempty"`
+	Restockable     *bool  `json:"restockable,omitempty"`
+	// UnitRefund is the refund per unit of the line: the refund's lines for
+	// it over their units, rounded to the currency's minor units (nil
+	// without a refund figure).
+	UnitRefund *decimal.Decimal `json:"unit_refund,omitempty"`
+	// Notes are the receipts' notes, in order, joined by "; ".
+	Notes string `json:"notes,omitempty"`
 }
 
-// Summary describes r for an event.
+// Summary describes r for an event (without audit entries: publish adds
+// those).
 func (r *Return) Summary() Summary {
-	s := Summary{ReturnID: r.ID, OrderID: r.OrderID, CustomerID: r.CustomerID, Status: r.Status,
-		Reason: r.Reason, RefundMethod: r.RefundMethod, Refund: r.ActualRefund}
+	s := Summary{ReturnID: r.ID, OrderID: r.OrderID, CustomerID: r.CustomerID, Seq: int64(len(r.Audit)), Status: r.Status,
+		Reason: r.Reason, Description: r.Description, RefundMethod: r.RefundMethod, Refund: r.ActualRefund}
 	if s.Refund == nil {
 		s.Refund = r.EstimatedRefund
 	}
-	for _, it := range r.Items {
-		s.Items = append(s.Items, SummaryItem{it.LineItemID, it.ProductID, it.QuantityRequested, it.QuantityReceived()})
+	if l := r.ShippingLabel; l != nil {
+		s.ShippingLabelURL, s.TrackingNumber = l.URL, l.TrackingNumber
 	}
+	for _, it := range r.Items {
+		si := SummaryItem{LineItemID: it.LineItemID, ProductID: it.ProductID, QuantityRequested: it.QuantityRequested,
+			QuantityReceived: it.QuantityReceived(), ExpectedCondition: it.ExpectedCondition}
+		var notes []string
+		for _, rc := range it.Receipts {
+			si.ActualCondition = rc.ActualCondition
+			if rc.Notes != "" {
+				notes = append(notes, rc.Notes)
+			}
+		}
+		si.Notes = strings.Join(notes, "; ")
+		if len(it.Receipts) > 0 {
+			restockable := it.Restockable() > 0
+			si.Restockable = &restockable
+		}
+		si.UnitRefund = s.Refund.unitRefund(it.LineItemID, r.Currency)
+		s.Items = append(s.Items, si)
+	}
+	return s
+}
+
+// unitRefund is b's refund per unit of a line (nil when b has no units of
+// it).
+func (b *RefundBreakdown) unitRefund(lineItemID, currency string) *decimal.Decimal {
+	if b == nil {
+		return nil
+	}
+	total, n := decimal.Zero, 0
+	for _, l := range b.Lines {
+		if l.LineItemID == lineItemID {
+			total, n = total.Add(l.Total), n+l.Quantity
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	u, err := topics.Round(total.Div(decimal.NewFromInt(int64(n))), currency)
+	if err != nil {
+		return nil
+	}
+	return &u
+}
+
+// publish is the Summary of an event r publishes now, with the audit
+// entries no earlier event carried; it marks them as carried.
+func (r *Return) publish() Summary {
+	s := r.Summary()
+	if r.AuditPublished < len(r.Audit) {
+		s.Audit = slices.Clone(r.Audit[r.AuditPublished:])
+	}
+	r.AuditPublished = len(r.Audit)
 	return s
 }
 

@@ -171,7 +171,7 @@ func (r *Return) startRestock(m Meta) Outcome {
 func (r *Return) finish(m Meta) Outcome {
 	r.CompletedAt = timePtr(m.At)
 	var out Outcome
-	out.event(EventCompleted, r.Summary())
+	out.event(EventCompleted, r.publish())
 	keep := map[string]int{}
 	for _, it := range r.Items {
 		if n := it.QuantityReceived(); n > 0 {

@@ -112,7 +112,8 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 		orderID := placeOrder(t, svc, delivered)
 		customers[id] = topics.Actor{ID: "user_" + orderID, Type: topics.ActorCustomer}
 		submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, returns.InitiateRequest{ReturnID: id, OrderID: orderID,
-			Reason: returns.ReasonNoLongerNeeded, Items: []returns.InitiateItem{{LineItemID: "li_1", Quantity: 2, Condition: returns.ConditionNew}}}, customers[id])
+			Reason: returns.ReasonNoLongerNeeded, Description: "too small",
+			Items: []returns.InitiateItem{{LineItemID: "li_1", Quantity: 2, Condition: returns.ConditionOpened}}}, customers[id])
 	}
 	waitStatus := func(id string, st returns.State) {
 		kafkatest.Eventually(t, 30*time.Second, func() bool {
@@ -126,8 +127,12 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 		initiate(id)
 	}
 	submit(t, topics.ReturnsCommands, completed, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		r, err := svc.Return(completed)
+		return err == nil && r.ShippingLabel != nil
+	}, "the label of %s never arrived", completed)
 	submit(t, topics.ReturnsCommands, completed, returns.TypeReceive, returns.ReceiveItems{ReceiverID: "wh_1",
-		Items: []returns.ReceivedItem{{LineItemID: "li_1", QuantityReceived: 2, ActualCondition: returns.ActualSellable}}}, staff)
+		Items: []returns.ReceivedItem{{LineItemID: "li_1", QuantityReceived: 2, ActualCondition: returns.ActualSellable, Notes: "tags on"}}}, staff)
 	submit(t, topics.ReturnsCommands, completed, returns.TypeComplete, returns.Complete{}, staff)
 	submit(t, topics.ReturnsCommands, rejected, returns.TypeReject, returns.Reject{Reason: "worn", RejectorID: "staff_7"}, staff)
 	submit(t, topics.ReturnsCommands, cancelled, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
@@ -144,12 +149,14 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 	cases := []struct {
 		name    string
 		id      string
-		actions []string // the return.* events, in order
-		stamped string   // the timestamp column its final event sets
+		actions []returns.Action // actions the trail must have (with others between them)
+		stamped string           // the timestamp column its final event sets
 	}{
-		{name: "completed through the saga", id: completed, actions: []string{"initiated", "approved", "received", "completed"}, stamped: "completed_at"},
-		{name: "rejected", id: rejected, actions: []string{"initiated", "rejected"}, stamped: "rejected_at"},
-		{name: "cancelled", id: cancelled, actions: []string{"initiated", "approved", "cancelled"}, stamped: "cancelled_at"},
+		{name: "completed through the saga", id: completed, actions: []returns.Action{returns.ActionInitiate, returns.ActionApprove,
+			returns.ActionLabelCreated, returns.ActionReceive, returns.ActionComplete, returns.ActionRefundSucceeded, returns.ActionRestockSucceeded},
+			stamped: "completed_at"},
+		{name: "rejected", id: rejected, actions: []returns.Action{returns.ActionInitiate, returns.ActionReject}, stamped: "rejected_at"},
+		{name: "cancelled", id: cancelled, actions: []returns.Action{returns.ActionInitiate, returns.ActionApprove, returns.ActionCancel}, stamped: "cancelled_at"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,11 +167,15 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 				err := pool.QueryRow(ctx, "SELECT status FROM return_requests WHERE id = $1", tc.id).Scan(&status)
 				return err == nil && status == string(view.Status)
 			}, "return %s in SQL", tc.id)
+			// the entries the return's events carried: every entry up to
+			// its last event (replies after it stay in the processor's trail)
+			published := view.Audit[:view.AuditPublished]
+			require.NotEmpty(t, published)
 			kafkatest.Eventually(t, 10*time.Second, func() bool {
 				var n int
 				return pool.QueryRow(ctx, "SELECT count(*) FROM return_audit_logs WHERE return_request_id = $1", tc.id).Scan(&n) == nil &&
-					n == len(tc.actions)
-			})
+					n == len(published)
+			}, "return %s: %d audit entries in SQL", tc.id, len(published))
 
 			var orderID, customerID, reason string
 			var created, stamped *time.Time
@@ -192,25 +203,75 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 			require.Len(t, view.Items, items)
 			require.Equal(t, view.QuantityReceived(), received)
 
-			rows, err := pool.Query(ctx, `SELECT action, new_state, actor_type FROM return_audit_logs
-				WHERE return_request_id = $1 ORDER BY created_at, event_id`, tc.id)
+			// the processor's own entries, field by field
+			rows, err := pool.Query(ctx, `SELECT action, actor_id, actor_type, coalesce(previous_state, ''), new_state,
+				metadata, created_at FROM return_audit_logs WHERE return_request_id = $1 ORDER BY event_id`, tc.id)
 			require.NoError(t, err)
-			var actions, states, actors []string
+			var got []returns.AuditEntry
 			for rows.Next() {
-				var a, st string
-				var actor *string
-				require.NoError(t, rows.Scan(&a, &st, &actor))
-				actions, states = append(actions, a), append(states, st)
-				if actor != nil {
-					actors = append(actors, *actor)
+				var e returns.AuditEntry
+				var md map[string]any
+				var prev, next string
+				require.NoError(t, rows.Scan(&e.Action, &e.ActorID, &e.ActorType, &prev, &next, &md, &e.At))
+				e.PreviousState, e.NewState = returns.State(prev), returns.State(next)
+				e.Seq = int(md["seq"].(float64))
+				got = append(got, e)
+				want := published[len(got)-1]
+				for k, v := range want.MetadataValues() {
+					require.Equal(t, v, md[k], "entry %d metadata %s", want.Seq, k)
 				}
+				require.Equal(t, want.CommandID, stringOr(md["command_id"]), "entry %d", want.Seq)
 			}
 			require.NoError(t, rows.Err())
-			require.Equal(t, tc.actions, actions)
-			require.Equal(t, string(returns.StatePending), states[0])
-			require.Equal(t, string(view.Status), states[len(states)-1])
-			require.Equal(t, topics.ActorCustomer, actors[0], "the customer initiated")
+			require.Len(t, got, len(published))
+			var actions []returns.Action
+			for i, e := range got {
+				w := published[i]
+				require.Equal(t, w.Seq, e.Seq)
+				require.Equal(t, w.Action, e.Action)
+				require.Equal(t, w.ActorID, e.ActorID)
+				require.Equal(t, w.ActorType, e.ActorType)
+				require.Equal(t, w.PreviousState, e.PreviousState)
+				require.Equal(t, w.NewState, e.NewState)
+				require.True(t, w.At.Truncate(time.Microsecond).Equal(e.At), "entry %d at %s, SQL %s (microseconds)", w.Seq, w.At, e.At)
+				actions = append(actions, e.Action)
+			}
+			require.Subset(t, actions, tc.actions)
+			require.Equal(t, returns.ActionInitiate, got[0].Action)
+			require.Equal(t, topics.ActorCustomer, got[0].ActorType, "the customer initiated")
+			require.Empty(t, got[0].PreviousState)
+			require.Equal(t, string(view.Status), string(got[len(got)-1].NewState))
+
+			var description, labelURL, tracking *string
+			require.NoError(t, pool.QueryRow(ctx, `SELECT description, shipping_label_url, tracking_number FROM return_requests
+				WHERE id = $1`, tc.id).Scan(&description, &labelURL, &tracking))
+			require.Equal(t, "too small", *description)
+			if tc.id == completed {
+				require.NotNil(t, view.ShippingLabel)
+				require.Equal(t, view.ShippingLabel.URL, *labelURL)
+				require.Equal(t, view.ShippingLabel.TrackingNumber, *tracking)
+				var expected, actualCond, notes string
+				var restockable bool
+				var unit decimal.Decimal
+				require.NoError(t, pool.QueryRow(ctx, `SELECT expected_condition, actual_condition, restockable, notes,
+					unit_refund_amount FROM return_items WHERE return_request_id = $1`, tc.id).
+					Scan(&expected, &actualCond, &restockable, &notes, &unit))
+				require.Equal(t, returns.ConditionOpened, expected)
+				require.Equal(t, returns.ActualSellable, actualCond)
+				require.True(t, restockable)
+				require.Equal(t, "tags on", notes)
+				var lines decimal.Decimal
+				for _, l := range view.ActualRefund.Lines {
+					lines = lines.Add(l.Total)
+				}
+				require.True(t, lines.Div(decimal.NewFromInt(2)).Round(2).Equal(unit), "unit %s of lines %s", unit, lines)
+			}
 		})
 	}
 	require.Zero(t, s.Stats().DeadLetters.Load())
+}
+
+func stringOr(v any) string {
+	s, _ := v.(string)
+	return s
 }
