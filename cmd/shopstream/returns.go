@@ -33,7 +33,7 @@ const devStoreCreditSecret = "shopstream-dev-store-credit-secret-do-not-use-in-p
 // operator's policy file; SHOPSTREAM_RETURNS_SIMULATORS=on|off overrides
 // whether the simulators run; SHOPSTREAM_RETURNS_SIM_PAYMENT_FAILURES (and
 // _INVENTORY_, _LABEL_, _NOTIFICATION_) inject failures;
-// SHOPSTREAM_RETURNS_SIM_DROP=payment,restock makes the simulators lose
+// SHOPSTREAM_RETURNS_SIM_DROP=payment,restock,label makes the simulators lose
 // those requests (never answer). SHOPSTREAM_RETURNS_SAGA_TIMEOUT (a Go
 // duration, default 2m) is how long the saga waits for a reply.
 func wireReturns(p *platform) ([]runner, error) {
@@ -94,7 +94,7 @@ func wireReturns(p *platform) ([]runner, error) {
 }
 
 // dropKinds is the simulators' DropWhen for a comma-separated list of
-// request kinds (payment, restock); nil for none.
+// request kinds (payment, restock, label); nil for none.
 func dropKinds(list string) func(kind, returnID string, attempt int) bool {
 	kinds := map[string]bool{}
 	for _, k := range strings.Split(list, ",") {
