@@ -281,19 +281,88 @@ func TestCrashInTheMiddleOfABatch(t *testing.T) {
 }
 
 func TestTwoCopiesOfOneSinkCommitEachRecordOnce(t *testing.T) {
+	cases := []struct {
+		name   string
+		groups [2]string // "" is the sink's default group
+	}{
+		{name: "one consumer group: the copies split the partitions"},
+		// Copies that do not share a group (misconfigured, or a group
+		// member that lost its partitions without noticing yet) both
+		// consume every partition; the offsets stored with the rows fence
+		// the second commit of any record.
+		{name: "two consumer groups: fencing keeps each record once", groups: [2]string{"a", "b"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			prefix := cluster.Unique("twins")
+			f.produceMany(prefix, 600, 30)
+			var copies [2]*Sink
+			for i, g := range tc.groups {
+				opts := []Option{WithMaxBatch(25)}
+				if g != "" {
+					opts = append(opts, WithGroup(cluster.Unique(g)))
+				}
+				copies[i] = f.sink(opts...)
+				start(t, copies[i])
+			}
+			a, b := copies[0], copies[1]
+			kafkatest.Eventually(t, 60*time.Second, func() bool {
+				return f.events(prefix) == 600 && f.storedOffsets() == 600 && a.Stats().Records.Load()+b.Stats().Records.Load() >= 600
+			})
+			time.Sleep(200 * time.Millisecond) // a duplicate commit would show up now
+			require.Equal(t, int64(600), a.Stats().Records.Load()+b.Stats().Records.Load(),
+				"between them, the copies committed each record once")
+			require.Equal(t, int64(600), f.storedOffsets())
+			require.Equal(t, 600, f.count("SELECT count(DISTINCT event_id) FROM test_events WHERE key LIKE $1", prefix+"-%"))
+		})
+	}
+}
+
+// TestConsumerGroupSplitsAndTakesOver runs two copies of a sink in one
+// consumer group: they split the partitions, and when one stops (with
+// records of its partitions still unwritten) the other takes its
+// partitions over from the offsets stored in PostgreSQL. Every record is
+// written and committed exactly once.
+func TestConsumerGroupSplitsAndTakesOver(t *testing.T) {
 	f := newFixture(t)
-	prefix := cluster.Unique("twins")
-	f.produceMany(prefix, 600, 30)
-	a, b := f.sink(WithMaxBatch(25)), f.sink(WithMaxBatch(25))
-	start(t, a)
+	prefix := cluster.Unique("group")
+	a, b := f.sink(WithWorkers(1), WithMaxBatch(20)), f.sink(WithWorkers(1), WithMaxBatch(20))
+	stopA := start(t, a)
 	start(t, b)
-	kafkatest.Eventually(t, 60*time.Second, func() bool {
-		return f.events(prefix) == 600 && f.storedOffsets() == 600 && a.Stats().Records.Load()+b.Stats().Records.Load() >= 600
+	partitions := func(s *Sink) []int32 { return s.Assigned()[f.topic] }
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		pa, pb := partitions(a), partitions(b)
+		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == kafkatest.Partitions && a.Ready() && b.Ready()
+	}, "both copies own partitions")
+	pa, pb := partitions(a), partitions(b)
+	for _, p := range pa {
+		require.NotContains(t, pb, p, "a partition is owned by one copy only")
+	}
+
+	t.Run("the copies split the work", func(t *testing.T) {
+		f.produceMany(prefix+"-1", 400, 40)
+		kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix+"-1") == 400 })
+		require.Positive(t, a.Stats().Records.Load())
+		require.Positive(t, b.Stats().Records.Load())
+		require.Equal(t, int64(400), a.Stats().Records.Load()+b.Stats().Records.Load())
 	})
+
+	t.Run("when one copy stops, the other takes its partitions over", func(t *testing.T) {
+		f.produceMany(prefix+"-2", 400, 40)
+		stopA() // a stops with part of its share unwritten
+		f.produceMany(prefix+"-3", 400, 40)
+		kafkatest.Eventually(t, 30*time.Second, func() bool {
+			return len(partitions(b)) == kafkatest.Partitions && f.events(prefix+"-2") == 400 && f.events(prefix+"-3") == 400
+		})
+		require.Empty(t, a.Assigned(), "a stopped copy owns nothing")
+	})
+
+	require.Equal(t, int64(1200), f.storedOffsets())
+	require.Equal(t, 1200, f.count("SELECT count(*) FROM test_events WHERE key LIKE $1", prefix+"-%"), "no row lost or duplicated")
+	require.Equal(t, 1200, f.count("SELECT count(DISTINCT event_id) FROM test_events WHERE key LIKE $1", prefix+"-%"))
 	time.Sleep(200 * time.Millisecond) // a duplicate commit would show up now
-	require.Equal(t, int64(600), a.Stats().Records.Load()+b.Stats().Records.Load(),
-		"between them, the copies committed each record once")
-	require.Equal(t, int64(600), f.storedOffsets())
+	require.Equal(t, int64(1200), a.Stats().Records.Load()+b.Stats().Records.Load(), "each record was committed once")
 }
 
 func TestAppendOnlyRowsAreNeverRewritten(t *testing.T) {

@@ -14,26 +14,6 @@ type topicPartition struct {
 	partition int32
 }
 
-// partitions lists the partitions of every topic; a missing topic is an
-// error (topics come from the catalog).
-func partitions(ctx context.Context, adm *kadm.Client, names []string) ([]topicPartition, error) {
-	details, err := adm.ListTopics(ctx, names...)
-	if err != nil {
-		return nil, fmt.Errorf("sinks: listing topics: %w", err)
-	}
-	var out []topicPartition
-	for _, n := range names {
-		d, ok := details[n]
-		if !ok || d.Err != nil {
-			return nil, fmt.Errorf("sinks: topic %s: missing or unreadable (%v)", n, d.Err)
-		}
-		for p := range d.Partitions {
-			out = append(out, topicPartition{n, p})
-		}
-	}
-	return out, nil
-}
-
 // endOffsets returns the last stable offset of every partition.
 func endOffsets(ctx context.Context, adm *kadm.Client, names []string) (map[topicPartition]int64, error) {
 	lo, err := adm.ListCommittedOffsets(ctx, names...)

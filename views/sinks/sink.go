@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +47,7 @@ type Sink struct {
 	cfg     config
 	tables  map[*Table]bool
 	states  map[*Table]*tableState
+	workers []*worker
 
 	stats Stats
 	ready atomic.Bool
@@ -64,6 +64,7 @@ type config struct {
 	maxRecords int
 	workers    int
 	dlqTopic   string
+	group      string
 	retry      time.Duration
 	// beforeCommit, set by tests only, runs after the batch's rows are
 	// written and before its transaction commits.
@@ -79,10 +80,18 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithMaxBatch caps the records written in one transaction (default 10,000).
 func WithMaxBatch(n int) Option { return func(c *config) { c.maxRecords = n } }
 
-// WithWorkers sets how many consumers share the sink's partitions (default
-// 2), each with its own transactions: PostgreSQL writes of one run while
-// another maps its next batch.
+// WithWorkers sets how many members of the sink's consumer group this
+// sink runs (default 2), each with its own client and transactions:
+// PostgreSQL writes of one run while another maps its next batch.
 func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// WithGroup sets the Kafka consumer group the sink's workers join to
+// share its partitions (default DefaultGroup(name)). Only copies of one sink
+// (same name, topics and database) may share a group.
+func WithGroup(id string) Option { return func(c *config) { c.group = id } }
+
+// DefaultGroup is the consumer group of the sink named name.
+func DefaultGroup(name string) string { return "sink-" + name }
 
 // WithDLQ overrides the dead-letter topic (default DLQTopic(name)).
 func WithDLQ(topic string) Option { return func(c *config) { c.dlqTopic = topic } }
@@ -101,6 +110,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("sinks: max batch %d must be positive", c.maxRecords)
 	case c.dlqTopic == "":
 		return errors.New("sinks: empty DLQ topic")
+	case c.group == "":
+		return errors.New("sinks: empty consumer group")
 	case c.retry <= 0:
 		return fmt.Errorf("sinks: retry backoff %v must be positive", c.retry)
 	}
@@ -119,7 +130,8 @@ func New(spec Spec, pool *pgxpool.Pool, clients *topics.Clients, opts ...Option)
 	if pool == nil || clients == nil {
 		return nil, errors.New("sinks: nil pool or clients")
 	}
-	cfg := config{logger: slog.Default(), maxRecords: 10_000, workers: 2, dlqTopic: DLQTopic(spec.Name), retry: time.Second}
+	cfg := config{logger: slog.Default(), maxRecords: 10_000, workers: 2, dlqTopic: DLQTopic(spec.Name),
+		group: DefaultGroup(spec.Name), retry: time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -135,6 +147,9 @@ func New(spec Spec, pool *pgxpool.Pool, clients *topics.Clients, opts ...Option)
 		s.states[t] = &tableState{}
 	}
 	s.cfg.logger = cfg.logger.With("sink", spec.Name)
+	for range cfg.workers {
+		s.workers = append(s.workers, &worker{s: s})
+	}
 	return s, nil
 }
 
@@ -148,58 +163,44 @@ func (s *Sink) Stats() *Stats { return &s.stats }
 // at least once since it started.
 func (s *Sink) Ready() bool { return s.ready.Load() }
 
-// Run consumes until ctx is done, then returns nil. The partitions of the
-// sink's topics are dealt round-robin to its workers; each worker has its
-// own client and transactions and owns its partitions' offsets. After a
-// failure (PostgreSQL or Kafka unreachable, a fenced batch) a worker rolls
-// back, waits the retry backoff and resumes from the offsets stored in
-// PostgreSQL; the other workers go on.
+// Run consumes until ctx is done, then returns nil. Each of the sink's
+// workers is a member of the sink's consumer group (WithGroup), so the
+// partitions of its topics are split between the workers of every running
+// copy of the sink, and move to the others when a copy stops. The group only
+// assigns partitions: a worker starts a newly assigned partition at the
+// offset stored in PostgreSQL and commits offsets only there, with its rows;
+// nothing is committed to Kafka. After a failure (PostgreSQL or Kafka
+// unreachable, a fenced batch) a worker rolls back, leaves the group, waits
+// the retry backoff and joins again; the other workers go on.
 func (s *Sink) Run(ctx context.Context) error {
-	var parts []topicPartition
-	var end map[topicPartition]int64
-	for {
-		var err error
-		parts, end, err = s.discover(ctx)
-		if err == nil {
-			break
-		}
-		s.cfg.logger.Warn("sink cannot list its partitions; retrying", "err", err, "after", s.cfg.retry)
-		if !s.pause(ctx) {
-			return nil
-		}
-	}
-	n := min(s.cfg.workers, len(parts))
-	shares := make([][]topicPartition, n)
-	for i, tp := range parts {
-		shares[i%n] = append(shares[i%n], tp)
-	}
 	var behind atomic.Int64
-	behind.Store(int64(n))
+	behind.Store(int64(len(s.workers)))
 	var wg sync.WaitGroup
-	for _, share := range shares {
-		wg.Go(func() { s.work(ctx, share, end, &behind) })
+	for _, w := range s.workers {
+		wg.Go(func() { w.run(ctx, &behind) })
 	}
 	wg.Wait()
 	return nil
 }
 
-// discover lists the partitions of the sink's topics and their end offsets.
-func (s *Sink) discover(ctx context.Context) ([]topicPartition, map[topicPartition]int64, error) {
-	cl, err := kgo.NewClient(s.clients.Kgo()...)
-	if err != nil {
-		return nil, nil, err
+// Assigned returns the partitions the sink's workers own now: topic →
+// sorted partitions.
+func (s *Sink) Assigned() map[string][]int32 {
+	out := map[string][]int32{}
+	for _, w := range s.workers {
+		w.mu.Lock()
+		for tp := range w.pos {
+			out[tp.topic] = append(out[tp.topic], tp.partition)
+		}
+		for tp := range w.pending {
+			out[tp.topic] = append(out[tp.topic], tp.partition)
+		}
+		w.mu.Unlock()
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	parts, err := partitions(ctx, adm, s.spec.Topics)
-	if err != nil {
-		return nil, nil, err
+	for _, ps := range out {
+		slices.Sort(ps)
 	}
-	end, err := endOffsets(ctx, adm, s.spec.Topics)
-	if err != nil {
-		return nil, nil, err
-	}
-	return sortedPartitions(parts), end, nil
+	return out
 }
 
 // pause waits the retry backoff; it returns false when ctx ended first.
@@ -212,54 +213,72 @@ func (s *Sink) pause(ctx context.Context) bool {
 	}
 }
 
-// work runs one worker until ctx is done: load the stored offsets of its
-// partitions, consume from them, and start again after a failure.
-func (s *Sink) work(ctx context.Context, parts []topicPartition, end map[topicPartition]int64, behind *atomic.Int64) {
-	caught := false
-	markCaughtUp := func(pos map[topicPartition]int64) {
-		if !caught && caughtUp(pos, end) {
-			caught = true
-			if behind.Add(-1) == 0 {
-				s.ready.Store(true)
-			}
-		}
-	}
+// worker is one member of the sink's consumer group. Its group callbacks
+// (assigned, adjust, revoked) and its poll loop share the state under mu;
+// BlockRebalanceOnPoll keeps revocations out of a batch in flight.
+type worker struct {
+	s *Sink
+
+	mu sync.Mutex
+	// pos holds the next offset of every partition the worker owns and
+	// has loaded from PostgreSQL; it moves only when a batch commits.
+	pos map[topicPartition]int64
+	// pending are assigned partitions whose offsets are not loaded yet.
+	pending map[topicPartition]bool
+	// end is the last stable offset of each owned partition when it was
+	// assigned; reaching it counts as caught up (Ready).
+	end    map[topicPartition]int64
+	joined bool
+	caught bool
+	behind *atomic.Int64
+}
+
+// run runs the worker until ctx is done: join the group, consume, and
+// start again after a failure.
+func (w *worker) run(ctx context.Context, behind *atomic.Int64) {
+	w.mu.Lock()
+	w.behind = behind
+	w.mu.Unlock()
 	for {
-		pos, err := loadOffsets(ctx, s.pool, s.spec.Name, parts)
-		if err == nil {
-			markCaughtUp(pos)
-			err = s.consume(ctx, pos, func() { markCaughtUp(pos) })
-		}
+		err := w.consume(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		s.cfg.logger.Warn("sink worker stopped; resuming from stored offsets", "err", err, "after", s.cfg.retry)
-		if !s.pause(ctx) {
+		w.s.cfg.logger.Warn("sink worker stopped; rejoining and resuming from stored offsets", "err", err, "after", w.s.cfg.retry)
+		if !w.s.pause(ctx) {
 			return
 		}
 	}
 }
 
-// consume writes the records of the partitions in pos, from the offsets in
-// pos, until ctx is done or something fails.
-func (s *Sink) consume(ctx context.Context, pos map[topicPartition]int64, written func()) error {
-	assign := make(map[string]map[int32]kgo.Offset, len(pos))
-	for tp, off := range pos {
-		if assign[tp.topic] == nil {
-			assign[tp.topic] = map[int32]kgo.Offset{}
-		}
-		assign[tp.topic][tp.partition] = kgo.NewOffset().At(off)
-	}
-	cl, err := kgo.NewClient(s.clients.Kgo(
-		kgo.ConsumePartitions(assign),
+// consume joins the group and writes the records of the partitions it is
+// assigned until ctx is done or something fails.
+func (w *worker) consume(ctx context.Context) error {
+	w.mu.Lock()
+	w.pos, w.pending, w.end, w.joined = map[topicPartition]int64{}, map[topicPartition]bool{}, map[topicPartition]int64{}, false
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.pos, w.pending, w.end = nil, nil, nil
+		w.mu.Unlock()
+	}()
+	cl, err := kgo.NewClient(w.s.clients.Kgo(
+		kgo.ConsumerGroup(w.s.cfg.group),
+		kgo.ConsumeTopics(w.s.spec.Topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.OnPartitionsAssigned(w.assigned),
+		kgo.OnPartitionsRevoked(w.revoked),
+		kgo.OnPartitionsLost(w.revoked),
+		kgo.AdjustFetchOffsetsFn(w.adjust),
 	)...)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer cl.CloseAllowingRebalance()
 	for {
-		fetches := cl.PollRecords(ctx, s.cfg.maxRecords)
+		fetches := cl.PollRecords(ctx, w.s.cfg.maxRecords)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -272,34 +291,155 @@ func (s *Sink) consume(ctx context.Context, pos map[topicPartition]int64, writte
 		if ferr != nil {
 			return ferr
 		}
-		recs := fetches.Records()
-		if len(recs) == 0 {
+		recs, from := w.owned(fetches.Records())
+		if len(recs) > 0 {
+			next, err := w.s.writeBatch(ctx, cl, from, recs)
+			if err != nil {
+				return err
+			}
+			w.advance(next)
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// owned keeps the records of partitions the worker owns, from their
+// stored position on, and returns them with the positions they start from.
+// The group hands out records of owned partitions only; this guards the
+// offsets written with the rows against anything else.
+func (w *worker) owned(recs []*kgo.Record) ([]*kgo.Record, map[topicPartition]int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	from := map[topicPartition]int64{}
+	out := recs[:0]
+	for _, r := range recs {
+		tp := topicPartition{r.Topic, r.Partition}
+		p, ok := w.pos[tp]
+		if !ok || r.Offset < p {
 			continue
 		}
-		if err := s.writeBatch(ctx, cl, pos, recs); err != nil {
-			return err
-		}
-		written()
+		from[tp] = p
+		out = append(out, r)
 	}
+	return out, from
 }
 
-func sortedPartitions(parts []topicPartition) []topicPartition {
-	out := slices.Clone(parts)
-	slices.SortFunc(out, func(a, b topicPartition) int {
-		if c := strings.Compare(a.topic, b.topic); c != 0 {
-			return c
-		}
-		return int(a.partition - b.partition)
-	})
-	return out
-}
-
-// caughtUp reports whether every partition's position has reached end.
-func caughtUp(pos, end map[topicPartition]int64) bool {
-	for tp, p := range pos {
-		if p < end[tp] {
-			return false
+// advance moves the positions of a committed batch.
+func (w *worker) advance(next map[topicPartition]int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for tp, n := range next {
+		if _, ok := w.pos[tp]; ok {
+			w.pos[tp] = n
 		}
 	}
-	return true
+	w.markCaughtUp()
+}
+
+// assigned (OnPartitionsAssigned) records the partitions the group gave
+// the worker; their offsets are loaded by adjust before fetching starts.
+func (w *worker) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.joined = true
+	for topic, ps := range parts {
+		for _, p := range ps {
+			w.pending[topicPartition{topic, p}] = true
+		}
+	}
+	w.markCaughtUp()
+}
+
+// revoked (OnPartitionsRevoked and OnPartitionsLost) forgets partitions.
+// With BlockRebalanceOnPoll no batch is in flight when it runs: every batch
+// of the revoked partitions is committed (or rolled back) already, so the
+// next owner starts at what this worker stored.
+func (w *worker) revoked(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for topic, ps := range parts {
+		for _, p := range ps {
+			tp := topicPartition{topic, p}
+			delete(w.pos, tp)
+			delete(w.pending, tp)
+			delete(w.end, tp)
+		}
+	}
+	w.markCaughtUp()
+}
+
+// adjust (AdjustFetchOffsetsFn) replaces the offsets Kafka has for the
+// group (none: the sink never commits there) by the ones stored in
+// PostgreSQL, or the start of a partition with none stored. It retries
+// until PostgreSQL answers or the group session ends.
+func (w *worker) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	var parts []topicPartition
+	var names []string
+	for topic, ps := range offsets {
+		names = append(names, topic)
+		for p := range ps {
+			parts = append(parts, topicPartition{topic, p})
+		}
+	}
+	var pos, end map[topicPartition]int64
+	for {
+		var err error
+		pos, err = loadOffsets(ctx, w.s.pool, w.s.spec.Name, parts)
+		if err == nil {
+			end, err = w.endOffsets(ctx, names)
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		w.s.cfg.logger.Warn("sink cannot load the offsets of its assigned partitions; retrying", "err", err, "after", w.s.cfg.retry)
+		if !w.s.pause(ctx) {
+			return nil, ctx.Err()
+		}
+	}
+	out := make(map[string]map[int32]kgo.Offset, len(offsets))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for tp, off := range pos {
+		if out[tp.topic] == nil {
+			out[tp.topic] = map[int32]kgo.Offset{}
+		}
+		out[tp.topic][tp.partition] = kgo.NewOffset().At(off)
+		w.pos[tp] = off
+		w.end[tp] = end[tp]
+		delete(w.pending, tp)
+	}
+	w.markCaughtUp()
+	return out, nil
+}
+
+// endOffsets lists the last stable offsets of topics on a client of its
+// own (callbacks must not wait on the group's client).
+func (w *worker) endOffsets(ctx context.Context, names []string) (map[topicPartition]int64, error) {
+	cl, err := kgo.NewClient(w.s.clients.Kgo()...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return endOffsets(ctx, kadm.NewClient(cl), names)
+}
+
+// markCaughtUp counts the worker as caught up, once, when it has joined,
+// loaded every assigned partition and reached the end offsets it saw at
+// assignment. The caller holds w.mu.
+func (w *worker) markCaughtUp() {
+	if w.caught || !w.joined || len(w.pending) > 0 || w.behind == nil {
+		return
+	}
+	for tp, p := range w.pos {
+		if p < w.end[tp] {
+			return
+		}
+	}
+	w.caught = true
+	if w.behind.Add(-1) == 0 {
+		w.s.ready.Store(true)
+	}
 }

@@ -60,9 +60,10 @@ func (s *Sink) mapRecord(rec *kgo.Record) mapped {
 }
 
 // writeBatch writes recs and the positions after them in one transaction,
-// dead-lettering the records that cannot be written. pos is updated only
-// when the transaction committed.
-func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPartition]int64, recs []*kgo.Record) error {
+// dead-lettering the records that cannot be written. from holds the
+// stored position every partition of recs starts at; the returned
+// positions are committed with the rows.
+func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, from map[topicPartition]int64, recs []*kgo.Record) (map[topicPartition]int64, error) {
 	start := time.Now()
 	ms := make([]mapped, len(recs))
 	next := map[topicPartition]int64{}
@@ -76,15 +77,15 @@ func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPart
 	// Dead letters go out before the commit: a crash in between repeats a
 	// dead letter, never loses one.
 	if err := s.deadLetter(ctx, cl, ms); err != nil {
-		return err
+		return nil, err
 	}
-	rows, err := s.commit(ctx, pos, next, func(tx pgx.Tx) (int, error) { return writeRows(ctx, tx, ms, s.states) })
+	rows, err := s.commit(ctx, from, next, func(tx pgx.Tx) (int, error) { return writeRows(ctx, tx, ms, s.states) })
 	if isDataError(err) {
 		// One record's rows break a constraint: write record by record,
 		// dead-letter the ones PostgreSQL refuses, keep the rest.
 		s.cfg.logger.Warn("batch refused by PostgreSQL; writing record by record", "err", err)
 		var refused []mapped
-		rows, err = s.commit(ctx, pos, next, func(tx pgx.Tx) (int, error) {
+		rows, err = s.commit(ctx, from, next, func(tx pgx.Tx) (int, error) {
 			var n int
 			var rerr error
 			n, refused, rerr = writeEach(ctx, tx, ms, s.states)
@@ -95,10 +96,7 @@ func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPart
 		})
 	}
 	if err != nil {
-		return err
-	}
-	for tp, n := range next {
-		pos[tp] = n
+		return nil, err
 	}
 	s.stats.Batches.Add(1)
 	s.stats.Records.Add(int64(len(recs)))
@@ -106,7 +104,7 @@ func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, pos map[topicPart
 	sinkRecords.WithLabelValues(s.spec.Name).Add(float64(len(recs)))
 	sinkRows.WithLabelValues(s.spec.Name).Add(float64(rows))
 	sinkBatchSeconds.WithLabelValues(s.spec.Name).Observe(time.Since(start).Seconds())
-	return nil
+	return next, nil
 }
 
 // commit runs write and stores next in one transaction.
