@@ -135,7 +135,7 @@ func indexOrder(ctx goka.Context, msg any) {
 		case topics.OrderRefunded:
 			var d OrderRefunded
 			if d, err = topics.DecodeData[OrderRefunded](env); err == nil {
-				follow, err = o.Refund(d)
+				follow, err = o.Refund(d, env.ID)
 			}
 		default:
 			follow = o.Cancel()
@@ -150,7 +150,11 @@ func indexOrder(ctx goka.Context, msg any) {
 	}
 	ctx.SetValue(o)
 	for _, f := range follow {
-		ctx.Emit(goka.Stream(topics.GiftCardCommands), f.CardKey, mustEncode(ctx, systemEnvelope(f.Type, env.OccurredAt, f.Data, f.CommandID, env.ID)))
+		correlation := env.ID
+		if f.Correlation != "" {
+			correlation = f.Correlation
+		}
+		ctx.Emit(goka.Stream(topics.GiftCardCommands), f.CardKey, mustEncode(ctx, systemEnvelope(f.Type, env.OccurredAt, f.Data, f.CommandID, correlation)))
 	}
 }
 

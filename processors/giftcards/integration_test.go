@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -346,6 +349,48 @@ func TestIntegrationOrderRefunded(t *testing.T) {
 	viewCard(t, b, func(c *Card) bool { return c.Balance.Equal(dec("45")) })
 	time.Sleep(500 * time.Millisecond)
 	require.Equal(t, "40.00", kbalance(t, a).CurrentBalance.Amount.StringFixed(2), "applied once")
+}
+
+// TestIntegrationOrderRefundedBeforeItsRedemptions produces an
+// order.refunded before the order's redemptions exist, waits until the
+// order index has recorded it, then redeems: the redemptions are refunded
+// as they are indexed, once, up to the refund.
+func TestIntegrationOrderRefundedBeforeItsRedemptions(t *testing.T) {
+	t.Parallel()
+	_, a := kcreate(t, "50.00", "USD")
+	_, b := kcreate(t, "50.00", "USD")
+	order, refundID := cluster.Unique("order"), cluster.Unique("rf")
+	orders, err := goka.NewView(cluster.Clients.Brokers(), OrderIndexTable, new(topics.JSONCodec[OrderState]),
+		cluster.Clients.ViewOptions(storage.MemoryBuilder())...)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- orders.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	env := produceInbound(t, topics.OrderRefunded, "foreign", 0, map[string]any{"order_id": order, "user_id": "u",
+		"refund_id": refundID, "amount": "25.00", "currency": "USD", "reason": "damaged"})
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		v, err := orders.Get(order)
+		return err == nil && v != nil && slices.Contains(v.(*OrderState).Refunds, refundID)
+	}, "the order index recorded the refund")
+
+	require.True(t, kredeem(t, a, order, "20.00").OK)
+	viewCard(t, a, func(c *Card) bool { return c.Balance.Equal(dec("50")) })
+	require.True(t, kredeem(t, b, order, "10.00").OK)
+	viewCard(t, b, func(c *Card) bool { return c.Balance.Equal(dec("45")) })
+
+	// The refund event again (a redelivery): nothing more.
+	raw, err := env.Encode()
+	require.NoError(t, err)
+	require.NoError(t, cluster.Producer(t).ProduceSync(context.Background(), &kgo.Record{Topic: topics.OrderRefunded, Key: []byte("x"), Value: raw}).FirstErr())
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, "50.00", kbalance(t, a).CurrentBalance.Amount.StringFixed(2), "applied once")
+	require.Equal(t, "45.00", kbalance(t, b).CurrentBalance.Amount.StringFixed(2), "up to the refund")
+	for _, key := range []string{a, b} {
+		refunds := consumeEvents(t, topics.GiftCardRefunded, key, 1)
+		require.Equal(t, env.ID, refunds[0].CorrelationID, "the refund is correlated with order.refunded")
+	}
 }
 
 func TestIntegrationOrderCancelled(t *testing.T) {

@@ -78,7 +78,11 @@ type OrderState struct {
 	Redemptions []OrderRedemption `json:"redemptions,omitempty"`
 	Holds       []OrderHold       `json:"holds,omitempty"`
 	Refunds     []string          `json:"refunds,omitempty"`
-	Cancelled   bool              `json:"cancelled,omitempty"`
+	// Open are the refunds whose gift card share may still grow (see
+	// OpenRefund); absent from states written before it existed, whose
+	// refunds are all closed.
+	Open      []OpenRefund `json:"open_refunds,omitempty"`
+	Cancelled bool         `json:"cancelled,omitempty"`
 	// Seen holds the IDs of recent inbound events, to drop redeliveries.
 	Seen []string `json:"seen,omitempty"`
 }
@@ -92,6 +96,9 @@ type FollowUp struct {
 	CommandID string
 	Type      string
 	Data      any
+	// Correlation, when set, is the correlation ID of the command (the
+	// inbound event that caused it); otherwise the message being processed.
+	Correlation string
 }
 
 // Clone returns a deep copy.
@@ -100,6 +107,7 @@ func (o *OrderState) Clone() *OrderState {
 	n.Redemptions = slices.Clone(o.Redemptions)
 	n.Holds = slices.Clone(o.Holds)
 	n.Refunds = slices.Clone(o.Refunds)
+	n.Open = slices.Clone(o.Open)
 	n.Seen = slices.Clone(o.Seen)
 	if o.Total != nil {
 		t := *o.Total
@@ -131,7 +139,8 @@ func (o *OrderState) Complete(c OrderCompleted) error {
 }
 
 // AddRedemption records a redemption. On a cancelled order it is reversed
-// at once (the cancellation arrived first).
+// at once (the cancellation arrived first); otherwise refunds of the order
+// that arrived before it get their share of it.
 func (o *OrderState) AddRedemption(r OrderRecord) []FollowUp {
 	for _, e := range o.Redemptions {
 		if e.RedemptionID == r.RedemptionID {
@@ -140,7 +149,7 @@ func (o *OrderState) AddRedemption(r OrderRecord) []FollowUp {
 	}
 	o.Redemptions = append(o.Redemptions, OrderRedemption{RedemptionID: r.RedemptionID, CardKey: r.CardKey, Amount: r.Amount, Requested: decimal.Zero})
 	if !o.Cancelled {
-		return nil
+		return o.settleRefunds() // refunds that arrived before it
 	}
 	return o.reverse(len(o.Redemptions)-1, "order.cancelled")
 }
@@ -195,6 +204,25 @@ func (o *OrderState) Cancel() []FollowUp {
 	return out
 }
 
+// OpenRefund is an order refund whose gift card share may still grow: it
+// arrived before some of the order's redemptions were indexed (records of
+// other partitions travel at their own pace), or its share is a proportion
+// of what the order's gift cards paid. Every redemption the index learns
+// later tops its share up.
+type OpenRefund struct {
+	RefundID string `json:"refund_id"`
+	// EventID is the order.refunded event's ID, the correlation ID of the
+	// refund commands it causes, however late.
+	EventID string       `json:"event_id,omitempty"`
+	Amount  topics.Money `json:"amount"`
+	// Requested is how much of it the index has asked the cards to refund.
+	Requested decimal.Decimal `json:"requested"`
+}
+
+// maxOpenRefunds bounds OrderState.Open: the oldest open refund is closed
+// (it keeps what it requested) when a newer one would exceed it.
+const maxOpenRefunds = 32
+
 // Refund refunds an order refund's gift card share to the cards. When the
 // order's total is known and the refund is partial, the gift cards get the
 // share they paid (refund × redeemed / total); otherwise (full refund, or
@@ -202,7 +230,11 @@ func (o *OrderState) Cancel() []FollowUp {
 // split across the order's redemptions in proportion to what each can still
 // take back, rounded to minor units with the remainder allocated so that the
 // parts add up exactly. A refund ID is applied once.
-func (o *OrderState) Refund(r OrderRefunded) ([]FollowUp, error) {
+//
+// The refund stays open (OrderState.Open) while its share may grow: a
+// redemption of the order indexed after the refund arrived
+// (AddRedemption) is refunded then, as if it had been there.
+func (o *OrderState) Refund(r OrderRefunded, eventID string) ([]FollowUp, error) {
 	if r.RefundID == "" {
 		return nil, ErrInvalidRequest.Withf("order.refunded has no refund_id")
 	}
@@ -214,11 +246,43 @@ func (o *OrderState) Refund(r OrderRefunded) ([]FollowUp, error) {
 		return nil, err
 	}
 	o.Refunds = append(o.Refunds, r.RefundID)
-	units, _ := topics.MinorUnits(refund.Currency)
+	o.Open = append(o.Open, OpenRefund{RefundID: r.RefundID, EventID: eventID, Amount: refund, Requested: decimal.Zero})
+	if over := len(o.Open) - maxOpenRefunds; over > 0 {
+		o.Open = slices.Clone(o.Open[over:])
+	}
+	return o.settleRefunds(), nil
+}
+
+// settleRefunds asks the cards for what the open refunds are owed now, in
+// the order the refunds arrived, and closes those that can ask no more.
+func (o *OrderState) settleRefunds() []FollowUp {
+	var out []FollowUp
+	for i := range o.Open {
+		out = append(out, o.requestShare(&o.Open[i])...)
+	}
+	o.Open = slices.DeleteFunc(o.Open, func(r OpenRefund) bool {
+		return !o.proportional(r.Amount) && r.Requested.GreaterThanOrEqual(r.Amount.Amount)
+	})
+	if len(o.Open) == 0 {
+		o.Open = nil
+	}
+	return out
+}
+
+// proportional reports whether a refund of amount is a partial refund of
+// an order of known total: the gift cards get their share of it.
+func (o *OrderState) proportional(amount topics.Money) bool {
+	return o.Total != nil && o.Total.Currency == amount.Currency && o.Total.Amount.IsPositive() && amount.Amount.LessThan(o.Total.Amount)
+}
+
+// requestShare asks the order's redemptions for what r is owed beyond what
+// it requested already.
+func (o *OrderState) requestShare(r *OpenRefund) []FollowUp {
+	units, _ := topics.MinorUnits(r.Amount.Currency)
 	var idx []int
 	redeemed, rest := decimal.Zero, decimal.Zero
 	for i, e := range o.Redemptions {
-		if e.Amount.Currency != refund.Currency {
+		if e.Amount.Currency != r.Amount.Currency {
 			continue
 		}
 		idx = append(idx, i)
@@ -226,13 +290,16 @@ func (o *OrderState) Refund(r OrderRefunded) ([]FollowUp, error) {
 		rest = rest.Add(e.Amount.Amount.Sub(e.Requested))
 	}
 	if !rest.IsPositive() {
-		return nil, nil
+		return nil
 	}
-	share := refund.Amount
-	if o.Total != nil && o.Total.Currency == refund.Currency && o.Total.Amount.IsPositive() && refund.Amount.LessThan(o.Total.Amount) {
-		share = refund.Amount.Mul(redeemed).Div(o.Total.Amount).Round(units)
+	share := r.Amount.Amount
+	if o.proportional(r.Amount) {
+		share = r.Amount.Amount.Mul(redeemed).Div(o.Total.Amount).Round(units)
 	}
-	share = decimal.Min(share, rest)
+	share = decimal.Min(share.Sub(r.Requested), rest)
+	if !share.IsPositive() {
+		return nil
+	}
 	parts := make([]decimal.Decimal, len(idx))
 	sum := decimal.Zero
 	for k, i := range idx {
@@ -262,8 +329,16 @@ func (o *OrderState) Refund(r OrderRefunded) ([]FollowUp, error) {
 		}
 		e := &o.Redemptions[i]
 		e.Requested = e.Requested.Add(parts[k])
-		out = append(out, FollowUp{CardKey: e.CardKey, CommandID: DeriveID("order-refund", r.RefundID, e.RedemptionID), Type: TypeRefund,
+		// The first request of a refund has the ID it always had; a later
+		// top-up is told apart by what the refund had requested before it
+		// (which only grows), so a redelivery derives the same IDs.
+		id := DeriveID("order-refund", r.RefundID, e.RedemptionID)
+		if r.Requested.IsPositive() {
+			id = DeriveID("order-refund", r.RefundID, e.RedemptionID, "after", r.Requested.String())
+		}
+		out = append(out, FollowUp{CardKey: e.CardKey, CommandID: id, Type: TypeRefund, Correlation: r.EventID,
 			Data: RefundCommand{RedemptionID: e.RedemptionID, CardKey: e.CardKey, Amount: NewAmount(parts[k]), Reason: "order.refunded"}})
 	}
-	return out, nil
+	r.Requested = r.Requested.Add(share)
+	return out
 }
