@@ -76,16 +76,39 @@ func (m Money) String() string {
 }
 
 // MarshalJSON renders the amount with exactly the currency's minor units
-// ("5.00", "500", "1.250").
+// ("5.00", "500", "1.250"). Every event and result carries amounts, so the
+// common case (a currency code of letters and digits) is appended directly;
+// the output is byte for byte what encoding/json makes of the two fields.
 func (m Money) MarshalJSON() ([]byte, error) {
 	amount := m.Amount.String()
 	if u, err := MinorUnits(m.Currency); err == nil {
 		amount = m.Amount.StringFixed(u)
 	}
-	return json.Marshal(struct {
-		Amount   string `json:"amount"`
-		Currency string `json:"currency"`
-	}{amount, m.Currency})
+	if !plainJSONString(m.Currency) {
+		return json.Marshal(struct {
+			Amount   string `json:"amount"`
+			Currency string `json:"currency"`
+		}{amount, m.Currency})
+	}
+	// A decimal's string has only digits, '-' and '.': nothing to escape.
+	b := make([]byte, 0, len(`{"amount":"","currency":""}`)+len(amount)+len(m.Currency))
+	b = append(b, `{"amount":"`...)
+	b = append(b, amount...)
+	b = append(b, `","currency":"`...)
+	b = append(b, m.Currency...)
+	return append(b, `"}`...), nil
+}
+
+// plainJSONString reports whether s is ASCII letters and digits only, which
+// JSON encodes as they are.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // notLegalTender lists ISO 4217 codes that x/text knows but that are not

@@ -82,6 +82,26 @@ func TestMoneyJSON(t *testing.T) {
 			require.JSONEq(t, tc.want, string(b))
 		}
 	})
+	t.Run("renders exactly what encoding/json makes of the two fields", func(t *testing.T) {
+		for _, tc := range []struct{ amount, currency string }{
+			{"5", "USD"}, {"-12.5", "EUR"}, {"1.25", "KWD"}, {"0", "JPY"}, {"1.005", "USD"},
+			{"3", "usd"}, {"3", "ZZZ"}, {"3", ""}, {"3", "<US>"}, {"3", "é"}, {"3", `U"S`},
+		} {
+			m := topics.Money{Amount: decimal.RequireFromString(tc.amount), Currency: tc.currency}
+			got, err := m.MarshalJSON()
+			require.NoError(t, err)
+			amount := m.Amount.String()
+			if u, err := topics.MinorUnits(m.Currency); err == nil {
+				amount = m.Amount.StringFixed(u)
+			}
+			want, err := json.Marshal(struct {
+				Amount   string `json:"amount"`
+				Currency string `json:"currency"`
+			}{amount, m.Currency})
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got), "%s %q", tc.amount, tc.currency)
+		}
+	})
 	t.Run("accepts a decimal string", func(t *testing.T) {
 		var m topics.Money
 		require.NoError(t, json.Unmarshal([]byte(`{"amount":"12.34","currency":"usd"}`), &m))
