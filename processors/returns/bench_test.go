@@ -4,9 +4,11 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/processors/returns"
@@ -76,6 +78,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 		close(completed)
 	}()
+	recordsBefore, cpuBefore := totalRecords(b), cpuTime()
 	b.ResetTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -109,6 +112,35 @@ func BenchmarkLifecycle(b *testing.B) {
 		b.Fatalf("%d of %d lifecycles failed (a result or the completion did not come within 60 s)", failed.Load(), b.N)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "returns/s")
+	// CPU time of the whole process (broker, processors, simulators,
+	// clients) per lifecycle: steadier than returns/s on a shared machine
+	b.ReportMetric(float64((cpuTime()-cpuBefore).Microseconds())/float64(b.N), "cpu-µs/return")
+	// every record any topic received while the lifecycles ran (commands,
+	// results, table updates, events, requests, replies), per lifecycle:
+	// what bounds throughput below the domain code
+	time.Sleep(200 * time.Millisecond) // notification replies after return.completed
+	b.ReportMetric(float64(totalRecords(b)-recordsBefore)/float64(b.N), "records/return")
+}
+
+// cpuTime is the user and system CPU time the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// totalRecords sums the end offsets of every topic on the broker.
+func totalRecords(b *testing.B) int64 {
+	b.Helper()
+	offs, err := cluster.Admin.ListEndOffsets(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	offs.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
 }
 
 func lifecycle(orderID, id string) bool {

@@ -1,7 +1,9 @@
 package returns
 
 import (
+	"bytes"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 
@@ -37,7 +39,8 @@ func newReturnTableCodec(size int) *returnTableCodec {
 	if size <= 0 {
 		return &returnTableCodec{}
 	}
-	return &returnTableCodec{cache: &recordCache{byRaw: make(map[string]cachedRecord, size), ring: make([]ringSlot, size)}}
+	return &returnTableCodec{cache: &recordCache{seed: maphash.MakeSeed(), byRaw: make(map[uint64]cachedRecord, size),
+		ring: make([]ringSlot, size)}}
 }
 
 // recordEncodeFlags: like topics.JSONCodec but without HTML escaping, so
@@ -96,44 +99,53 @@ func (r *ReturnRecord) shallowCopy() *ReturnRecord {
 }
 
 // recordCache maps encoded records to the records, keeping the last
-// len(ring) encodings (first in, first out).
+// len(ring) encodings (first in, first out). Encodings are found by a hash
+// of their bytes and confirmed by comparing the bytes, which it keeps by
+// reference: the bytes Encode returns are never modified afterwards (goka
+// stores and produces them as they are).
 type recordCache struct {
 	mu    sync.Mutex
-	byRaw map[string]cachedRecord
+	seed  maphash.Seed
+	byRaw map[uint64]cachedRecord
 	ring  []ringSlot
 	next  int
 	gen   uint64
 }
 
 type cachedRecord struct {
+	raw []byte
 	rec *ReturnRecord
 	gen uint64
 }
 
 type ringSlot struct {
-	raw string
-	gen uint64
+	hash uint64
+	gen  uint64
 }
 
 func (c *recordCache) get(data []byte) (*ReturnRecord, bool) {
+	h := maphash.Bytes(c.seed, data)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.byRaw[string(data)]
-	return e.rec, ok
+	e, ok := c.byRaw[h]
+	c.mu.Unlock()
+	if !ok || !bytes.Equal(e.raw, data) {
+		return nil, false
+	}
+	return e.rec, true
 }
 
 func (c *recordCache) put(data []byte, rec *ReturnRecord) {
+	h := maphash.Bytes(c.seed, data)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.ring[c.next]; old.gen != 0 {
-		if e, ok := c.byRaw[old.raw]; ok && e.gen == old.gen {
-			delete(c.byRaw, old.raw)
+		if e, ok := c.byRaw[old.hash]; ok && e.gen == old.gen {
+			delete(c.byRaw, old.hash)
 		}
 	}
 	c.gen++
-	raw := string(data)
-	c.byRaw[raw] = cachedRecord{rec: rec, gen: c.gen}
-	c.ring[c.next] = ringSlot{raw: raw, gen: c.gen}
+	c.byRaw[h] = cachedRecord{raw: data, rec: rec, gen: c.gen}
+	c.ring[c.next] = ringSlot{hash: h, gen: c.gen}
 	c.next = (c.next + 1) % len(c.ring)
 }
 

@@ -47,9 +47,24 @@ func TestLifecycleOriginalPayment(t *testing.T) {
 	done := out.Final.Result.(CompletionResult)
 	require.Equal(t, "tx_1", done.RefundTransactionID)
 	require.Equal(t, "restocked", done.InventoryUpdates[0].Status)
-	rel := requestOf(t, out, ServiceOrderReturns).Data.(Release)
-	require.Equal(t, map[string]int{"li_shirt": 2}, rel.Keep)
+	for _, rq := range out.Requests {
+		require.NotEqual(t, ServiceOrderReturns, rq.Service, "every claimed unit was received: the order's claims stay, nothing to release")
+	}
+	require.True(t, r.Saga.Released)
 	require.NotNil(t, r.CompletedAt)
+}
+
+func TestCompletionReleasesUnreceivedUnits(t *testing.T) {
+	_, r := newReturn(t, ReasonNoLongerNeeded)
+	r, _ = apply(t, r, Approve{RefundMethod: RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+	r, _ = apply(t, r, ReceiveItems{Items: []ReceivedItem{{LineItemID: "li_shirt", QuantityReceived: 1, ActualCondition: ActualSellable}}}, staff)
+	r, out := apply(t, r, Complete{}, staff)
+	r, out = apply(t, r, RefundResult{Reply{RequestID: requestOf(t, out, ServicePayments).ID, OK: true, TransactionID: "tx"}}, system)
+	r, out = apply(t, r, RestockResult{Reply{RequestID: requestOf(t, out, ServiceInventory).ID, OK: true}}, system)
+	require.Equal(t, StateCompleted, r.Status)
+	rel := requestOf(t, out, ServiceOrderReturns).Data.(Release)
+	require.Equal(t, map[string]int{"li_shirt": 1}, rel.Keep, "the unit never received goes back to the order")
+	require.True(t, r.Saga.Released)
 }
 
 func TestSagaCompensation(t *testing.T) {

@@ -166,7 +166,8 @@ func (r *Return) startRestock(m Meta) Outcome {
 }
 
 // finish runs when the return reaches completed: it publishes
-// return.completed, gives unreceived units back to the order, notifies the
+// return.completed, gives unreceived units back to the order (when some
+// were not received), notifies the
 // customer and answers the waiting complete command.
 func (r *Return) finish(m Meta) Outcome {
 	r.CompletedAt = timePtr(m.At)
@@ -178,7 +179,13 @@ func (r *Return) finish(m Meta) Outcome {
 			keep[it.LineItemID] = n
 		}
 	}
-	out.request(r.release(keep))
+	if r.allReceived() {
+		// Every unit claimed was received: the order's claims (and the
+		// shipping claim) stay as they are, so there is nothing to send.
+		r.Saga.Released = true
+	} else {
+		out.request(r.release(keep))
+	}
 	out.request(r.notify(m, "return_completed", map[string]any{
 		"refund_amount": r.ActualRefund.TotalRefund.String(), "refund_method": r.RefundMethod}))
 	out.Final = &Final{CommandID: r.Saga.CompleteCommandID, Result: r.Completion()}
