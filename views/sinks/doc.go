@@ -1,22 +1,25 @@
 // Package sinks writes ShopStream's output topics into PostgreSQL read
 // models, exactly once.
 //
-// A Sink consumes a fixed set of topics with franz-go, assigning itself
-// every partition (no consumer group): where it starts is the offsets it
-// stored in PostgreSQL, never a group's. Each polled batch becomes one
-// transaction holding the batch's rows and the next offset of every
-// partition it consumed, so a crash at any point leaves either the whole
-// batch (rows and offsets) or none of it. The offsets are updated only from
-// the value the sink started from, so two copies of one sink cannot both
-// commit the same records: the second one restarts from what the first
-// stored.
+// A Sink consumes a fixed set of topics with franz-go. Its workers are
+// members of one Kafka consumer group per sink, which only assigns
+// partitions: copies of the sink in several processes split the work and
+// take over each other's partitions. Where a worker starts a partition is
+// the offset the sink stored in PostgreSQL, never a group's; nothing is
+// committed to Kafka. Each polled batch becomes one transaction holding the
+// batch's rows and the next offset of every partition it consumed, so a
+// crash at any point leaves either the whole batch (rows and offsets) or
+// none of it. The offsets are updated only from the value the worker
+// started from, so two workers that both believe they own a partition
+// cannot both commit the same records: the second one rolls back and
+// rejoins from what the first stored.
 //
 // Rows are also idempotent by themselves. Append-only tables (ledgers, audit
-// logs, interactions) are inserted with ON CONFLICT DO NOTHING on their
-// event ID and never updated or deleted. Current-state tables are upserted
-// and ordered per key by (version, occurred_at, last_event_id): a row is
-// replaced only by a newer event, so a late or replayed event can never make
-// a read model go backwards.
+// logs, interactions) skip rows whose event ID (or other unique column) is
+// already stored, and are never updated or deleted. Current-state tables
+// are upserted and ordered per key by (version, occurred_at,
+// last_event_id): a row is replaced only by a newer event, so a late or
+// replayed event can never make a read model go backwards.
 //
 // A record that is not a valid envelope, or that a Mapper refuses, goes to
 // the sink's dead-letter topic (topics.DLQ("sink-<name>")) with the reason,
