@@ -2,6 +2,7 @@ package giftcards
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/shopspring/decimal"
 
@@ -20,18 +21,16 @@ import (
 // processor sends has one. Entries stored in the full form (by earlier
 // versions) are answered as they are.
 
-// compactRedemption is the remembered form of a successful redeem: the
-// RedemptionResult without its gift_card summary, plus the two parts of
-// the summary that changed since (available balance and status at the
-// time). The card's key, last four, currency, original amount and expiry
-// never change.
+// compactRedemption is the remembered form of a successful redeem: what
+// the card cannot give back, i.e. the balance, available balance and
+// status right after it. The redemption itself (ID, order, amount) stays
+// in the card's Redemptions under the ID derived from the card key and the
+// command ID; the card's key, last four, currency, original amount and
+// expiry never change.
 type compactRedemption struct {
-	RedemptionID string          `json:"redemption_id"`
-	OrderID      string          `json:"order_id"`
-	Amount       decimal.Decimal `json:"amount"`
-	Balance      decimal.Decimal `json:"balance"`
-	Available    decimal.Decimal `json:"available"`
-	Status       Status          `json:"status"`
+	Balance   decimal.Decimal `json:"balance"`
+	Available decimal.Decimal `json:"available"`
+	Status    Status          `json:"status"`
 }
 
 // compactResult returns the form of res the ledger keeps for a command
@@ -52,8 +51,7 @@ func compactResult(res *topics.CommandResult, result any) *topics.CommandResult 
 		if res.Type != TypeRedeem {
 			return res
 		}
-		raw, err := json.Marshal(compactRedemption{RedemptionID: r.RedemptionID, OrderID: r.OrderID,
-			Amount: r.RedeemedAmount.Amount, Balance: r.RemainingBalance.Amount,
+		raw, err := json.Marshal(compactRedemption{Balance: r.RemainingBalance.Amount,
 			Available: r.GiftCard.AvailableBalance.Amount, Status: r.GiftCard.Status})
 		if err != nil {
 			return res
@@ -89,10 +87,15 @@ func expandResult(card *Card, env *topics.Envelope, prev *topics.CommandResult) 
 		if err := json.Unmarshal(prev.Result, &c); err != nil {
 			return nil, err
 		}
+		i, ok := card.redemption(DeriveID(card.Key, env.CommandID, "redemption"))
+		if !ok {
+			return nil, fmt.Errorf("giftcards: remembered redeem %s has no redemption on its card", env.CommandID)
+		}
+		red := card.Redemptions[i]
 		s := card.Summary()
 		s.Status, s.Balance, s.AvailableBalance = c.Status, card.Money(c.Balance), card.Money(c.Available)
-		result = RedemptionResult{RedemptionID: c.RedemptionID, OrderID: c.OrderID,
-			RedeemedAmount: card.Money(c.Amount), RemainingBalance: card.Money(c.Balance), GiftCard: s}
+		result = RedemptionResult{RedemptionID: red.ID, OrderID: red.OrderID,
+			RedeemedAmount: card.Money(red.Amount), RemainingBalance: card.Money(c.Balance), GiftCard: s}
 	default:
 		return &r, nil
 	}
