@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -519,4 +520,34 @@ func TestDirectCopyFallsBackForStoredRows(t *testing.T) {
 	// Stored rows kept their first values: the replay did not rewrite them.
 	require.Equal(t, 0, f.count("SELECT count(*) FROM test_events WHERE key = $1 AND event_id = ANY($2) AND value >= 1000", key, first))
 	require.Zero(t, s.Stats().DeadLetters.Load())
+}
+
+// TestLagGauge: shopstream_sink_lag shows, per partition, the records not
+// committed yet: all of them while the first commit is held back, none
+// once the sink has caught up.
+func TestLagGauge(t *testing.T) {
+	f := newFixture(t)
+	prefix := cluster.Unique("lag")
+	f.produceMany(prefix, 200, 20)
+	release := make(chan struct{})
+	s := f.sink(WithMaxBatch(10), withBeforeCommit(func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}))
+	start(t, s)
+	lag := func() (total float64) {
+		for p := range kafkatest.Partitions {
+			total += testutil.ToFloat64(sinkLag.WithLabelValues(s.Name(), f.topic, strconv.Itoa(p)))
+		}
+		return total
+	}
+	kafkatest.Eventually(t, 20*time.Second, func() bool { return len(s.Assigned()[f.topic]) == kafkatest.Partitions && lag() == 200 },
+		"before any commit, every record is lag")
+	require.Zero(t, f.events(prefix))
+	close(release)
+	kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == 200 && lag() == 0 }, "caught up: no lag")
 }

@@ -19,6 +19,10 @@ var (
 		Name: "shopstream_sink_dead_letters_total",
 		Help: "Records a sink sent to its dead-letter queue.",
 	}, []string{"sink"})
+	sinkLag = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shopstream_sink_lag",
+		Help: "Records of a partition the sink has not committed to PostgreSQL yet: the partition's last stable offset (at assignment or the last fetch) minus the offset stored with the rows. Set by the process whose worker owns the partition; the sinks commit no offsets to Kafka, so their consumer groups show no lag of their own.",
+	}, []string{"sink", "topic", "partition"})
 	sinkBatchSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "shopstream_sink_batch_duration_seconds",
 		Help:    "Time to map, write and commit one batch (rows and offsets in one transaction).",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,6 +300,7 @@ func (w *worker) consume(ctx context.Context) error {
 			}
 			w.advance(next)
 		}
+		w.observeLag(fetches)
 		cl.AllowRebalance()
 	}
 }
@@ -336,6 +338,23 @@ func (w *worker) advance(next map[topicPartition]int64) {
 	w.markCaughtUp()
 }
 
+// observeLag sets the lag gauge of every owned partition in fetches.
+func (w *worker) observeLag(fetches kgo.Fetches) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		tp := topicPartition{p.Topic, p.Partition}
+		if pos, ok := w.pos[tp]; ok && p.LastStableOffset >= 0 {
+			w.s.setLag(tp, p.LastStableOffset-pos)
+		}
+	})
+}
+
+// setLag sets the lag gauge of tp (never below zero).
+func (s *Sink) setLag(tp topicPartition, lag int64) {
+	sinkLag.WithLabelValues(s.spec.Name, tp.topic, strconv.Itoa(int(tp.partition))).Set(float64(max(lag, 0)))
+}
+
 // assigned (OnPartitionsAssigned) records the partitions the group gave
 // the worker; their offsets are loaded by adjust before fetching starts.
 func (w *worker) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
@@ -363,6 +382,7 @@ func (w *worker) revoked(_ context.Context, _ *kgo.Client, parts map[string][]in
 			delete(w.pos, tp)
 			delete(w.pending, tp)
 			delete(w.end, tp)
+			sinkLag.DeleteLabelValues(w.s.spec.Name, topic, strconv.Itoa(int(p)))
 		}
 	}
 	w.markCaughtUp()
@@ -410,6 +430,7 @@ func (w *worker) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Of
 		w.pos[tp] = off
 		w.end[tp] = end[tp]
 		delete(w.pending, tp)
+		w.s.setLag(tp, end[tp]-off)
 	}
 	w.markCaughtUp()
 	return out, nil
