@@ -50,6 +50,7 @@ type config struct {
 	historySize int
 	affinityCap int
 	fanOut      int
+	basketSize  int
 	candidates  int
 	neighbours  int
 	seeds       int
@@ -67,7 +68,8 @@ func defaultConfig() config {
 		halfLife:    14 * 24 * time.Hour,
 		historySize: 100,
 		affinityCap: 500,
-		fanOut:      20,
+		fanOut:      5,
+		basketSize:  20,
 		candidates:  200,
 		neighbours:  50,
 		seeds:       20,
@@ -99,9 +101,13 @@ func WithHistorySize(n int) Option { return func(c *config) { c.historySize = n 
 func WithAffinityCap(n int) Option { return func(c *config) { c.affinityCap = n } }
 
 // WithFanOut caps how many of a user's recent products a new product is
-// paired with, and how many items of one basket are paired, so that one heavy
-// user cannot flood the item processor (default 20).
+// paired with, so that one heavy user cannot flood the item processor (default 5; docs/recommendations.md
+// has the measurement).
 func WithFanOut(n int) Option { return func(c *config) { c.fanOut = n } }
+
+// WithBasketSize caps how many products of one order are paired as bought
+// together (the first n+1 distinct purchased products; default 20).
+func WithBasketSize(n int) Option { return func(c *config) { c.basketSize = n } }
 
 // WithCandidates caps how many co-occurring products an item keeps counts
 // for; the least frequent is dropped first (default 200).
@@ -149,7 +155,7 @@ func (c *config) validate() error {
 	for _, v := range []struct {
 		name string
 		n    int
-	}{{"history size", c.historySize}, {"affinity cap", c.affinityCap}, {"fan-out", c.fanOut},
+	}{{"history size", c.historySize}, {"affinity cap", c.affinityCap}, {"fan-out", c.fanOut}, {"basket size", c.basketSize},
 		{"candidates", c.candidates}, {"neighbours", c.neighbours}, {"seeds", c.seeds},
 		{"cache depth", c.cacheDepth}, {"seen size", c.seenSize}} {
 		if v.n < 1 {

@@ -45,6 +45,7 @@ func TestConfigValidation(t *testing.T) {
 		{"zero half-life", []Option{WithHalfLife(0)}, "half-life"},
 		{"zero history", []Option{WithHistorySize(0)}, "history size"},
 		{"zero fan-out", []Option{WithFanOut(0)}, "fan-out"},
+		{"zero basket size", []Option{WithBasketSize(0)}, "basket size"},
 		{"neighbours above candidates", []Option{WithNeighbours(300), WithCandidates(100)}, "cannot exceed"},
 		{"negative hybrid weight", []Option{WithHybridWeights(HybridWeights{Collaborative: -1, Content: 1})}, "hybrid"},
 		{"all-zero hybrid weights", []Option{WithHybridWeights(HybridWeights{})}, "hybrid"},
@@ -254,6 +255,25 @@ func TestProfileCapsAndDedup(t *testing.T) {
 				require.Equal(t, []string{"new"}, inc.With)
 			}
 		}
+	})
+	t.Run("a basket is paired up to the basket size, not the fan-out", func(t *testing.T) {
+		cfg := testConfig(t, WithFanOut(1), WithBasketSize(3))
+		p := &Profile{}
+		var items []Interaction
+		for i := range 6 {
+			items = append(items, ia(fmt.Sprint("e", i), fmt.Sprint("b", i), Purchase))
+		}
+		b := batch("u", t0, items...)
+		b.OrderID = "o1"
+		eff := p.Apply(b, &cfg)
+		baskets := map[string][]string{}
+		for _, inc := range eff.Increments {
+			if inc.Order {
+				baskets[inc.ProductID] = inc.Basket
+			}
+		}
+		require.Equal(t, map[string][]string{"b0": {"b1", "b2", "b3"}, "b1": {"b0", "b2", "b3"},
+			"b2": {"b0", "b1", "b3"}, "b3": {"b0", "b1", "b2"}}, baskets, "the first four products")
 	})
 	t.Run("a known product adds popularity but no pairs", func(t *testing.T) {
 		cfg := testConfig(t)

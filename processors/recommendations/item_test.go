@@ -1,11 +1,13 @@
 package recommendations
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -53,6 +55,98 @@ func TestCapCounts(t *testing.T) {
 			capCounts(got, tc.max)
 			require.Equal(t, want, got)
 			require.LessOrEqual(t, len(got), tc.max)
+		})
+	}
+}
+
+func TestItemCodec(t *testing.T) {
+	full := &Item{ProductID: "p1", Users: 42, Orders: 7, Increments: 99,
+		Popularity: Affinity{Score: 12.625, At: t0, Count: 30},
+		Co:         map[string]int64{"p2": 3, "p3": 1, "ünïcode": 1 << 40}, Bought: map[string]int64{"p2": 2}}
+	cases := []struct {
+		name string
+		item *Item
+	}{
+		{"every field", full},
+		{"new item without counts or popularity", &Item{ProductID: "p9"}},
+		{"negative and fractional values survive", &Item{ProductID: "p8", Users: -1,
+			Popularity: Affinity{Score: math.SmallestNonzeroFloat64, At: time.Unix(0, -5).UTC()}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := itemCodec{}.Encode(tc.item)
+			require.NoError(t, err)
+			require.Equal(t, byte(itemFormat1), raw[0])
+			got, err := itemCodec{}.Decode(raw)
+			require.NoError(t, err)
+			requireSameItem(t, tc.item, got.(*Item))
+		})
+	}
+	t.Run("rows written as JSON by earlier versions decode", func(t *testing.T) {
+		raw, err := json.Marshal(full)
+		require.NoError(t, err)
+		got, err := itemCodec{}.Decode(raw)
+		require.NoError(t, err)
+		requireSameItem(t, full, got.(*Item))
+	})
+	t.Run("an empty row is a tombstone", func(t *testing.T) {
+		got, err := itemCodec{}.Decode(nil)
+		require.NoError(t, err)
+		require.Nil(t, got)
+	})
+	t.Run("a truncated or padded row is an error", func(t *testing.T) {
+		raw, err := itemCodec{}.Encode(full)
+		require.NoError(t, err)
+		for _, n := range []int{1, 2, 10, len(raw) - 1} {
+			_, err := itemCodec{}.Decode(raw[:n])
+			require.ErrorIs(t, err, errItemRow, "first %d bytes", n)
+		}
+		_, err = itemCodec{}.Decode(append(raw, 0))
+		require.ErrorIs(t, err, errItemRow)
+	})
+	t.Run("only items encode", func(t *testing.T) {
+		_, err := itemCodec{}.Encode(Item{})
+		require.Error(t, err)
+		_, err = itemCodec{}.Encode((*Item)(nil))
+		require.Error(t, err)
+	})
+}
+
+func requireSameItem(t *testing.T, want, got *Item) {
+	t.Helper()
+	require.True(t, want.Popularity.At.Equal(got.Popularity.At), "popularity time %v, got %v", want.Popularity.At, got.Popularity.At)
+	w, g := *want, *got
+	w.Popularity.At, g.Popularity.At = time.Time{}, time.Time{}
+	require.Equal(t, w, g)
+}
+
+func TestTrimCounts(t *testing.T) {
+	counts := func(n int) map[string]int64 {
+		m := make(map[string]int64, n)
+		for i := range n {
+			m[fmt.Sprintf("p%03d", i)] = int64(1 + i%5)
+		}
+		return m
+	}
+	cases := []struct {
+		name    string
+		n, max  int
+		wantLen int
+	}{
+		{"within the slack is kept", 250, 200, 250},
+		{"past the slack is trimmed to the cap", 251, 200, 200},
+		{"a cap too small for slack trims at once", 3, 2, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := counts(tc.n)
+			trimCounts(m, tc.max)
+			require.Len(t, m, tc.wantLen)
+			if tc.wantLen == tc.max {
+				want := counts(tc.n)
+				capCountsOneByOne(want, tc.max)
+				require.Equal(t, want, m, "the least frequent went first")
+			}
 		})
 	}
 }

@@ -2,6 +2,7 @@ package recommendations
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/lovoo/goka"
 
@@ -16,8 +17,6 @@ var ItemsGroup goka.Group = topics.RecommendationsItemsGroup
 // ItemsTable is the item processor's table of Item.
 var ItemsTable = goka.GroupTable(ItemsGroup)
 
-type itemCodec = topics.JSONCodec[Item]
-
 // ItemsGraph is the item processor's group graph.
 func ItemsGraph(opts ...Option) (*goka.GroupGraph, error) {
 	cfg, err := newConfig(opts)
@@ -28,7 +27,13 @@ func ItemsGraph(opts ...Option) (*goka.GroupGraph, error) {
 		goka.Input(IncrementsStream, new(topics.BytesCodec), func(ctx goka.Context, msg any) {
 			raw, _ := msg.([]byte)
 			var inc Increment
-			if err := json.Unmarshal(raw, &inc); err != nil || inc.ProductID != ctx.Key() {
+			v, err := incrementCodec{}.Decode(raw)
+			if p, ok := v.(*Increment); ok && p != nil {
+				inc = *p
+			} else if err == nil {
+				err = errors.New("null increment")
+			}
+			if err != nil || inc.ProductID != ctx.Key() {
 				if err == nil {
 					err = ErrInvalidEvent.Withf("increment for %q arrived under key %q", inc.ProductID, ctx.Key())
 				}

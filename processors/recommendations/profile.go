@@ -194,8 +194,8 @@ func (p *Profile) Apply(b *Batch, cfg *config) Effects {
 	}
 	p.capAffinity(cfg)
 	if b.OrderID != "" && len(purchased) > 1 {
-		if len(purchased) > cfg.fanOut+1 {
-			purchased = purchased[:cfg.fanOut+1]
+		if len(purchased) > cfg.basketSize+1 {
+			purchased = purchased[:cfg.basketSize+1]
 		}
 		for _, a := range purchased {
 			i := inc(a)
