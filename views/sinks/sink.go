@@ -160,8 +160,10 @@ func (s *Sink) Name() string { return s.spec.Name }
 // Stats returns the sink's counters.
 func (s *Sink) Stats() *Stats { return &s.stats }
 
-// Ready reports whether the sink has caught up with the end of its topics
-// at least once since it started.
+// Ready reports whether every worker of the sink has, at least once since
+// it started, joined the group, loaded the offsets of the partitions it was
+// given and reached the end offsets listed when it got them (a worker given
+// no partition is caught up).
 func (s *Sink) Ready() bool { return s.ready.Load() }
 
 // Run consumes until ctx is done, then returns nil. Each of the sink's
