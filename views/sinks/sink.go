@@ -70,6 +70,10 @@ type config struct {
 	// beforeCommit, set by tests only, runs after the batch's rows are
 	// written and before its transaction commits.
 	beforeCommit func(ctx context.Context) error
+	// holdAssignments, set by benchmarks only, keeps newly assigned
+	// partitions from loading their offsets (so from being fetched) until
+	// it is closed.
+	holdAssignments <-chan struct{}
 }
 
 // Option configures a Sink.
@@ -401,6 +405,13 @@ func (w *worker) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Of
 		names = append(names, topic)
 		for p := range ps {
 			parts = append(parts, topicPartition{topic, p})
+		}
+	}
+	if hold := w.s.cfg.holdAssignments; hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 	var pos, end map[topicPartition]int64
