@@ -17,6 +17,13 @@ const (
 	RecommendationsGenerated = "recommendations.generated"
 	// RecommendationsClicked is the recommendations.clicked event, keyed by user.
 	RecommendationsClicked = "recommendations.clicked"
+	// RecommendationsRecorded holds the interactions the user processor
+	// recorded (from the ingress and from record_interaction commands alike,
+	// redeliveries left out), each with the weight it was given; keyed by user.
+	RecommendationsRecorded = "recommendations.interactions_recorded"
+	// RecommendationsSimilarities holds recommendations.similarities_updated:
+	// a product's current neighbour and bought-together lists, keyed by product.
+	RecommendationsSimilarities = "recommendations.similarities_updated"
 )
 
 // Goka groups of the recommendations domain.
@@ -43,6 +50,10 @@ func init() {
 				Producers: []string{"recommendations service"}, Consumers: []string{RecommendationsUsersGroup, "sinks"}},
 			{Name: RecommendationsClicked, Cleanup: Delete, Key: "user ID", Message: "recommendations.clicked envelope",
 				Producers: []string{"HTTP API"}, Consumers: []string{RecommendationsIngressGroup, "sinks"}},
+			{Name: RecommendationsRecorded, Cleanup: Delete, Key: "user ID", Message: "recommendations.interaction_recorded envelope (Batch with weights)",
+				Producers: []string{RecommendationsUsersGroup}, Consumers: []string{"sinks"}},
+			{Name: RecommendationsSimilarities, Cleanup: Delete, Key: "product ID", Message: "recommendations.similarities_updated envelope",
+				Producers: []string{"recommendations service"}, Consumers: []string{"sinks"}},
 			{Name: GroupTable(RecommendationsUsersGroup), Cleanup: Compact, Key: "user ID", Message: "user row (profile + command ledger)",
 				Producers: []string{RecommendationsUsersGroup}, Consumers: []string{"recommendations views"}},
 			{Name: GroupTable(RecommendationsItemsGroup), Cleanup: Compact, Key: "product ID", Message: "Item (co-occurrence counts)",

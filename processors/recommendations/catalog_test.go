@@ -148,3 +148,26 @@ func TestCatalogIndexSimilarConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestCachedListExpiry(t *testing.T) {
+	cases := []struct {
+		name    string
+		expires time.Time
+		now     time.Time
+		want    bool
+	}{
+		{"no expiry (lists cached by earlier versions) never expires", time.Time{}, t0.Add(1000 * time.Hour), false},
+		{"before the expiry", t0.Add(time.Hour), t0.Add(59 * time.Minute), false},
+		{"at the expiry", t0.Add(time.Hour), t0.Add(time.Hour), true},
+		{"after the expiry", t0.Add(time.Hour), t0.Add(2 * time.Hour), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, CachedList{ExpiresAt: tc.expires}.Expired(tc.now))
+		})
+	}
+	t.Run("a cache TTL must be positive", func(t *testing.T) {
+		_, err := newConfig([]Option{WithCacheTTL(0)})
+		require.ErrorContains(t, err, "cache TTL")
+	})
+}

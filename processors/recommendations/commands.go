@@ -122,12 +122,16 @@ type Generated struct {
 	ProfileVersion int64    `json:"profile_version"`
 	Fallback       bool     `json:"fallback,omitempty"`
 	Items          []Ranked `json:"items"`
+	// ExpiresAt is when the cached list stops being served (absent from
+	// events of earlier versions: never).
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // NewGenerated builds the recommendations.generated event of r.
 func NewGenerated(r *Recommendations, at time.Time) (*topics.Envelope, error) {
 	g := Generated{RecommendationID: r.RecommendationID, UserID: r.UserID, Strategy: r.Strategy,
-		ExcludePurchased: r.ExcludePurchased, ProfileVersion: r.Version, Fallback: r.Fallback, Items: make([]Ranked, len(r.Results))}
+		ExcludePurchased: r.ExcludePurchased, ProfileVersion: r.Version, Fallback: r.Fallback, Items: make([]Ranked, len(r.Results)),
+		ExpiresAt: r.ExpiresAt}
 	for i, res := range r.Results {
 		g.Items[i] = Ranked{Position: i + 1, Result: res}
 	}
@@ -141,5 +145,49 @@ func (g *Generated) CachedList(at time.Time) CachedList {
 		res[i] = it.Result
 	}
 	return CachedList{RecommendationID: g.RecommendationID, Version: g.ProfileVersion, Strategy: g.Strategy,
-		ExcludePurchased: g.ExcludePurchased, Results: res, GeneratedAt: at}
+		ExcludePurchased: g.ExcludePurchased, Results: res, GeneratedAt: at, ExpiresAt: g.ExpiresAt}
+}
+
+// SimilaritiesUpdated is the payload of recommendations.similarities_updated:
+// one product's current top-K neighbours (co-occurrence similarity) and
+// bought-together partners, inactive products left out.
+type SimilaritiesUpdated struct {
+	ProductID string `json:"product_id"`
+	// Version is the item's increment count the lists were computed at; it
+	// grows with every change of the product's counts.
+	Version int64 `json:"version"`
+	// Similarity names the similarity of Neighbours (cosine by default).
+	Similarity Similarity `json:"similarity"`
+	// Neighbours are ranked by similarity, highest first; Count is the
+	// number of users who interacted with both.
+	Neighbours []Neighbour `json:"neighbours"`
+	// BoughtTogether are ranked by confidence (the share of this product's
+	// orders that held the partner); Count is the orders with both.
+	BoughtTogether []Neighbour `json:"bought_together"`
+}
+
+// Neighbour is one entry of a similarity list.
+type Neighbour struct {
+	ProductID string  `json:"product_id"`
+	Score     float64 `json:"score"`
+	Count     int64   `json:"count"`
+}
+
+// NewSimilaritiesUpdated builds the similarities_updated event of item,
+// ranking its neighbours with the snapshot ix (the partners' user counts)
+// and leaving out products ix does not recommend.
+func NewSimilaritiesUpdated(it *Item, ix *CatalogIndex, sim Similarity, k int, at time.Time) (*topics.Envelope, error) {
+	u := SimilaritiesUpdated{ProductID: it.ProductID, Version: it.Increments, Similarity: sim,
+		Neighbours: []Neighbour{}, BoughtTogether: []Neighbour{}}
+	for _, n := range it.Neighbours(ix, sim, k) {
+		if ix.Recommendable(n.ProductID) {
+			u.Neighbours = append(u.Neighbours, Neighbour{ProductID: n.ProductID, Score: n.Score, Count: it.Co[n.ProductID]})
+		}
+	}
+	for _, b := range it.BoughtTogether(k) {
+		if ix.Recommendable(b.ProductID) {
+			u.BoughtTogether = append(u.BoughtTogether, Neighbour{ProductID: b.ProductID, Score: b.Score, Count: it.Bought[b.ProductID]})
+		}
+	}
+	return topics.NewEnvelope(TypeSimilaritiesUpdated, at, u)
 }

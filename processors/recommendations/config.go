@@ -57,6 +57,7 @@ type config struct {
 	hybrid      HybridWeights
 	similarity  Similarity
 	cacheDepth  int
+	cacheTTL    time.Duration
 	seenSize    int
 	refresh     time.Duration
 	logger      *slog.Logger
@@ -76,6 +77,7 @@ func defaultConfig() config {
 		hybrid:      HybridWeights{Collaborative: 0.6, Content: 0.3, Popularity: 0.1},
 		similarity:  Cosine,
 		cacheDepth:  50,
+		cacheTTL:    time.Hour,
 		seenSize:    256,
 		refresh:     2 * time.Second,
 		logger:      slog.Default(),
@@ -132,6 +134,12 @@ func WithSimilarity(s Similarity) Option { return func(c *config) { c.similarity
 // strategy; a request for more computes afresh (default 50).
 func WithCacheDepth(n int) Option { return func(c *config) { c.cacheDepth = n } }
 
+// WithCacheTTL sets how long the service serves a cached list: besides
+// being invalidated by the user's next interaction, a list expires this long
+// after it was generated (default 1 h; recommendations.generated carries the
+// expiry).
+func WithCacheTTL(d time.Duration) Option { return func(c *config) { c.cacheTTL = d } }
+
 // WithIndexRefresh sets how often the service rebuilds its catalog and
 // popularity snapshot from the views (default 2 s).
 func WithIndexRefresh(d time.Duration) Option { return func(c *config) { c.refresh = d } }
@@ -142,6 +150,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 func (c *config) validate() error {
 	if c.refresh <= 0 {
 		return fmt.Errorf("recommendations: index refresh %v must be positive", c.refresh)
+	}
+	if c.cacheTTL <= 0 {
+		return fmt.Errorf("recommendations: cache TTL %v must be positive", c.cacheTTL)
 	}
 	if c.logger == nil {
 		return errors.New("recommendations: nil logger")

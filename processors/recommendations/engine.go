@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -55,6 +56,9 @@ type Recommendations struct {
 	// Fallback is true when the user had no history and the list is the
 	// popularity fallback.
 	Fallback bool `json:"fallback,omitempty"`
+	// ExpiresAt is when the service stops serving the list from its cache
+	// (set by the service; zero from the in-memory Model).
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Request is what get_recommendations takes.

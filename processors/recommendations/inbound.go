@@ -17,6 +17,12 @@ const (
 	TypeClicked = "recommendations.clicked"
 	// TypeInteraction is the internal interaction batch (Batch).
 	TypeInteraction = "recommendations.interaction"
+	// TypeInteractionRecorded is a batch of recorded interactions, each with
+	// the weight it was given (on topics.RecommendationsRecorded).
+	TypeInteractionRecorded = "recommendations.interaction_recorded"
+	// TypeSimilaritiesUpdated is recommendations.similarities_updated
+	// (SimilaritiesUpdated, on topics.RecommendationsSimilarities).
+	TypeSimilaritiesUpdated = "recommendations.similarities_updated"
 )
 
 type orderCompleted struct {

@@ -20,6 +20,8 @@ var (
 	CatalogStream      = goka.Stream(topics.RecommendationsCatalog)
 	GeneratedStream    = goka.Stream(topics.RecommendationsGenerated)
 	ClickedStream      = goka.Stream(topics.RecommendationsClicked)
+	RecordedStream     = goka.Stream(topics.RecommendationsRecorded)
+	SimilaritiesStream = goka.Stream(topics.RecommendationsSimilarities)
 )
 
 // IngressInputs are the topics the ingress reads.

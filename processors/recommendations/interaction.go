@@ -79,6 +79,10 @@ type Interaction struct {
 	Quantity int `json:"quantity,omitempty"`
 	// Metadata is free-form context (source, session, recommendation ID).
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Weight is the affinity the interaction added, set by the user
+	// processor on the interactions it recorded (TypeInteractionRecorded);
+	// zero on the way in.
+	Weight float64 `json:"weight,omitempty"`
 }
 
 // Batch is what the ingress writes to the interactions topic, keyed by user:

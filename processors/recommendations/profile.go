@@ -63,6 +63,14 @@ type CachedList struct {
 	ExcludePurchased bool      `json:"exclude_purchased"`
 	Results          []Result  `json:"results"`
 	GeneratedAt      time.Time `json:"generated_at"`
+	// ExpiresAt is when the service stops serving the list (zero: never;
+	// lists cached before expiries existed, and the in-memory Model's).
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Expired reports whether the list has expired at now.
+func (c CachedList) Expired(now time.Time) bool {
+	return !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt)
 }
 
 // CacheKey is the cache slot of a strategy and exclude_purchased flag.
@@ -122,6 +130,8 @@ type Effects struct {
 	Recorded int
 	// Increments to send to the item processor, one per product.
 	Increments []Increment
+	// Interactions are the interactions recorded, each with its Weight.
+	Interactions []Interaction
 }
 
 // Apply records batch into the profile, returning the co-occurrence
@@ -156,6 +166,9 @@ func (p *Profile) Apply(b *Batch, cfg *config) Effects {
 			// More units are a stronger signal, but with diminishing returns.
 			w *= 1 + math.Log(float64(it.Quantity))
 		}
+		rec := it
+		rec.Weight = w
+		eff.Interactions = append(eff.Interactions, rec)
 		_, known := p.Affinity[it.ProductID]
 		a := p.Affinity[it.ProductID]
 		a.add(w, b.OccurredAt, cfg.halfLife)

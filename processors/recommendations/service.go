@@ -33,6 +33,12 @@ type Service struct {
 	items    *goka.View
 	catalog  *goka.View
 	emitter  *goka.Emitter
+	// simEmitter publishes recommendations.similarities_updated for the
+	// items whose counts changed since the last refresh (published holds
+	// the item version last published, under pubMu).
+	simEmitter *goka.Emitter
+	pubMu      sync.Mutex
+	published  map[string]int64
 	engine   *Engine
 	index    atomic.Pointer[CatalogIndex]
 	flight   singleflight.Group
@@ -60,7 +66,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		return nil, errors.New("recommendations: clients and storage builders are required")
 	}
 	brokers := clients.Brokers()
-	s := &Service{cfg: cfg, local: make(map[string]*Recommendations)}
+	s := &Service{cfg: cfg, local: make(map[string]*Recommendations), published: make(map[string]int64)}
 	usersGraph, err := UsersGraph(opts...)
 	if err != nil {
 		return nil, err
@@ -86,6 +92,9 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		return nil, err
 	}
 	if s.emitter, err = goka.NewEmitter(brokers, GeneratedStream, new(topics.EnvelopeCodec), clients.EmitterOptions()...); err != nil {
+		return nil, err
+	}
+	if s.simEmitter, err = goka.NewEmitter(brokers, SimilaritiesStream, new(topics.EnvelopeCodec), clients.EmitterOptions()...); err != nil {
 		return nil, err
 	}
 	if s.engine, err = NewEngine(viewStore{s}, opts...); err != nil {
@@ -141,6 +150,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if cerr := s.emitter.Finish(); err == nil && cerr != nil {
 		err = cerr
 	}
+	if cerr := s.simEmitter.Finish(); err == nil && cerr != nil {
+		err = cerr
+	}
 	return err
 }
 
@@ -155,8 +167,12 @@ func (s *Service) Ready() bool {
 }
 
 // RefreshIndex rebuilds the catalog and popularity snapshot from the views
-// now (Run does it periodically).
+// now (Run does it periodically), then publishes
+// recommendations.similarities_updated for every item whose counts changed
+// since it was last published (every item, after a start).
 func (s *Service) RefreshIndex() error {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
 	var products []*Product
 	it, err := s.catalog.Iterator()
 	if err != nil {
@@ -172,7 +188,7 @@ func (s *Service) RefreshIndex() error {
 		}
 	}
 	it.Release()
-	var items []*Item
+	var items, changed []*Item
 	var at time.Time
 	ii, err := s.items.Iterator()
 	if err != nil {
@@ -184,6 +200,9 @@ func (s *Service) RefreshIndex() error {
 			return err
 		}
 		if item, ok := v.(*Item); ok && item != nil {
+			if s.published[item.ProductID] != item.Increments {
+				changed = append(changed, item)
+			}
 			// Only what the snapshot needs: the pair counts stay in the view.
 			items = append(items, &Item{ProductID: item.ProductID, Users: item.Users, Popularity: item.Popularity})
 			if item.Popularity.At.After(at) {
@@ -194,7 +213,19 @@ func (s *Service) RefreshIndex() error {
 	ii.Release()
 	// The catalog rarely changes between refreshes: the next snapshot then
 	// shares this one's content part and its memo of similar products.
-	s.index.Store(NextCatalogIndex(s.index.Load(), products, items, at, s.cfg.halfLife, 0))
+	ix := NextCatalogIndex(s.index.Load(), products, items, at, s.cfg.halfLife, 0)
+	s.index.Store(ix)
+	now := time.Now()
+	for _, it := range changed {
+		env, err := NewSimilaritiesUpdated(it, ix, s.cfg.similarity, s.cfg.neighbours, now)
+		if err != nil {
+			return err
+		}
+		if _, err := s.simEmitter.Emit(it.ProductID, env); err != nil {
+			return fmt.Errorf("recommendations: publishing similarities of %s: %w", it.ProductID, err)
+		}
+		s.published[it.ProductID] = it.Increments
+	}
 	return nil
 }
 
@@ -249,9 +280,11 @@ func (s *Service) Recommend(ctx context.Context, userID string, req Request) (*R
 	var version int64
 	if p != nil {
 		version = p.Version
-		if c, ok := p.Cached(req.Strategy, req.ExcludePurchased); ok && (len(c.Results) >= req.Limit || len(c.Results) < s.cfg.cacheDepth) {
+		if c, ok := p.Cached(req.Strategy, req.ExcludePurchased); ok && !c.Expired(time.Now()) &&
+			(len(c.Results) >= req.Limit || len(c.Results) < s.cfg.cacheDepth) {
 			return cut(&Recommendations{RecommendationID: c.RecommendationID, UserID: userID, Strategy: c.Strategy,
-				ExcludePurchased: c.ExcludePurchased, Version: c.Version, Results: c.Results, Cached: true}, req.Limit), nil
+				ExcludePurchased: c.ExcludePurchased, Version: c.Version, Results: c.Results, Cached: true,
+				ExpiresAt: c.ExpiresAt}, req.Limit), nil
 		}
 	}
 	key := userID + "|" + CacheKey(req.Strategy, req.ExcludePurchased) + "|" + strconv.FormatInt(version, 10)
@@ -267,7 +300,9 @@ func (s *Service) Recommend(ctx context.Context, userID string, req Request) (*R
 		if err != nil {
 			return nil, err
 		}
-		env, err := NewGenerated(r, time.Now())
+		now := time.Now()
+		r.ExpiresAt = now.Add(s.cfg.cacheTTL)
+		env, err := NewGenerated(r, now)
 		if err != nil {
 			return nil, err
 		}
@@ -297,7 +332,7 @@ func (s *Service) localGet(key string, limit int) *Recommendations {
 	s.mu.Lock()
 	r := s.local[key]
 	s.mu.Unlock()
-	if r == nil || (len(r.Results) < limit && len(r.Results) >= s.cfg.cacheDepth) {
+	if r == nil || (len(r.Results) < limit && len(r.Results) >= s.cfg.cacheDepth) || !time.Now().Before(r.ExpiresAt) {
 		return nil
 	}
 	c := *r

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -356,6 +357,8 @@ func TestIntegrationGeneratedEventAndCache(t *testing.T) {
 			require.Equal(t, Hybrid, g.Strategy)
 			require.Equal(t, 1, g.Items[0].Position)
 			require.Equal(t, b, g.Items[0].ProductID)
+			require.WithinDuration(t, env.OccurredAt.Add(time.Hour), g.ExpiresAt, time.Second, "the default cache TTL")
+			require.Equal(t, first.ExpiresAt.UnixNano(), g.ExpiresAt.UnixNano())
 			return true
 		})
 	})
@@ -465,4 +468,104 @@ func TestIntegrationBadIncrementGoesToItemsDLQ(t *testing.T) {
 		var dl topics.DeadLetter
 		return json.Unmarshal(r.Value, &dl) == nil && string(dl.Key) == key
 	})
+}
+
+// decodeRecorded decodes a record of topics.RecommendationsRecorded.
+func decodeRecorded(t testing.TB, r *kgo.Record) Batch {
+	t.Helper()
+	env, err := topics.DecodeEnvelope(r.Value)
+	require.NoError(t, err)
+	require.Equal(t, TypeInteractionRecorded, env.Type)
+	b, err := topics.DecodeData[Batch](env)
+	require.NoError(t, err)
+	require.Equal(t, b.UserID, string(r.Key), "keyed by user")
+	return b
+}
+
+func TestIntegrationRecordedInteractionsCarryTheirWeight(t *testing.T) {
+	t.Parallel()
+	user, prod, viewed := cluster.Unique("u"), cluster.Unique("p"), cluster.Unique("p")
+	cmd := recordCmd(t, user, prod, Purchase, "")
+	require.True(t, submit(t, cmd, user).OK)
+	view(t, user, viewed, time.Now())
+	cases := []struct {
+		name    string
+		eventID func(Interaction) bool
+		typ     InteractionType
+		weight  float64
+	}{
+		{"a record_interaction command", func(it Interaction) bool { return it.EventID == cmd.CommandID }, Purchase, DefaultWeights.Purchase},
+		{"an inbound product.viewed", func(it Interaction) bool { return it.ProductID == viewed }, View, DefaultWeights.View},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			consume(t, topics.RecommendationsRecorded, func(r *kgo.Record) bool {
+				if string(r.Key) != user {
+					return false
+				}
+				b := decodeRecorded(t, r)
+				for _, it := range b.Items {
+					if tc.eventID(it) {
+						require.Equal(t, tc.typ, it.Type)
+						require.Equal(t, tc.weight, it.Weight)
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+	t.Run("a repeated command records nothing more", func(t *testing.T) {
+		res := submit(t, cmd, user)
+		require.True(t, res.Replayed)
+		// A later interaction marks the end: the user's records are in order
+		// on one partition, so a duplicate would come before it.
+		marker := cluster.Unique("p")
+		view(t, user, marker, time.Now())
+		var seen []string
+		consume(t, topics.RecommendationsRecorded, func(r *kgo.Record) bool {
+			if string(r.Key) != user {
+				return false
+			}
+			for _, it := range decodeRecorded(t, r).Items {
+				seen = append(seen, it.ProductID)
+			}
+			return slices.Contains(seen, marker)
+		})
+		require.ElementsMatch(t, []string{prod, viewed, marker}, seen)
+	})
+}
+
+func TestIntegrationSimilaritiesUpdatedIsPublished(t *testing.T) {
+	t.Parallel()
+	a, b, c := cluster.Unique("a"), cluster.Unique("b"), cluster.Unique("c")
+	at := time.Now()
+	for range 2 {
+		u := cluster.Unique("u")
+		view(t, u, a, at)
+		view(t, u, b, at)
+	}
+	// The buyer of a and c is a third user with both: one co-occurrence.
+	order(t, cluster.Unique("u"), cluster.Unique("o"), at, a, c)
+	waitItem(t, a, func(it *Item) bool { return it.Co[b] == 2 && it.Co[c] == 1 && it.Orders == 1 })
+	var got SimilaritiesUpdated
+	consume(t, topics.RecommendationsSimilarities, func(r *kgo.Record) bool {
+		if string(r.Key) != a {
+			return false
+		}
+		env, err := topics.DecodeEnvelope(r.Value)
+		require.NoError(t, err)
+		require.Equal(t, TypeSimilaritiesUpdated, env.Type)
+		got, err = topics.DecodeData[SimilaritiesUpdated](env)
+		require.NoError(t, err)
+		// Earlier publications may show the counts part way.
+		return len(got.Neighbours) == 2 && len(got.BoughtTogether) == 1 && got.Neighbours[0].Count == 2
+	})
+	require.Equal(t, a, got.ProductID)
+	require.Equal(t, Cosine, got.Similarity)
+	require.Equal(t, b, got.Neighbours[0].ProductID)
+	require.Equal(t, c, got.Neighbours[1].ProductID)
+	require.Greater(t, got.Neighbours[0].Score, got.Neighbours[1].Score)
+	require.Equal(t, []Neighbour{{ProductID: c, Score: 1, Count: 1}}, got.BoughtTogether)
+	require.Positive(t, got.Version)
 }

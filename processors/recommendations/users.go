@@ -38,6 +38,7 @@ func UsersGraph(opts ...Option) (*goka.GroupGraph, error) {
 		goka.Input(CommandsStream, new(topics.BytesCodec), u.command),
 		goka.Input(GeneratedStream, new(topics.BytesCodec), u.generated),
 		goka.Output(IncrementsStream, new(incrementCodec)),
+		goka.Output(RecordedStream, new(topics.EnvelopeCodec)),
 		goka.Persist(new(userRowCodec)),
 	}
 	return goka.DefineGroup(UsersGroup, append(edges, command.Edges(UsersGroup)...)...), nil
@@ -50,13 +51,30 @@ func row(ctx goka.Context) *UserRow {
 	return &UserRow{Profile: Profile{UserID: ctx.Key()}}
 }
 
-// record applies a batch and emits its increments.
-func (u *users) record(ctx goka.Context, r *UserRow, b *Batch) Effects {
+// record applies a batch, emits its increments and announces the
+// interactions it recorded (with their weights) on RecordedStream, for the
+// read-model sink: interactions from the ingress and from record_interaction
+// commands alike, redeliveries left out. env is the message that carried the
+// batch.
+func (u *users) record(ctx goka.Context, r *UserRow, b *Batch, env *topics.Envelope) (Effects, error) {
 	eff := r.Profile.Apply(b, u.cfg)
 	for i := range eff.Increments {
 		ctx.Emit(IncrementsStream, eff.Increments[i].ProductID, &eff.Increments[i])
 	}
-	return eff
+	if len(eff.Interactions) > 0 {
+		rec := Batch{UserID: b.UserID, OccurredAt: b.OccurredAt, Items: eff.Interactions, OrderID: b.OrderID}
+		corr := env.CorrelationID
+		if corr == "" {
+			corr = env.ID
+		}
+		out, err := topics.NewEnvelope(TypeInteractionRecorded, b.OccurredAt, rec,
+			topics.WithCorrelationID(corr), topics.WithActor(env.Actor))
+		if err != nil {
+			return eff, err
+		}
+		ctx.Emit(RecordedStream, b.UserID, out)
+	}
+	return eff, nil
 }
 
 func (u *users) interaction(ctx goka.Context, msg any) {
@@ -76,7 +94,12 @@ func (u *users) interaction(ctx goka.Context, msg any) {
 		return
 	}
 	r := row(ctx)
-	if eff := u.record(ctx, r, &b); eff.Recorded > 0 {
+	eff, err := u.record(ctx, r, &b, env)
+	if err != nil {
+		command.DeadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	if eff.Recorded > 0 {
 		ctx.SetValue(r)
 	}
 }
@@ -119,7 +142,10 @@ func (u *users) apply(ctx goka.Context, r *UserRow, env *topics.Envelope) (any, 
 		if c.UserID != ctx.Key() {
 			return nil, topics.ErrInvalidRequest.Withf("command for user %q arrived under key %q", c.UserID, ctx.Key())
 		}
-		eff := u.record(ctx, r, c.Batch(env.CommandID, env.OccurredAt))
+		eff, err := u.record(ctx, r, c.Batch(env.CommandID, env.OccurredAt), env)
+		if err != nil {
+			return nil, err
+		}
 		return RecordResult{Recorded: eff.Recorded > 0, UserID: c.UserID, ProductID: c.ProductID,
 			InteractionType: c.InteractionType, Version: r.Profile.Version}, nil
 	case TypeInvalidateCache:
