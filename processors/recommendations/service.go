@@ -27,22 +27,22 @@ var ErrLLRNotStreaming = errors.New("recommendations: the llr similarity needs a
 // in the profile, computed once for concurrent uncached requests),
 // frequently bought together and similar products.
 type Service struct {
-	cfg      config
-	procs    []*goka.Processor
-	users    *goka.View
-	items    *goka.View
-	catalog  *goka.View
-	emitter  *goka.Emitter
+	cfg     config
+	procs   []*goka.Processor
+	users   *goka.View
+	items   *goka.View
+	catalog *goka.View
+	emitter *goka.Emitter
 	// simEmitter publishes recommendations.similarities_updated for the
 	// items whose counts changed since the last refresh (published holds
 	// the item version last published, under pubMu).
 	simEmitter *goka.Emitter
 	pubMu      sync.Mutex
 	published  map[string]int64
-	engine   *Engine
-	index    atomic.Pointer[CatalogIndex]
-	flight   singleflight.Group
-	computes atomic.Int64
+	engine     *Engine
+	index      atomic.Pointer[CatalogIndex]
+	flight     singleflight.Group
+	computes   atomic.Int64
 
 	mu    sync.Mutex
 	local map[string]*Recommendations
