@@ -551,3 +551,30 @@ func TestLagGauge(t *testing.T) {
 	close(release)
 	kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == 200 && lag() == 0 }, "caught up: no lag")
 }
+
+// TestRefusedRowInACopiedBatch: a row PostgreSQL refuses (a CHECK
+// constraint) inside a batch large enough for the direct COPY fails the
+// COPY; the batch is written record by record, the refused record is
+// dead-lettered and the others are written.
+func TestRefusedRowInACopiedBatch(t *testing.T) {
+	f := newFixture(t)
+	key := cluster.Unique("refused")
+	n := 2 * copyThreshold
+	vals := make([][]byte, n)
+	for i := range vals {
+		v := i
+		if i == n/2 {
+			v = -1 // refused by test_events' CHECK (value >= 0)
+		}
+		vals[i] = f.envelope("", key, v, int64(i), nil)
+	}
+	f.produce(key, vals...) // one key: one partition, one batch
+	s := f.sink(WithWorkers(1))
+	start(t, s)
+	kafkatest.Eventually(t, 20*time.Second, func() bool { return s.Stats().Records.Load() == int64(n) })
+	require.Equal(t, int64(1), s.Stats().Batches.Load(), "one batch")
+	require.Equal(t, int64(1), s.Stats().DeadLetters.Load())
+	require.Equal(t, n-1, f.count("SELECT count(*) FROM test_events WHERE key = $1", key))
+	require.Equal(t, 0, f.count("SELECT count(*) FROM test_events WHERE key = $1 AND value = $2", key, n/2))
+	require.Equal(t, int64(n), f.storedOffsets())
+}
