@@ -3,6 +3,7 @@ package sinks
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -22,31 +23,50 @@ var (
 		Key:     []string{"user_id", "strategy"},
 	}
 	// ProductSimilaritiesTable is the top-K neighbour list per product and
-	// similarity type. No sink fills it yet: the recommender publishes no
-	// similarity event (see docs/sinks.md).
+	// similarity type, from recommendations.similarities_updated: type
+	// "cosine" (or the service's configured similarity) for co-occurrence
+	// neighbours, "frequently_bought_together" for basket partners. A
+	// neighbour that drops out of a later list keeps its row from the earlier
+	// one (the sink never deletes): the current list of a product and type
+	// is its rows with the latest last_event_id (docs/recommendations.md has
+	// the query).
 	ProductSimilaritiesTable = &Table{Name: "product_similarities", Kind: CurrentState,
 		Columns: []string{"product_id", "similar_product_id", "similarity_type", "similarity_score", "updated_at"},
 		Key:     []string{"product_id", "similarity_type", "similar_product_id"},
 	}
 )
 
-// Recommendations is the recommendations sink: the interactions topic into
-// user_interactions and recommendations.generated into recommendation_cache.
+// SimilarityBoughtTogether is the similarity_type of bought-together rows.
+const SimilarityBoughtTogether = "frequently_bought_together"
+
+// Recommendations is the recommendations sink: the interactions the user
+// processor recorded (with the weight each was given) into user_interactions,
+// recommendations.generated into recommendation_cache and
+// recommendations.similarities_updated into product_similarities.
+//
+// It reads topics.RecommendationsRecorded, not the ingress's
+// topics.RecommendationsInteractions: only the user processor sees the
+// record_interaction commands, knows the weights it applied and leaves
+// redeliveries out. Batches of the older interaction type are still mapped
+// (with the default weights) should one be replayed.
 func Recommendations() Spec {
 	return Spec{
-		Name:   topics.SinkRecommendations,
-		Topics: []string{topics.RecommendationsInteractions, topics.RecommendationsGenerated},
-		Tables: []*Table{UserInteractionsTable, RecommendationCacheTable},
+		Name: topics.SinkRecommendations,
+		Topics: []string{topics.RecommendationsRecorded, topics.RecommendationsGenerated,
+			topics.RecommendationsSimilarities},
+		Tables: []*Table{UserInteractionsTable, RecommendationCacheTable, ProductSimilaritiesTable},
 		Map:    mapRecommendations,
 	}
 }
 
 func mapRecommendations(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 	switch env.Type {
-	case recommendations.TypeInteraction:
+	case recommendations.TypeInteraction, recommendations.TypeInteractionRecorded:
 		return mapInteractions(env)
 	case recommendations.TypeGenerated:
 		return mapGenerated(env)
+	case recommendations.TypeSimilaritiesUpdated:
+		return mapSimilarities(env)
 	}
 	return nil, fmt.Errorf("%w: event type %q is not one the recommendations sink maps", ErrMalformedEvent, env.Type)
 }
@@ -75,8 +95,14 @@ func mapInteractions(env *topics.Envelope) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A recorded interaction carries the weight the user processor gave
+		// it; a batch of the older type does not, and gets the default.
+		w := it.Weight
+		if env.Type != recommendations.TypeInteractionRecorded || w <= 0 {
+			w = recommendations.DefaultWeights.Of(it.Type)
+		}
 		rows = append(rows, Row{Table: UserInteractionsTable, Values: []any{it.EventID, b.UserID, it.ProductID,
-			string(it.Type), recommendations.DefaultWeights.Of(it.Type), string(m), b.OccurredAt}})
+			string(it.Type), w, string(m), b.OccurredAt}})
 	}
 	return rows, nil
 }
@@ -93,7 +119,36 @@ func mapGenerated(env *topics.Envelope) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	var expires *time.Time // NULL for events written before expiries existed
+	if !g.ExpiresAt.IsZero() {
+		expires = &g.ExpiresAt
+	}
 	return []Row{{Table: RecommendationCacheTable,
-		Values: []any{g.UserID, string(g.Strategy), string(items), nil, env.OccurredAt},
+		Values: []any{g.UserID, string(g.Strategy), string(items), expires, env.OccurredAt},
 		Order:  Order{Version: g.ProfileVersion, OccurredAt: env.OccurredAt, EventID: env.ID}}}, nil
+}
+
+func mapSimilarities(env *topics.Envelope) ([]Row, error) {
+	u, err := topics.DecodeData[recommendations.SimilaritiesUpdated](env)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+	}
+	if u.ProductID == "" || u.Similarity == "" {
+		return nil, fmt.Errorf("%w: recommendations.similarities_updated without product or similarity", ErrMalformedEvent)
+	}
+	order := Order{Version: u.Version, OccurredAt: env.OccurredAt, EventID: env.ID}
+	rows := make([]Row, 0, len(u.Neighbours)+len(u.BoughtTogether))
+	for _, list := range []struct {
+		typ string
+		ns  []recommendations.Neighbour
+	}{{string(u.Similarity), u.Neighbours}, {SimilarityBoughtTogether, u.BoughtTogether}} {
+		for _, n := range list.ns {
+			if n.ProductID == "" || n.ProductID == u.ProductID || n.Score < 0 || n.Score > 1 {
+				return nil, fmt.Errorf("%w: similarity of %s to %q scores %v", ErrMalformedEvent, u.ProductID, n.ProductID, n.Score)
+			}
+			rows = append(rows, Row{Table: ProductSimilaritiesTable,
+				Values: []any{u.ProductID, n.ProductID, list.typ, n.Score, env.OccurredAt}, Order: order})
+		}
+	}
+	return rows, nil
 }
