@@ -1,12 +1,15 @@
 package recommendations
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shopstream/streams/topics"
 )
 
 // catalogOf builds n products over 7 categories, 3 brands and a colour.
@@ -169,5 +172,31 @@ func TestCachedListExpiry(t *testing.T) {
 	t.Run("a cache TTL must be positive", func(t *testing.T) {
 		_, err := newConfig([]Option{WithCacheTTL(0)})
 		require.ErrorContains(t, err, "cache TTL")
+	})
+}
+
+func TestUnavailableError(t *testing.T) {
+	cause := fmt.Errorf("view closed: %w", context.Canceled)
+	err := error(&UnavailableError{Op: "reading the users view", Err: cause})
+	cases := []struct {
+		name   string
+		target error
+	}{
+		{"matches the sentinel", ErrUnavailable},
+		{"matches any unavailable code", topics.NewError(topics.CodeUnavailable, "")},
+		{"keeps the cause", context.Canceled},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.ErrorIs(t, err, tc.target)
+		})
+	}
+	t.Run("clients see the code and the operation, not the cause", func(t *testing.T) {
+		e := topics.AsError(err)
+		require.Equal(t, topics.CodeUnavailable, e.Code)
+		require.Equal(t, "reading the users view failed", e.Message)
+	})
+	t.Run("logs see the cause", func(t *testing.T) {
+		require.Contains(t, err.Error(), "view closed")
 	})
 }

@@ -1,6 +1,10 @@
 package recommendations
 
-import "github.com/shopstream/streams/topics"
+import (
+	"errors"
+
+	"github.com/shopstream/streams/topics"
+)
 
 // Error codes of the recommendations domain.
 const (
@@ -36,3 +40,29 @@ var (
 	// ErrInvalidEvent is returned for an inbound event that breaks the contract.
 	ErrInvalidEvent = topics.NewError(CodeInvalidEvent, "invalid event")
 )
+
+// ErrUnavailable matches (errors.Is) every UnavailableError: a view or the
+// broker could not serve a read or take an event. HTTP answers 503.
+var ErrUnavailable = topics.NewError(topics.CodeUnavailable, "recommendations are unavailable")
+
+// ErrMissingDependency is returned by New without clients or storage builders.
+var ErrMissingDependency = errors.New("recommendations: clients and storage builders are required")
+
+// UnavailableError is a failure of a view or the broker during Op. It
+// matches ErrUnavailable (code unavailable) and unwraps to the cause, which
+// stays out of the message a client sees (topics.AsError finds the coded
+// error, whose message names only the operation).
+type UnavailableError struct {
+	// Op names what failed ("reading the profile", ...).
+	Op string
+	// Err is the cause.
+	Err error
+}
+
+// Error implements error; it includes the cause, for logs.
+func (e *UnavailableError) Error() string { return "recommendations: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the coded error and the cause.
+func (e *UnavailableError) Unwrap() []error {
+	return []error{ErrUnavailable.Withf("%s failed", e.Op), e.Err}
+}

@@ -63,7 +63,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		return nil, ErrLLRNotStreaming
 	}
 	if clients == nil || procStorage == nil || viewStorage == nil {
-		return nil, errors.New("recommendations: clients and storage builders are required")
+		return nil, ErrMissingDependency
 	}
 	brokers := clients.Brokers()
 	s := &Service{cfg: cfg, local: make(map[string]*Recommendations), published: make(map[string]int64)}
@@ -234,8 +234,11 @@ type viewStore struct{ s *Service }
 
 func (v viewStore) Profile(userID string) (*Profile, error) {
 	val, err := v.s.users.Get(userID)
-	if err != nil || val == nil {
-		return nil, err
+	if err != nil {
+		return nil, &UnavailableError{Op: "reading the users view", Err: err}
+	}
+	if val == nil {
+		return nil, nil
 	}
 	r, _ := val.(*UserRow)
 	if r == nil {
@@ -246,8 +249,11 @@ func (v viewStore) Profile(userID string) (*Profile, error) {
 
 func (v viewStore) Item(productID string) (*Item, error) {
 	val, err := v.s.items.Get(productID)
-	if err != nil || val == nil {
-		return nil, err
+	if err != nil {
+		return nil, &UnavailableError{Op: "reading the items view", Err: err}
+	}
+	if val == nil {
+		return nil, nil
 	}
 	it, _ := val.(*Item)
 	return it, nil
@@ -275,7 +281,7 @@ func (s *Service) Recommend(ctx context.Context, userID string, req Request) (*R
 	req.Strategy, _ = ParseStrategy(string(req.Strategy))
 	p, err := s.Profile(userID)
 	if err != nil {
-		return nil, topics.NewError(topics.CodeUnavailable, err.Error())
+		return nil, err // an UnavailableError
 	}
 	var version int64
 	if p != nil {
@@ -307,7 +313,7 @@ func (s *Service) Recommend(ctx context.Context, userID string, req Request) (*R
 			return nil, err
 		}
 		if _, err := s.emitter.Emit(userID, env); err != nil {
-			return nil, topics.NewError(topics.CodeUnavailable, "producing recommendations.generated: "+err.Error())
+			return nil, &UnavailableError{Op: "producing recommendations.generated", Err: err}
 		}
 		s.localPut(key, r)
 		return r, nil
