@@ -82,12 +82,19 @@ func recsCommand(ctx context.Context, args []string) error {
 	strategy := fs.String("strategy", string(recommendations.Hybrid), "collaborative, content_based or hybrid")
 	exclude := fs.Bool("exclude-purchased", true, "leave out products the user bought")
 	invalidate := fs.Bool("invalidate", false, "drop the user's cached recommendations first")
+	rebuild := fs.Duration("rebuild", 0, "instead: rebuild the co-occurrence matrix from the interactions recorded in this last window (e.g. 24h) and print it")
+	product := fs.String("product", "", "with --rebuild: print only this product's lists")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "with --rebuild: comma-separated Kafka bootstrap brokers")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: shopstream recs [flags] USER")
+		fmt.Fprintln(fs.Output(), "usage: shopstream recs [flags] USER\n       shopstream recs --rebuild WINDOW [--product P] [--brokers B]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *rebuild != 0 {
+		cfg := config{brokers: *brokers}
+		return rebuildCommand(ctx, cfg.brokerList(), *rebuild, *product, stdout)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
@@ -139,4 +146,34 @@ func callAPI(ctx context.Context, method, u string, out io.Writer) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(pretty)
+}
+
+// rebuildCommand is `shopstream recs --rebuild WINDOW`: the windowed
+// co-occurrence rebuild (the seed's build_cooccurrence_matrix) over the
+// recorded interactions in Kafka. It prints the window, the counts and every
+// product's lists, or one product's.
+func rebuildCommand(ctx context.Context, brokers []string, window time.Duration, product string, out io.Writer) error {
+	if window < 0 {
+		return fmt.Errorf("recs: --rebuild %v is negative", window)
+	}
+	clients, err := topics.NewClients(brokers, topics.WithClientID("shopstream-recs-rebuild"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	mx, stats, err := recommendations.RebuildFromKafka(ctx, clients, window, time.Now())
+	if err != nil {
+		return err
+	}
+	if product != "" {
+		mx.Neighbours = map[string][]recommendations.Pair{product: mx.Neighbours[product]}
+		mx.Bought = map[string][]recommendations.Pair{product: mx.Bought[product]}
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		*recommendations.CooccurrenceMatrix
+		recommendations.RebuildStats
+	}{mx, stats})
 }

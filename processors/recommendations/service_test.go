@@ -569,3 +569,57 @@ func TestIntegrationSimilaritiesUpdatedIsPublished(t *testing.T) {
 	require.Equal(t, []Neighbour{{ProductID: c, Score: 1, Count: 1}}, got.BoughtTogether)
 	require.Positive(t, got.Version)
 }
+
+func TestIntegrationRebuildFromKafkaReadsTheWindow(t *testing.T) {
+	t.Parallel()
+	a, b, c := cluster.Unique("a"), cluster.Unique("b"), cluster.Unique("c")
+	now := time.Now()
+	// recorded produces a recorded-interaction batch of a new user who saw
+	// both products, as if the user processor had written it at `at`.
+	recorded := func(at time.Time, x, y string) {
+		user := cluster.Unique("u")
+		batch := Batch{UserID: user, OccurredAt: at, Items: []Interaction{
+			{EventID: cluster.Unique("e"), ProductID: x, Type: View, Weight: 1},
+			{EventID: cluster.Unique("e"), ProductID: y, Type: View, Weight: 1}}}
+		env, err := topics.NewEnvelope(TypeInteractionRecorded, at, batch)
+		require.NoError(t, err)
+		raw, err := env.Encode()
+		require.NoError(t, err)
+		require.NoError(t, producer(t).ProduceSync(context.Background(),
+			&kgo.Record{Topic: topics.RecommendationsRecorded, Key: []byte(user), Value: raw, Timestamp: at}).FirstErr())
+	}
+	recorded(now.Add(-3*time.Hour), a, c)
+	recorded(now.Add(-time.Minute), a, b)
+	// Not a recorded batch: counted and skipped.
+	require.NoError(t, producer(t).ProduceSync(context.Background(),
+		&kgo.Record{Topic: topics.RecommendationsRecorded, Key: []byte("x"), Value: []byte("{}"), Timestamp: now}).FirstErr())
+	cases := []struct {
+		name   string
+		window time.Duration
+		want   []string
+	}{
+		{"the last hour holds only the recent pair", time.Hour, []string{b}},
+		{"five hours hold both", 5 * time.Hour, []string{b, c}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			mx, stats, err := RebuildFromKafka(ctx, cluster.Clients, tc.window, now.Add(time.Second))
+			require.NoError(t, err)
+			require.Positive(t, stats.Skipped)
+			var got []string
+			for _, p := range mx.Neighbours[a] {
+				got = append(got, p.ProductID)
+			}
+			require.ElementsMatch(t, tc.want, got)
+			// Measured back from the latest event time: other tests' events
+			// may be a little later than now.
+			require.WithinDuration(t, now.Add(-tc.window), mx.From, time.Minute)
+		})
+	}
+	t.Run("without clients", func(t *testing.T) {
+		_, _, err := RebuildFromKafka(context.Background(), nil, time.Hour, now)
+		require.ErrorIs(t, err, ErrNoClients)
+	})
+}
