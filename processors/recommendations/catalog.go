@@ -145,6 +145,9 @@ type CatalogIndex struct {
 type content struct {
 	products map[string]*Product
 	byFacet  map[string][]string
+	// attrs holds each product's attributes as pairs sorted by key, which
+	// Similar compares by merging instead of iterating maps.
+	attrs map[string][]attr
 
 	mu      sync.RWMutex
 	similar map[string]similarMemo
@@ -202,9 +205,17 @@ func NextCatalogIndex(prev *CatalogIndex, products []*Product, items []*Item, at
 
 func newContent(products []*Product) *content {
 	c := &content{products: make(map[string]*Product, len(products)), byFacet: make(map[string][]string),
-		similar: make(map[string]similarMemo)}
+		attrs: make(map[string][]attr, len(products)), similar: make(map[string]similarMemo)}
 	for _, p := range products {
 		c.products[p.ProductID] = p
+	}
+	for id, p := range c.products {
+		as := make([]attr, 0, len(p.Attributes))
+		for k, v := range p.Attributes {
+			as = append(as, attr{k, v})
+		}
+		slices.SortFunc(as, func(a, b attr) int { return strings.Compare(a.key, b.key) })
+		c.attrs[id] = as
 	}
 	for _, p := range c.products {
 		if !p.Active {
@@ -309,7 +320,7 @@ func (ix *CatalogIndex) Similar(id string, k int) ([]ProductScore, map[string]Co
 // brand with id (ContentSimilarity's score) and keeps the top k with their
 // evidence.
 func (c *content) computeSimilar(id string, k int) similarMemo {
-	p := c.products[id]
+	p, pa := c.products[id], c.attrs[id]
 	facets := make([]string, 0, len(p.Categories)+1)
 	for _, cat := range p.Categories {
 		facets = append(facets, "c:"+cat)
@@ -330,7 +341,7 @@ func (c *content) computeSimilar(id string, k int) similarMemo {
 				continue
 			}
 			seen[q] = struct{}{}
-			if s := contentScore(p, c.products[q]); s > 0 {
+			if s := preparedScore(p, pa, c.products[q], c.attrs[q]); s > 0 {
 				out = append(out, ProductScore{ProductID: q, Score: s})
 			}
 		}
@@ -344,4 +355,45 @@ func (c *content) computeSimilar(id string, k int) similarMemo {
 		ev[q.ProductID] = ContentSimilarity(p, c.products[q.ProductID])
 	}
 	return similarMemo{k: k, top: out, ev: ev}
+}
+
+// attr is one attribute of a product.
+type attr struct{ key, value string }
+
+// preparedScore is contentScore(a, b) with the attributes as sorted pairs
+// (as and bs): the same counts, so the same score, without map iteration.
+func preparedScore(a *Product, as []attr, b *Product, bs []attr) float64 {
+	var score float64
+	union, shared := len(a.Categories), 0
+	for _, c := range b.Categories {
+		if slices.Contains(a.Categories, c) {
+			shared++
+		} else {
+			union++
+		}
+	}
+	if union > 0 {
+		score += categoryWeight * float64(shared) / float64(union)
+	}
+	keys, equal := len(as), 0
+	i := 0
+	for _, bv := range bs {
+		for i < len(as) && as[i].key < bv.key {
+			i++
+		}
+		if i < len(as) && as[i].key == bv.key {
+			if strings.EqualFold(as[i].value, bv.value) {
+				equal++
+			}
+			continue
+		}
+		keys++
+	}
+	if keys > 0 {
+		score += attributeWeight * float64(equal) / float64(keys)
+	}
+	if a.Brand != "" && strings.EqualFold(a.Brand, b.Brand) {
+		score += brandWeight
+	}
+	return score
 }

@@ -200,3 +200,26 @@ func TestUnavailableError(t *testing.T) {
 		require.Contains(t, err.Error(), "view closed")
 	})
 }
+
+func TestPreparedScoreIsContentScore(t *testing.T) {
+	base := &Product{ProductID: "a", Brand: "Acme", Categories: []string{"x", "y"},
+		Attributes: map[string]string{"color": "Red", "size": "M", "fit": "slim"}}
+	cases := []struct {
+		name string
+		b    *Product
+	}{
+		{"identical but for case", &Product{ProductID: "b", Brand: "acme", Categories: []string{"y", "x"},
+			Attributes: map[string]string{"color": "red", "size": "m", "fit": "SLIM"}}},
+		{"disjoint keys", &Product{ProductID: "c", Attributes: map[string]string{"a": "1", "zz": "2"}}},
+		{"some keys shared, some values differ", &Product{ProductID: "d", Brand: "Other", Categories: []string{"x", "z"},
+			Attributes: map[string]string{"color": "blue", "fit": "slim", "material": "wool"}}},
+		{"no attributes", &Product{ProductID: "e", Categories: []string{"x"}}},
+	}
+	prep := func(p *Product) []attr { return newContent([]*Product{p}).attrs[p.ProductID] }
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, contentScore(base, tc.b), preparedScore(base, prep(base), tc.b, prep(tc.b)))
+			require.Equal(t, contentScore(tc.b, base), preparedScore(tc.b, prep(tc.b), base, prep(base)))
+		})
+	}
+}

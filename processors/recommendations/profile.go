@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -342,10 +343,13 @@ type ProductScore struct {
 
 // sortScores orders by score, highest first, ties by product ID.
 func sortScores(s []ProductScore) {
-	sort.Slice(s, func(i, j int) bool {
-		if s[i].Score != s[j].Score {
-			return s[i].Score > s[j].Score
+	slices.SortFunc(s, func(a, b ProductScore) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
 		}
-		return s[i].ProductID < s[j].ProductID
+		return strings.Compare(a.ProductID, b.ProductID)
 	})
 }
