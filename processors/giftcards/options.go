@@ -27,8 +27,10 @@ func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } 
 
 // WithStateCacheBytes bounds the card processor's cache of decoded card
 // states, in encoded bytes (default DefaultStateCacheBytes; 0 turns the
-// cache off). A hit saves decoding the state a command reads; see
-// stateCodec for why a cached state is never stale.
+// caches off), and gives each card table partition a write-through cache
+// of a quarter of that for the stored bytes. A hit saves reading and
+// decoding the state a command reads; see stateCodec and cachedStorage for
+// why a cached state is never stale.
 func WithStateCacheBytes(n int) Option { return func(c *config) { c.stateCache = n } }
 
 // WithCardTTL sets the lifetime of a card created without expires_at

@@ -3,6 +3,7 @@ package giftcards
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -36,7 +37,11 @@ func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service,
 	}
 	s := &Service{cfg: cfg}
 	var err error
-	if s.cards, err = build(newCardProcessor(cfg).graph()); err != nil {
+	// The card table's reads are served from the bytes last written when
+	// it can (cachedStorage); the option comes last, so it wraps sb even
+	// when the goka options name a builder of their own.
+	cardOpts := append(slices.Clone(popts), goka.WithStorageBuilder(cachedStorageBuilder(sb, cfg.stateCache/4)))
+	if s.cards, err = goka.NewProcessor(clients.Brokers(), newCardProcessor(cfg).graph(), cardOpts...); err != nil {
 		return nil, err
 	}
 	for _, g := range []*goka.GroupGraph{(&creationIndex{cfg: cfg}).graph(), redemptionIndexGraph(), orderIndexGraph(), ingressGraph()} {

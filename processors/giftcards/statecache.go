@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"sync"
 
+	"github.com/lovoo/goka/storage"
+
 	"github.com/shopstream/streams/topics"
 )
 
@@ -104,4 +106,104 @@ func stateKey(data []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return data[len(statePrefix) : len(statePrefix)+keyLen], true
+}
+
+// cachedStorage keeps, in front of a card table partition's storage, the
+// bytes last written for each key, so that the read of the next command
+// for the same card does not go to Pebble. It is write-through: every
+// write and delete of the partition goes through it (goka owns the storage
+// and nothing else writes to it), so a cached value is always the stored
+// one. Writes during recovery only invalidate (the cache fills with what
+// the processor writes afterwards). The cached slice is the one the codec
+// encoded, so the codec's own cache recognizes it at once.
+type cachedStorage struct {
+	storage.Storage
+	max int
+
+	mu        sync.Mutex
+	recovered bool
+	size      int
+	values    map[string][]byte
+}
+
+// cachedStorageBuilder wraps sb's storages in a cachedStorage of at most
+// maxBytes each (0: sb unchanged).
+func cachedStorageBuilder(sb storage.Builder, maxBytes int) storage.Builder {
+	if maxBytes <= 0 {
+		return sb
+	}
+	return func(topic string, partition int32) (storage.Storage, error) {
+		st, err := sb(topic, partition)
+		if err != nil {
+			return nil, err
+		}
+		return &cachedStorage{Storage: st, max: maxBytes, values: map[string][]byte{}}, nil
+	}
+}
+
+// Get implements storage.Storage.
+func (s *cachedStorage) Get(key string) ([]byte, error) {
+	s.mu.Lock()
+	v, ok := s.values[key]
+	s.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	return s.Storage.Get(key)
+}
+
+// Set implements storage.Storage.
+func (s *cachedStorage) Set(key string, value []byte) error {
+	s.forget(key)
+	if err := s.Storage.Set(key, value); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.recovered || len(value) > s.max {
+		return nil
+	}
+	s.values[key] = value
+	s.size += len(value)
+	for k, old := range s.values { // over the bound: drop in map order
+		if s.size <= s.max {
+			break
+		}
+		if k != key {
+			delete(s.values, k)
+			s.size -= len(old)
+		}
+	}
+	return nil
+}
+
+// Delete implements storage.Storage.
+func (s *cachedStorage) Delete(key string) error {
+	s.forget(key)
+	return s.Storage.Delete(key)
+}
+
+// MarkRecovered implements storage.Storage.
+func (s *cachedStorage) MarkRecovered() error {
+	s.mu.Lock()
+	s.recovered = true
+	s.mu.Unlock()
+	return s.Storage.MarkRecovered()
+}
+
+// Close implements storage.Storage.
+func (s *cachedStorage) Close() error {
+	s.mu.Lock()
+	s.values, s.size = map[string][]byte{}, 0
+	s.mu.Unlock()
+	return s.Storage.Close()
+}
+
+func (s *cachedStorage) forget(key string) {
+	s.mu.Lock()
+	if old, ok := s.values[key]; ok {
+		delete(s.values, key)
+		s.size -= len(old)
+	}
+	s.mu.Unlock()
 }
