@@ -80,9 +80,11 @@ func (m Money) String() string {
 // common case (a currency code of letters and digits) is appended directly;
 // the output is byte for byte what encoding/json makes of the two fields.
 func (m Money) MarshalJSON() ([]byte, error) {
-	amount := m.Amount.String()
+	var amount string
 	if u, err := MinorUnits(m.Currency); err == nil {
 		amount = m.Amount.StringFixed(u)
+	} else {
+		amount = m.Amount.String()
 	}
 	if !plainJSONString(m.Currency) {
 		return json.Marshal(struct {
