@@ -578,3 +578,31 @@ func TestRefusedRowInACopiedBatch(t *testing.T) {
 	require.Equal(t, 0, f.count("SELECT count(*) FROM test_events WHERE key = $1 AND value = $2", key, n/2))
 	require.Equal(t, int64(n), f.storedOffsets())
 }
+
+// TestGroupOffsetsArePublishedForDisplay: once the sink has committed, the
+// group's offsets in Kafka are the ones stored in PostgreSQL, so
+// `shopstream lag` and the consumer-lag metrics show the sink's real lag.
+func TestGroupOffsetsArePublishedForDisplay(t *testing.T) {
+	f := newFixture(t)
+	prefix := cluster.Unique("display")
+	f.produceMany(prefix, 120, 12)
+	s := f.sink()
+	start(t, s)
+	kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == 120 })
+	stored, err := Offsets(context.Background(), f.pool, s.Name())
+	require.NoError(t, err)
+	require.NotEmpty(t, stored[f.topic])
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		committed, err := cluster.Admin.FetchOffsets(context.Background(), DefaultGroup(s.Name()))
+		if err != nil {
+			return false
+		}
+		for p, off := range stored[f.topic] {
+			o, ok := committed.Lookup(f.topic, p)
+			if !ok || o.At != off {
+				return false
+			}
+		}
+		return true
+	}, "the group's committed offsets equal the stored ones")
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shopstream/streams/topics"
 )
@@ -305,10 +306,32 @@ func (w *worker) consume(ctx context.Context) error {
 				return err
 			}
 			w.advance(next)
+			w.publishOffsets(ctx, cl, next)
 		}
 		w.observeLag(fetches)
 		cl.AllowRebalance()
 	}
+}
+
+// publishOffsets commits the positions just stored in PostgreSQL to the
+// group in Kafka as well, for display only: `shopstream lag`, /v1/ops/lag
+// and the consumer-lag metrics read group offsets. PostgreSQL stays the
+// only source of truth (adjust ignores Kafka's offsets on assignment), so a
+// failed or lost commit here changes nothing but the display; it is logged
+// at debug level.
+func (w *worker) publishOffsets(ctx context.Context, cl *kgo.Client, next map[topicPartition]int64) {
+	offsets := make(map[string]map[int32]kgo.EpochOffset, len(next))
+	for tp, off := range next {
+		if offsets[tp.topic] == nil {
+			offsets[tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[tp.topic][tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
+	}
+	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			w.s.cfg.logger.Debug("sink could not publish its offsets to the group (display only)", "err", err)
+		}
+	})
 }
 
 // owned keeps the records of partitions the worker owns, from their
