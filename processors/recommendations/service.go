@@ -181,6 +181,7 @@ func (s *Service) RefreshIndex() error {
 	for it.Next() {
 		v, err := it.Value()
 		if err != nil {
+			it.Release()
 			return err
 		}
 		if p, ok := v.(*Product); ok && p != nil {
@@ -197,10 +198,11 @@ func (s *Service) RefreshIndex() error {
 	for ii.Next() {
 		v, err := ii.Value()
 		if err != nil {
+			ii.Release()
 			return err
 		}
 		if item, ok := v.(*Item); ok && item != nil {
-			if s.published[item.ProductID] != item.Increments {
+			if s.published[item.ProductID] != item.Increments && len(changed) < maxPublishPerRefresh {
 				changed = append(changed, item)
 			}
 			// Only what the snapshot needs: the pair counts stay in the view.
@@ -228,6 +230,11 @@ func (s *Service) RefreshIndex() error {
 	}
 	return nil
 }
+
+// maxPublishPerRefresh bounds the similarity lists one refresh publishes
+// (and the full items it holds for them); the rest are still unpublished,
+// so the next refreshes publish them.
+const maxPublishPerRefresh = 10_000
 
 // viewStore reads the views for the engine.
 type viewStore struct{ s *Service }
