@@ -107,6 +107,9 @@ func (s *Sink) writeBatch(ctx context.Context, cl *kgo.Client, from map[topicPar
 	return next, nil
 }
 
+// commitTimeout bounds how long a COMMIT may take once started.
+const commitTimeout = 30 * time.Second
+
 // commit runs write and stores next in one transaction.
 func (s *Sink) commit(ctx context.Context, from, next map[topicPartition]int64, write func(pgx.Tx) (int, error)) (int, error) {
 	tx, err := s.pool.Begin(ctx)
@@ -126,7 +129,13 @@ func (s *Sink) commit(ctx context.Context, from, next map[topicPartition]int64, 
 			return 0, err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// Once the batch is written, a shutdown lets its COMMIT finish (for up
+	// to commitTimeout) instead of cancelling it: a COMMIT cancelled in
+	// flight may still have committed on the server, and the sink would
+	// not know (its stats and lag would miss the batch until a restart).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
 		return 0, fmt.Errorf("sinks: commit: %w", err)
 	}
 	return n, nil
