@@ -90,11 +90,9 @@ func ContentSimilarity(a, b *Product) ContentMatch {
 	return m
 }
 
-// contentScore is ContentSimilarity's score without the evidence (and
-// without allocating): Similar scores every candidate with it and builds
-// the evidence of the top k only.
-func contentScore(a, b *Product) float64 {
-	var score float64
+// categoryScore is the category part of the content score: the Jaccard
+// index of the two products' categories, weighted.
+func categoryScore(a, b *Product) float64 {
 	union, shared := len(a.Categories), 0
 	for _, c := range b.Categories {
 		if slices.Contains(a.Categories, c) {
@@ -103,9 +101,17 @@ func contentScore(a, b *Product) float64 {
 			union++
 		}
 	}
-	if union > 0 {
-		score += categoryWeight * float64(shared) / float64(union)
+	if union == 0 {
+		return 0
 	}
+	return categoryWeight * float64(shared) / float64(union)
+}
+
+// contentScore is ContentSimilarity's score without the evidence (and
+// without allocating): Similar scores every candidate with it and builds
+// the evidence of the top k only.
+func contentScore(a, b *Product) float64 {
+	score := categoryScore(a, b)
 	keys, equal := len(a.Attributes), 0
 	for k, v := range b.Attributes {
 		av, ok := a.Attributes[k]
@@ -363,18 +369,7 @@ type attr struct{ key, value string }
 // preparedScore is contentScore(a, b) with the attributes as sorted pairs
 // (as and bs): the same counts, so the same score, without map iteration.
 func preparedScore(a *Product, as []attr, b *Product, bs []attr) float64 {
-	var score float64
-	union, shared := len(a.Categories), 0
-	for _, c := range b.Categories {
-		if slices.Contains(a.Categories, c) {
-			shared++
-		} else {
-			union++
-		}
-	}
-	if union > 0 {
-		score += categoryWeight * float64(shared) / float64(union)
-	}
+	score := categoryScore(a, b)
 	keys, equal := len(as), 0
 	i := 0
 	for _, bv := range bs {
