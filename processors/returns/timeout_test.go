@@ -16,6 +16,22 @@ func TestSagaTimeout(t *testing.T) {
 		r, out := apply(t, r, Complete{}, staff)
 		return r, requestOf(t, out, ServicePayments)
 	}
+	// exhausted times out every refund attempt, so the return parks in
+	// refund_failed; it returns the first and the last refund request and
+	// the last outcome.
+	exhausted := func(t *testing.T) (r *Return, first, last Request, out Outcome) {
+		t.Helper()
+		r, first = refunding(t)
+		last = first
+		for i := 0; i < DefaultPolicy().MaxRefundAttempts; i++ {
+			r, out = apply(t, r, SagaTimeout{RequestID: last.ID}, system)
+			if i < DefaultPolicy().MaxRefundAttempts-1 {
+				last = requestOf(t, out, ServicePayments)
+			}
+		}
+		require.Equal(t, StateRefundFailed, r.Status)
+		return r, first, last, out
+	}
 	t.Run("the outstanding refund request and when it was sent", func(t *testing.T) {
 		r, pay := refunding(t)
 		id, sent, ok := r.Outstanding()
@@ -41,15 +57,7 @@ func TestSagaTimeout(t *testing.T) {
 		require.Equal(t, topics.ActorSystem, last.ActorType)
 	})
 	t.Run("after the last attempt the return parks in refund_failed", func(t *testing.T) {
-		r, rq := refunding(t)
-		var out Outcome
-		for i := 0; i < DefaultPolicy().MaxRefundAttempts; i++ {
-			r, out = apply(t, r, SagaTimeout{RequestID: rq.ID}, system)
-			if i < DefaultPolicy().MaxRefundAttempts-1 {
-				rq = requestOf(t, out, ServicePayments)
-			}
-		}
-		require.Equal(t, StateRefundFailed, r.Status)
+		r, _, _, out := exhausted(t)
 		require.NotNil(t, out.Final)
 		require.ErrorIs(t, out.Final.Err, ErrRefundFailed)
 		_, _, ok := r.Outstanding()
@@ -82,16 +90,7 @@ func TestSagaTimeout(t *testing.T) {
 		require.ErrorIs(t, err, ErrStaleReply)
 	})
 	t.Run("a success after refund_failed: recorded once, restocked and completed, no command result rewritten", func(t *testing.T) {
-		r, rq := refunding(t)
-		first := rq
-		var out Outcome
-		for i := 0; i < DefaultPolicy().MaxRefundAttempts; i++ {
-			r, out = apply(t, r, SagaTimeout{RequestID: rq.ID}, system)
-			if i < DefaultPolicy().MaxRefundAttempts-1 {
-				rq = requestOf(t, out, ServicePayments)
-			}
-		}
-		require.Equal(t, StateRefundFailed, r.Status)
+		r, first, rq, out := exhausted(t)
 		n := len(r.Audit)
 
 		_, _, err := Apply(r, RefundResult{Reply{RequestID: first.ID, Error: "declined"}}, meta(tDelivered, system, ""))
