@@ -11,6 +11,7 @@ import (
 type config struct {
 	ledgerSize     int
 	stateCache     int
+	decodedCache   int
 	cardTTL        time.Duration
 	holdTTL        time.Duration
 	expiryInterval time.Duration
@@ -25,13 +26,19 @@ type Option func(*config)
 // idempotency (default 64). A retry older than that is applied again.
 func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } }
 
-// WithStateCacheBytes bounds the card processor's cache of decoded card
-// states, in encoded bytes (default DefaultStateCacheBytes; 0 turns the
-// caches off), and gives each card table partition a write-through cache
-// of a quarter of that for the stored bytes. A hit saves reading and
-// decoding the state a command reads; see stateCodec and cachedStorage for
-// why a cached state is never stale.
+// WithStateCacheBytes gives each card table partition a write-through
+// cache of a quarter of n for the stored bytes of card states (default
+// DefaultStateCacheBytes; 0 turns it off). A hit saves Pebble's read of the
+// state a command reads; see cachedStorage for why it is never stale.
 func WithStateCacheBytes(n int) Option { return func(c *config) { c.stateCache = n } }
+
+// WithDecodedStateCacheBytes bounds the card processor's cache of decoded
+// card states, in encoded bytes (default DefaultDecodedStateCacheBytes, 0:
+// off). A hit saves the JSON decode of the state a command reads, but the
+// decoded states are pointer-rich objects the Go GC marks in every cycle:
+// at 64 MB a cycle's mark took ~140 ms of a 2-core machine and stalled
+// the processors (docs/giftcards-benchmarks.md, 2026-11-30 23:25).
+func WithDecodedStateCacheBytes(n int) Option { return func(c *config) { c.decodedCache = n } }
 
 // WithCardTTL sets the lifetime of a card created without expires_at
 // (default one year).
@@ -56,13 +63,15 @@ func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
 }
 
 func defaultConfig() config {
-	return config{ledgerSize: 64, stateCache: DefaultStateCacheBytes, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
+	return config{ledgerSize: 64, stateCache: DefaultStateCacheBytes, decodedCache: DefaultDecodedStateCacheBytes, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
 }
 
 func (c *config) validate() error {
 	switch {
 	case c.ledgerSize < 1:
 		return errors.New("giftcards: ledger size must be at least 1")
+	case c.decodedCache < 0:
+		return errors.New("giftcards: negative decoded state cache size")
 	case c.stateCache < 0:
 		return errors.New("giftcards: negative state cache size")
 	case c.cardTTL <= 0 || c.holdTTL <= 0:

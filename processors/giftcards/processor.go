@@ -56,7 +56,7 @@ type cardProcessor struct {
 }
 
 func newCardProcessor(cfg config) *cardProcessor {
-	return &cardProcessor{cfg: cfg, codec: newStateCodec(cfg.stateCache)}
+	return &cardProcessor{cfg: cfg, codec: newStateCodec(cfg.decodedCache)}
 }
 
 // graph is the card processor: commands (including its own transfer saga

@@ -9,9 +9,14 @@ import (
 	"github.com/shopstream/streams/topics"
 )
 
-// DefaultStateCacheBytes bounds the card processor's cache of decoded
-// card states (WithStateCacheBytes).
+// DefaultStateCacheBytes is four times the bound of each card table
+// partition's cache of stored state bytes (WithStateCacheBytes).
 const DefaultStateCacheBytes = 64 << 20
+
+// DefaultDecodedStateCacheBytes bounds the card processor's cache of
+// decoded card states (WithDecodedStateCacheBytes): off, because the GC
+// marking of the cached objects cost more latency than the decodes saved.
+const DefaultDecodedStateCacheBytes = 0
 
 // stateCodec is the card table's codec: topics.JSONCodec[CardState] with a
 // cache of the last state encoded for each card. goka reads a card's state

@@ -168,3 +168,46 @@ func TestCachedStorageIsWriteThrough(t *testing.T) {
 		})
 	}
 }
+
+// TestStateCacheOptions checks the cache bounds a configuration gets: the
+// stored-bytes cache on and the decoded-state cache off by default (its
+// objects cost GC marking; docs/giftcards.md), each settable, none negative.
+func TestStateCacheOptions(t *testing.T) {
+	cases := []struct {
+		name        string
+		opts        []Option
+		wantStored  int
+		wantDecoded int
+		wantErr     bool
+	}{
+		{"defaults", nil, DefaultStateCacheBytes, 0, false},
+		{"decoded cache on", []Option{WithDecodedStateCacheBytes(8 << 20)}, DefaultStateCacheBytes, 8 << 20, false},
+		{"both off", []Option{WithStateCacheBytes(0), WithDecodedStateCacheBytes(0)}, 0, 0, false},
+		{"negative decoded cache", []Option{WithDecodedStateCacheBytes(-1)}, 0, 0, true},
+		{"negative stored cache", []Option{WithStateCacheBytes(-1)}, 0, 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			for _, o := range tc.opts {
+				o(&cfg)
+			}
+			err := cfg.validate()
+			if tc.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.wantStored, cfg.stateCache)
+			require.Equal(t, tc.wantDecoded, cfg.decodedCache)
+			codec := newCardProcessor(cfg).codec
+			raw, err := codec.Encode(&CardState{Card: newCard(t, "50.00", "USD")})
+			require.NoError(t, err)
+			first, err := codec.Decode(raw)
+			require.NoError(t, err)
+			second, err := codec.Decode(raw)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantDecoded > 0, first == second, "a decode is answered from the cache only when it is on")
+		})
+	}
+}
