@@ -90,7 +90,7 @@ func TestSagaTimeout(t *testing.T) {
 		require.ErrorIs(t, err, ErrStaleReply)
 	})
 	t.Run("a success after refund_failed: recorded once, restocked and completed, no command result rewritten", func(t *testing.T) {
-		r, first, rq, out := exhausted(t)
+		r, first, rq, _ := exhausted(t)
 		n := len(r.Audit)
 
 		_, _, err := Apply(r, RefundResult{Reply{RequestID: first.ID, Error: "declined"}}, meta(tDelivered, system, ""))
@@ -98,7 +98,7 @@ func TestSagaTimeout(t *testing.T) {
 		_, _, err = Apply(r, RefundResult{Reply{RequestID: "other_return:refund:1", OK: true}}, meta(tDelivered, system, ""))
 		require.ErrorIs(t, err, ErrStaleReply, "another refund key is not ours")
 
-		r, out = apply(t, r, RefundResult{Reply{RequestID: rq.ID, OK: true, TransactionID: "re_late"}}, system)
+		r, out := apply(t, r, RefundResult{Reply{RequestID: rq.ID, OK: true, TransactionID: "re_late"}}, system)
 		require.Equal(t, StateRestocking, r.Status)
 		require.Equal(t, "re_late", r.Saga.RefundTransactionID)
 		require.Empty(t, r.Saga.RefundError)
