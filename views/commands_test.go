@@ -100,23 +100,24 @@ func TestCommandPath(t *testing.T) {
 	})
 
 	t.Run("no result in time is 202 with a URL that serves it later", func(t *testing.T) {
-		r := do(t, "POST", url+"?nowhere=1", "cmd-late-1", `{}`)
+		id := cluster.Unique("cmd-late") // results are compacted, not deleted: unique per run
+		r := do(t, "POST", url+"?nowhere=1", id, `{}`)
 		require.Equal(t, http.StatusAccepted, r.status)
-		require.Equal(t, "/v1/commands/cmd-late-1", r.header.Get("Location"))
+		require.Equal(t, "/v1/commands/"+id, r.header.Get("Location"))
 		require.Equal(t, "pending", r.body["status"])
 
-		g := do(t, "GET", f.server.URL+"/v1/commands/cmd-late-1", "", "")
+		g := do(t, "GET", f.server.URL+"/v1/commands/"+id, "", "")
 		require.Equal(t, http.StatusNotFound, g.status)
 
 		// The result arrives later (here, written by hand).
-		res, _ := json.Marshal(topics.CommandResult{CommandID: "cmd-late-1", Type: "echo.say", OK: true,
+		res, _ := json.Marshal(topics.CommandResult{CommandID: id, Type: "echo.say", OK: true,
 			Result: json.RawMessage(`{"late":true}`), CompletedAt: time.Now()})
 		p := cluster.Producer(t)
-		require.NoError(t, p.ProduceSync(context.Background(), &kgo.Record{Topic: topics.CommandResults, Key: []byte("cmd-late-1"), Value: res}).FirstErr())
+		require.NoError(t, p.ProduceSync(context.Background(), &kgo.Record{Topic: topics.CommandResults, Key: []byte(id), Value: res}).FirstErr())
 		kafkatest.Eventually(t, 20*time.Second, func() bool {
-			return do(t, "GET", f.server.URL+"/v1/commands/cmd-late-1", "", "").status == http.StatusOK
+			return do(t, "GET", f.server.URL+"/v1/commands/"+id, "", "").status == http.StatusOK
 		})
-		g = do(t, "GET", f.server.URL+"/v1/commands/cmd-late-1", "", "")
+		g = do(t, "GET", f.server.URL+"/v1/commands/"+id, "", "")
 		require.Equal(t, "succeeded", g.body["status"])
 	})
 
