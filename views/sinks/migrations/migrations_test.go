@@ -21,6 +21,10 @@ func TestUpCreatesTheSeedTablesOnce(t *testing.T) {
 	pool := db.Pool(t)
 	ctx := context.Background()
 
+	// What an earlier run in this process (go test -count) applied already.
+	before, _, err := migrations.Version(ctx, pool)
+	require.NoError(t, err)
+
 	// Three processes starting at once: the lock lets one apply, the others
 	// find the schema current.
 	var wg sync.WaitGroup
@@ -38,7 +42,7 @@ func TestUpCreatesTheSeedTablesOnce(t *testing.T) {
 	}
 	files, err := fs.Glob(migrations.FS(), "*.sql")
 	require.NoError(t, err)
-	require.Equal(t, len(files), applied[0]+applied[1]+applied[2], "each migration is applied by exactly one run")
+	require.Equal(t, len(files)-int(before), applied[0]+applied[1]+applied[2], "each migration is applied by exactly one run")
 
 	cur, latest, err := migrations.Version(ctx, pool)
 	require.NoError(t, err)
