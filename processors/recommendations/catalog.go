@@ -107,6 +107,19 @@ func categoryScore(a, b *Product) float64 {
 	return categoryWeight * float64(shared) / float64(union)
 }
 
+// addAttributeBrandScore adds the rest of the content score to score: the
+// share of equal attributes among the keys of both products, and the
+// brand (in this order, so every caller sums the same way).
+func addAttributeBrandScore(score float64, a, b *Product, equal, keys int) float64 {
+	if keys > 0 {
+		score += attributeWeight * float64(equal) / float64(keys)
+	}
+	if a.Brand != "" && strings.EqualFold(a.Brand, b.Brand) {
+		score += brandWeight
+	}
+	return score
+}
+
 // contentScore is ContentSimilarity's score without the evidence (and
 // without allocating): Similar scores every candidate with it and builds
 // the evidence of the top k only.
@@ -123,13 +136,7 @@ func contentScore(a, b *Product) float64 {
 			equal++
 		}
 	}
-	if keys > 0 {
-		score += attributeWeight * float64(equal) / float64(keys)
-	}
-	if a.Brand != "" && strings.EqualFold(a.Brand, b.Brand) {
-		score += brandWeight
-	}
-	return score
+	return addAttributeBrandScore(score, a, b, equal, keys)
 }
 
 // CatalogIndex is an immutable snapshot of the catalog with an inverted index
@@ -384,11 +391,5 @@ func preparedScore(a *Product, as []attr, b *Product, bs []attr) float64 {
 		}
 		keys++
 	}
-	if keys > 0 {
-		score += attributeWeight * float64(equal) / float64(keys)
-	}
-	if a.Brand != "" && strings.EqualFold(a.Brand, b.Brand) {
-		score += brandWeight
-	}
-	return score
+	return addAttributeBrandScore(score, a, b, equal, keys)
 }
