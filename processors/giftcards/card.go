@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,14 +55,17 @@ type Transaction struct {
 	At          time.Time `json:"at"`
 }
 
-// Redemption is a debit for an order that can later be refunded.
+// Redemption is a debit for an order that can later be refunded: what a
+// refund needs of it (its ID, order, amount and what was refunded so far)
+// and the hold it captured, if any. The card keeps every redemption, in
+// the compact form of MarshalJSON; when it happened is in its transaction
+// and its gift_card.redeemed event.
 type Redemption struct {
-	ID       string          `json:"id"`
-	OrderID  string          `json:"order_id"`
-	Amount   decimal.Decimal `json:"amount"`
-	Refunded decimal.Decimal `json:"refunded"`
-	HoldID   string          `json:"hold_id,omitempty"`
-	At       time.Time       `json:"at"`
+	ID       string
+	OrderID  string
+	Amount   decimal.Decimal
+	Refunded decimal.Decimal
+	HoldID   string
 }
 
 // Refundable is what can still be refunded to the card.
@@ -141,10 +145,18 @@ type Card struct {
 	VoidedAt       *time.Time      `json:"voided_at,omitempty"`
 	VoidedBy       string          `json:"voided_by,omitempty"`
 	VoidReason     string          `json:"void_reason,omitempty"`
-	Transactions   []Transaction   `json:"transactions"`
-	Redemptions    []Redemption    `json:"redemptions,omitempty"`
-	Holds          []Hold          `json:"holds,omitempty"`
-	Transfers      []Transfer      `json:"transfers,omitempty"`
+	// Transactions is the recent window of the ledger, oldest first: the
+	// processor keeps the last few (WithTransactionWindow) and Checkpoint
+	// stands for the ones before them. The whole ledger is the gift card
+	// events (each carries its transaction), which the PostgreSQL sink
+	// writes to gift_card_transactions.
+	Transactions []Transaction `json:"transactions"`
+	// Checkpoint summarizes the transactions trimmed from the window; nil
+	// when none was (every card stored before the window existed).
+	Checkpoint  *Checkpoint  `json:"checkpoint,omitempty"`
+	Redemptions []Redemption `json:"redemptions,omitempty"`
+	Holds       []Hold       `json:"holds,omitempty"`
+	Transfers   []Transfer   `json:"transfers,omitempty"`
 	// Seq counts the card's events: every event about the card carries the
 	// next value, so readers (the PostgreSQL sink) can order a card's
 	// events exactly. A card stored before it existed decodes as 0 and
@@ -152,11 +164,59 @@ type Card struct {
 	Seq int64 `json:"seq,omitempty"`
 }
 
+// Checkpoint stands for the ledger transactions a card no longer keeps.
+type Checkpoint struct {
+	// Count is how many transactions came before Transactions[0].
+	Count int64 `json:"count"`
+	// Balance is the balance before Transactions[0] (after the last
+	// transaction trimmed).
+	Balance decimal.Decimal `json:"balance"`
+}
+
+// TransactionCount is how many ledger transactions the card ever had,
+// trimmed ones included.
+func (c *Card) TransactionCount() int64 {
+	n := int64(len(c.Transactions))
+	if c.Checkpoint != nil {
+		n += c.Checkpoint.Count
+	}
+	return n
+}
+
+// baseBalance is the balance before the first kept transaction.
+func (c *Card) baseBalance() decimal.Decimal {
+	if c.Checkpoint != nil {
+		return c.Checkpoint.Balance
+	}
+	return decimal.Zero
+}
+
+// Trim returns the card with at most window transactions, the oldest ones
+// folded into its checkpoint; c itself when it has no more than that
+// (c is never changed: it may be shared). window < 1 keeps one.
+func (c *Card) Trim(window int) *Card {
+	if window < 1 {
+		window = 1
+	}
+	drop := len(c.Transactions) - window
+	if drop <= 0 {
+		return c
+	}
+	n := *c
+	n.Checkpoint = &Checkpoint{Count: c.TransactionCount() - int64(window), Balance: c.Transactions[drop].BalanceBefore}
+	n.Transactions = slices.Clone(c.Transactions[drop:])
+	return &n
+}
+
 // Clone returns a deep copy, so that an operation never changes the card
 // it was given.
 func (c *Card) Clone() *Card {
 	n := *c
 	n.Transactions = slices.Clone(c.Transactions)
+	if c.Checkpoint != nil {
+		cp := *c.Checkpoint
+		n.Checkpoint = &cp
+	}
 	n.Redemptions = slices.Clone(c.Redemptions)
 	n.Holds = slices.Clone(c.Holds)
 	n.Transfers = slices.Clone(c.Transfers)
@@ -190,14 +250,18 @@ func (c *Card) Money(amount decimal.Decimal) topics.Money {
 func (c *Card) Terminal() bool { return c.Status == StatusExpired || c.Status == StatusVoided }
 
 // CheckInvariants verifies what must hold after every operation: the
-// balance is the sum of the ledger, never negative, each transaction's
-// before/after agree with its amount and with its predecessor, and holds
-// never exceed the balance.
+// balance is the checkpoint's balance plus the sum of the kept
+// transactions (the sum of the whole ledger for a card that kept it all),
+// never negative, each transaction's before/after agree with its amount
+// and with its predecessor, and holds never exceed the balance.
 func (c *Card) CheckInvariants() error {
-	sum := decimal.Zero
+	sum := c.baseBalance()
+	if cp := c.Checkpoint; cp != nil && (cp.Count < 0 || cp.Balance.IsNegative()) {
+		return fmt.Errorf("checkpoint of %d transactions with balance %s", cp.Count, cp.Balance)
+	}
 	for i, t := range c.Transactions {
 		if !t.BalanceBefore.Equal(sum) {
-			return fmt.Errorf("transaction %d (%s): balance_before %s, ledger sum %s", i, t.Type, t.BalanceBefore, sum)
+			return fmt.Errorf("transaction %d (%s): balance_before %s, checkpoint + ledger sum %s", i, t.Type, t.BalanceBefore, sum)
 		}
 		sum = sum.Add(t.Amount)
 		if !t.BalanceAfter.Equal(sum) {
@@ -208,7 +272,7 @@ func (c *Card) CheckInvariants() error {
 		}
 	}
 	if !c.Balance.Equal(sum) {
-		return fmt.Errorf("balance %s differs from ledger sum %s", c.Balance, sum)
+		return fmt.Errorf("balance %s differs from checkpoint + ledger sum %s", c.Balance, sum)
 	}
 	if c.Available().IsNegative() {
 		return fmt.Errorf("holds %s exceed balance %s", c.Held(), c.Balance)
@@ -224,7 +288,7 @@ func (c *Card) CheckInvariants() error {
 // post appends a transaction of amount (signed) and updates the balance.
 func (c *Card) post(typ TxType, amount decimal.Decimal, m Meta, orderID, ref string) Transaction {
 	t := Transaction{
-		ID:            DeriveID(c.Key, m.CommandID, string(typ), ref, fmt.Sprint(len(c.Transactions))),
+		ID:            DeriveID(c.Key, m.CommandID, string(typ), ref, strconv.FormatInt(c.TransactionCount(), 10)),
 		Type:          typ,
 		Amount:        amount,
 		BalanceBefore: c.Balance,

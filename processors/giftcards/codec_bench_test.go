@@ -34,7 +34,7 @@ func benchState(b *testing.B, n int) *CardState {
 		if err != nil {
 			b.Fatal(err)
 		}
-		st.Card = next
+		st.Card = next.Trim(DefaultTransactionWindow)        // as the processor stores it
 		st.Commands.Remember(env, compactResult(r, res), 64) // as the processor does
 	}
 	return st

@@ -126,7 +126,7 @@ func TestIntegrationCreateRedeemRefund(t *testing.T) {
 	b := kbalance(t, key)
 	require.Equal(t, StatusPartiallyRedeemed, b.Status)
 	require.Equal(t, "75.00", b.CurrentBalance.Amount.StringFixed(2))
-	c := viewCard(t, key, func(c *Card) bool { return len(c.Transactions) == 3 })
+	c := viewCard(t, key, func(c *Card) bool { return c.TransactionCount() == 3 })
 	require.NoError(t, c.CheckInvariants())
 }
 
@@ -213,7 +213,7 @@ func TestIntegrationTransferCompensation(t *testing.T) {
 		requireCode(t, res, tc.code)
 		require.Equal(t, "50.00", kbalance(t, a).CurrentBalance.Amount.StringFixed(2), name)
 	}
-	c := viewCard(t, a, func(c *Card) bool { return len(c.Transactions) == 7 })
+	c := viewCard(t, a, func(c *Card) bool { return c.TransactionCount() == 7 })
 	require.NoError(t, c.CheckInvariants())
 }
 

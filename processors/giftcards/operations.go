@@ -173,7 +173,7 @@ func (c *Card) Redeem(cmd RedeemCommand, m Meta) (*Card, []Event, *RedemptionRes
 	n := c.Clone()
 	id := DeriveID(c.Key, m.CommandID, "redemption")
 	t := n.post(TxRedemption, amount.Neg(), m, cmd.OrderID, id)
-	n.Redemptions = append(n.Redemptions, Redemption{ID: id, OrderID: cmd.OrderID, Amount: amount, Refunded: decimal.Zero, At: m.At})
+	n.Redemptions = append(n.Redemptions, Redemption{ID: id, OrderID: cmd.OrderID, Amount: amount, Refunded: decimal.Zero})
 	n.restatus()
 	ev := n.event(EventRedeemed, func(e *CardEvent) {
 		e.Amount, e.Transaction, e.OrderID, e.RedemptionID = money(n.Money(amount)), &t, cmd.OrderID, id
@@ -477,7 +477,7 @@ func (c *Card) Capture(cmd CaptureCommand, m Meta) (*Card, []Event, *HoldResult,
 	hp := &n.Holds[i]
 	hp.Status, hp.Captured, hp.RedemptionID = HoldCaptured, amount, rid
 	t := n.post(TxRedemption, amount.Neg(), m, h.OrderID, rid)
-	n.Redemptions = append(n.Redemptions, Redemption{ID: rid, OrderID: h.OrderID, Amount: amount, Refunded: decimal.Zero, HoldID: h.ID, At: m.At})
+	n.Redemptions = append(n.Redemptions, Redemption{ID: rid, OrderID: h.OrderID, Amount: amount, Refunded: decimal.Zero, HoldID: h.ID})
 	n.restatus()
 	events := []Event{
 		n.event(EventHoldCaptured, func(e *CardEvent) {

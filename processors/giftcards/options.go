@@ -10,6 +10,7 @@ import (
 
 type config struct {
 	ledgerSize     int
+	txWindow       int
 	stateCache     int
 	decodedCache   int
 	cardTTL        time.Duration
@@ -25,6 +26,18 @@ type Option func(*config)
 // WithLedgerSize sets how many command IDs each card remembers for
 // idempotency (default 64). A retry older than that is applied again.
 func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } }
+
+// DefaultTransactionWindow is how many recent ledger transactions a card's
+// row keeps by default (WithTransactionWindow).
+const DefaultTransactionWindow = 8
+
+// WithTransactionWindow sets how many of its most recent ledger
+// transactions a card's row keeps (default DefaultTransactionWindow, at
+// least 1). Older ones are folded into the row's checkpoint (their count
+// and the balance after them), so a command's cost does not grow with the
+// card's history; transaction IDs do not depend on it. The whole ledger
+// is the gift card events, and gift_card_transactions in PostgreSQL.
+func WithTransactionWindow(n int) Option { return func(c *config) { c.txWindow = n } }
 
 // WithStateCacheBytes gives each card table partition a write-through
 // cache of a quarter of n for the stored bytes of card states (default
@@ -63,13 +76,15 @@ func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
 }
 
 func defaultConfig() config {
-	return config{ledgerSize: 64, stateCache: DefaultStateCacheBytes, decodedCache: DefaultDecodedStateCacheBytes, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
+	return config{ledgerSize: 64, txWindow: DefaultTransactionWindow, stateCache: DefaultStateCacheBytes, decodedCache: DefaultDecodedStateCacheBytes, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
 }
 
 func (c *config) validate() error {
 	switch {
 	case c.ledgerSize < 1:
 		return errors.New("giftcards: ledger size must be at least 1")
+	case c.txWindow < 1:
+		return errors.New("giftcards: transaction window must be at least 1")
 	case c.decodedCache < 0:
 		return errors.New("giftcards: negative decoded state cache size")
 	case c.stateCache < 0:

@@ -185,7 +185,9 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 		changed = true
 	}
 	if changed && out.card != nil {
-		st.Card = out.card
+		// The row keeps the recent window of the ledger (a row stored with
+		// more, by an earlier version, is trimmed here on its next write).
+		st.Card = out.card.Trim(p.cfg.txWindow)
 		ctx.SetValue(&st)
 	}
 	var reply *topics.CommandResult

@@ -127,12 +127,27 @@ func TestGiftCardFlowFillsTheTables(t *testing.T) {
 	submit(t, topics.GiftCardCommands, kwd, giftcards.TypeVoid,
 		giftcards.VoidCommand{CardKey: kwd, Reason: "fraud", AdminID: "admin_1"}, staff)
 
+	// A card with more transactions than its row keeps
+	// (giftcards.DefaultTransactionWindow): the table has the whole ledger,
+	// and a redemption whose transaction left the window is refunded.
+	long := create("50.00", "USD")
+	var first giftcards.RedemptionResult
+	for i := range giftcards.DefaultTransactionWindow + 4 {
+		r := resultOf[giftcards.RedemptionResult](t, submit(t, topics.GiftCardCommands, long, giftcards.TypeRedeem,
+			giftcards.RedeemCommand{CardKey: long, OrderID: cluster.Unique("order"), Amount: amount("1.25")}, customer))
+		if i == 0 {
+			first = r
+		}
+	}
+	submit(t, topics.GiftCardRedemptions, first.RedemptionID, giftcards.TypeRefund,
+		giftcards.RefundCommand{RedemptionID: first.RedemptionID, Reason: "returned"}, customer)
+
 	s, err := New(GiftCards(), pool, cluster.Clients, WithRetryBackoff(100*time.Millisecond))
 	require.NoError(t, err)
 	start(t, s)
 
 	ctx := context.Background()
-	for _, key := range []string{usd, jpy, kwd, usd2} {
+	for _, key := range []string{usd, jpy, kwd, usd2, long} {
 		var card *giftcards.Card
 		kafkatest.Eventually(t, 30*time.Second, func() bool {
 			v, err := flows.cardView.Get(key)
@@ -145,7 +160,7 @@ func TestGiftCardFlowFillsTheTables(t *testing.T) {
 			var status string
 			err = pool.QueryRow(ctx, `SELECT current_balance, status, (SELECT count(*) FROM gift_card_transactions
 				WHERE gift_card_key = card_key) FROM gift_cards WHERE card_key = $1`, key).Scan(&bal, &status, &n)
-			return err == nil && n == len(card.Transactions) && bal.Equal(card.Balance) && status == string(card.Status)
+			return err == nil && int64(n) == card.TransactionCount() && bal.Equal(card.Balance) && status == string(card.Status)
 		}, "card %s", key[:8])
 
 		var balance, original, ledger decimal.Decimal
@@ -168,7 +183,20 @@ func TestGiftCardFlowFillsTheTables(t *testing.T) {
 		}
 		var txs int
 		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM gift_card_transactions WHERE gift_card_key = $1", key).Scan(&txs))
-		require.Len(t, card.Transactions, txs)
+		require.EqualValues(t, card.TransactionCount(), txs, "the whole ledger, trimmed transactions included")
+		for _, tx := range card.Transactions {
+			var typ string
+			var before, after decimal.Decimal
+			require.NoError(t, pool.QueryRow(ctx, `SELECT transaction_type, balance_before, balance_after FROM gift_card_transactions
+				WHERE id = $1 AND gift_card_key = $2`, tx.ID, key).Scan(&typ, &before, &after), "transaction %s", tx.ID)
+			require.Equal(t, string(tx.Type), typ)
+			require.True(t, tx.BalanceBefore.Equal(before) && tx.BalanceAfter.Equal(after), "transaction %s", tx.ID)
+		}
+		if key == long {
+			require.Len(t, card.Transactions, giftcards.DefaultTransactionWindow, "the row keeps the recent window")
+			require.EqualValues(t, giftcards.DefaultTransactionWindow+6, card.TransactionCount(), "creation, redemptions, refund")
+			require.Equal(t, "36.25", balance.StringFixed(2))
+		}
 	}
 	require.Zero(t, s.Stats().DeadLetters.Load())
 }
