@@ -29,8 +29,7 @@ var IngressInputs = []string{topics.OrderCompleted, topics.ProductViewed, topics
 	topics.WishlistItemAdded, topics.RecommendationsClicked, topics.ProductUpdated}
 
 type (
-	incrementCodec = topics.JSONCodec[Increment]
-	productCodec   = topics.JSONCodec[Product]
+	productCodec = topics.JSONCodec[Product]
 )
 
 // IngressGraph is the ingress's group graph.

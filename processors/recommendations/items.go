@@ -3,6 +3,7 @@ package recommendations
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/lovoo/goka"
 
@@ -40,14 +41,17 @@ func ItemsGraph(opts ...Option) (*goka.GroupGraph, error) {
 				command.DeadLetter(ctx, raw, &topics.DecodeError{Reason: "not an increment", Err: err})
 				return
 			}
-			it, _ := ctx.Value().(*Item)
-			if it == nil {
-				it = &Item{ProductID: ctx.Key()}
+			var row []byte
+			if it, _ := ctx.Value().(*itemBytes); it != nil {
+				row = it.b
 			}
-			it.Apply(&inc, &cfg)
-			ctx.SetValue(it)
+			out, err := applyRaw(row, &inc, &cfg)
+			if err != nil {
+				ctx.Fail(fmt.Errorf("recommendations: items table row of %q: %w", ctx.Key(), err))
+			}
+			ctx.SetValue(&itemBytes{b: out})
 		}),
-		goka.Persist(new(itemCodec)),
+		goka.Persist(new(rawItemCodec)),
 		goka.Output(goka.Stream(topics.DLQ(string(ItemsGroup))), new(command.DeadLetterCodec)),
 	), nil
 }

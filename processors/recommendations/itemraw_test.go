@@ -1,0 +1,175 @@
+package recommendations
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestApplyRawMatchesItemApply applies the same random increments to a
+// decoded Item (Item.Apply) and to its encoded row (applyRaw), and checks
+// after each one that the row decodes to the Item: counts raised, partners
+// appended, self-pairs and repeated partners, and trims past the slack
+// (a cap of 8 trims past 10 entries).
+func TestApplyRawMatchesItemApply(t *testing.T) {
+	cfg, err := newConfig([]Option{WithCandidates(8), WithNeighbours(5)})
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(11, 12))
+	pick := func(n int) []string {
+		var out []string
+		for range n {
+			out = append(out, fmt.Sprintf("p%02d", rng.IntN(30)))
+		}
+		return out
+	}
+	for _, self := range []string{"p00", "p07"} {
+		want := &Item{}
+		var row []byte
+		trims := 0
+		for i := range 400 {
+			inc := &Increment{ProductID: self, At: t0.Add(time.Duration(rng.IntN(1000)-200) * time.Minute)}
+			if rng.IntN(3) > 0 {
+				inc.Weight = float64(1 + rng.IntN(5))
+			}
+			inc.NewUser = rng.IntN(2) == 0
+			inc.Order = rng.IntN(5) == 0
+			inc.With = pick(rng.IntN(6))
+			if inc.Order {
+				inc.Basket = pick(rng.IntN(4))
+			}
+			before := len(want.Co)
+			want.Apply(inc, &cfg)
+			if len(want.Co) < before {
+				trims++
+			}
+			row, err = applyRaw(row, inc, &cfg)
+			require.NoError(t, err, "increment %d", i)
+			got, err := itemCodec{}.Decode(row)
+			require.NoError(t, err, "increment %d", i)
+			requireSameItem(t, want, got.(*Item))
+		}
+		require.Positive(t, trims, "the sequence crossed the trim threshold")
+	}
+}
+
+func TestRawItemCodec(t *testing.T) {
+	cfg, err := newConfig(nil)
+	require.NoError(t, err)
+	full := &Item{ProductID: "p1", Users: 4, Orders: 1, Increments: 9,
+		Popularity: Affinity{Score: 2.5, At: t0, Count: 3},
+		Co:         map[string]int64{"p2": 3, "p3": 1}, Bought: map[string]int64{"p2": 1}}
+	inc := &Increment{ProductID: "p1", Weight: 1, At: t0.Add(time.Hour), NewUser: true, With: []string{"p3", "p4", "p1"}}
+	want := func() *Item {
+		w := *full
+		w.Co = map[string]int64{"p2": 3, "p3": 2, "p4": 1}
+		w.Apply(&Increment{ProductID: "p1", Weight: 1, At: t0.Add(time.Hour), NewUser: true}, &cfg)
+		return &w
+	}()
+	t.Run("a JSON row of an earlier version is read and rewritten in the binary form", func(t *testing.T) {
+		raw, err := json.Marshal(full)
+		require.NoError(t, err)
+		v, err := rawItemCodec{}.Decode(raw)
+		require.NoError(t, err)
+		row := v.(*itemBytes).b
+		require.Equal(t, byte(itemFormat1), row[0])
+		out, err := applyRaw(row, inc, &cfg)
+		require.NoError(t, err)
+		enc, err := rawItemCodec{}.Encode(&itemBytes{b: out})
+		require.NoError(t, err)
+		got, err := itemCodec{}.Decode(enc)
+		require.NoError(t, err)
+		requireSameItem(t, want, got.(*Item))
+	})
+	t.Run("a new item", func(t *testing.T) {
+		out, err := applyRaw(nil, inc, &cfg)
+		require.NoError(t, err)
+		got, err := itemCodec{}.Decode(out)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"p3": 1, "p4": 1}, got.(*Item).Co)
+		require.Equal(t, int64(1), got.(*Item).Users)
+	})
+	t.Run("a truncated, padded or foreign row is an error, not a reset", func(t *testing.T) {
+		raw, err := itemCodec{}.Encode(full)
+		require.NoError(t, err)
+		for _, n := range []int{1, 2, 10, len(raw) - 1} {
+			_, err := applyRaw(raw[:n], inc, &cfg)
+			require.ErrorIs(t, err, errItemRow, "first %d bytes", n)
+		}
+		_, err = applyRaw(append(raw, 0), inc, &cfg)
+		require.ErrorIs(t, err, errItemRow)
+		_, err = applyRaw([]byte(`{"product_id":"p1"}`), inc, &cfg)
+		require.ErrorIs(t, err, errItemRow)
+	})
+	t.Run("the row read is not modified", func(t *testing.T) {
+		raw, err := itemCodec{}.Encode(full)
+		require.NoError(t, err)
+		keep := append([]byte(nil), raw...)
+		_, err = applyRaw(raw, inc, &cfg)
+		require.NoError(t, err)
+		require.Equal(t, keep, raw)
+	})
+	t.Run("only rows and items encode", func(t *testing.T) {
+		_, err := rawItemCodec{}.Encode(&itemBytes{})
+		require.Error(t, err)
+		_, err = rawItemCodec{}.Encode("x")
+		require.Error(t, err)
+		raw, err := rawItemCodec{}.Encode(full)
+		require.NoError(t, err)
+		require.Equal(t, byte(itemFormat1), raw[0])
+	})
+}
+
+func TestIncrementCodec(t *testing.T) {
+	full := &Increment{ProductID: "p1", Weight: 3.25, At: t0, NewUser: true, Order: true,
+		With: []string{"p2", "ünïcode"}, Basket: []string{"p3"}}
+	cases := []struct {
+		name string
+		inc  *Increment
+	}{
+		{"every field", full},
+		{"popularity only", &Increment{ProductID: "p2", Weight: 1, At: t0}},
+		{"no time", &Increment{ProductID: "p3", With: []string{"p1"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := incrementCodec{}.Encode(tc.inc)
+			require.NoError(t, err)
+			require.Equal(t, byte(incrementFormat1), raw[0])
+			v, err := incrementCodec{}.Decode(raw)
+			require.NoError(t, err)
+			got := v.(*Increment)
+			require.True(t, tc.inc.At.Equal(got.At))
+			w, g := *tc.inc, *got
+			w.At, g.At = time.Time{}, time.Time{}
+			require.Equal(t, w, g)
+		})
+	}
+	t.Run("JSON increments of earlier versions decode", func(t *testing.T) {
+		raw, err := json.Marshal(full)
+		require.NoError(t, err)
+		v, err := incrementCodec{}.Decode(raw)
+		require.NoError(t, err)
+		require.Equal(t, full.With, v.(*Increment).With)
+		require.True(t, v.(*Increment).Order)
+	})
+	t.Run("a truncated or padded increment is an error", func(t *testing.T) {
+		raw, err := incrementCodec{}.Encode(*full)
+		require.NoError(t, err)
+		for n := 1; n < len(raw); n++ {
+			_, err := incrementCodec{}.Decode(raw[:n])
+			require.Error(t, err, "first %d bytes", n)
+		}
+		_, err = incrementCodec{}.Decode(append(raw, 0))
+		require.ErrorIs(t, err, errIncrement)
+	})
+	t.Run("only increments encode", func(t *testing.T) {
+		_, err := incrementCodec{}.Encode((*Increment)(nil))
+		require.Error(t, err)
+		_, err = incrementCodec{}.Encode("x")
+		require.Error(t, err)
+	})
+}
