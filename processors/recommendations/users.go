@@ -22,8 +22,6 @@ type UserRow struct {
 	Commands command.Ledger `json:"commands"`
 }
 
-type userRowCodec = topics.JSONCodec[UserRow]
-
 type users struct{ cfg *config }
 
 // UsersGraph is the user processor's group graph.
