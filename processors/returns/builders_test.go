@@ -56,9 +56,11 @@ func meta(at time.Time, a topics.Actor, cmd string) Meta {
 }
 
 // newReturn initiates a return of the shirts (qty) for reason.
-func newReturn(t *testing.T, reason string, items ...InitiateItem) (*OrderState, *Return) {
+func newReturn(t testing.TB, reason string, items ...InitiateItem) (*OrderState, *Return) {
 	t.Helper()
-	s := orderState(t)
+	s := &OrderState{}
+	require.NoError(t, s.RecordCompleted(testOrder()))
+	require.NoError(t, s.RecordDelivered(Delivery{ShipmentID: "sh_1", OrderID: "order_1", DeliveredAt: tDelivered}))
 	if len(items) == 0 {
 		items = []InitiateItem{{LineItemID: "li_shirt", Quantity: 2, Condition: ConditionNew}}
 	}
@@ -80,7 +82,7 @@ func apply(t *testing.T, r *Return, c Command, a topics.Actor) (*Return, Outcome
 }
 
 // requestOf returns the outcome's request to service.
-func requestOf(t *testing.T, out Outcome, s Peer) Request {
+func requestOf(t testing.TB, out Outcome, s Peer) Request {
 	t.Helper()
 	for _, rq := range out.Requests {
 		if rq.Service == s {

@@ -63,15 +63,24 @@ func (c *returnTableCodec) Encode(value any) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("returns: table codec cannot encode %T", value)
 	}
-	bp := recordBuffers.Get().(*[]byte)
-	b, err := json.Append((*bp)[:0], rec, recordEncodeFlags)
+	bp, ap := recordBuffers.Get().(*[]byte), recordBuffers.Get().(*[]byte)
+	w := recordWire{Commands: rec.Commands}
+	if rec.Return != nil {
+		*ap = appendAuditTrail((*ap)[:0], rec.Return.Audit)
+		r := rec.Return
+		w.Return = &returnWire{returnBody: returnBody(*r), Audit: *ap,
+			EstimatedRefund: r.EstimatedRefund.sealed(), ActualRefund: r.ActualRefund.sealed()}
+	}
+	b, err := json.Append((*bp)[:0], &w, recordEncodeFlags)
 	var out []byte
 	if err == nil {
 		out = append([]byte(nil), b...)
 	}
-	if cap(b) <= 1<<20 {
-		*bp = b
-		recordBuffers.Put(bp)
+	*bp = b
+	for _, p := range [2]*[]byte{bp, ap} {
+		if cap(*p) <= 1<<20 {
+			recordBuffers.Put(p)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("returns: encoding a return record: %w", err)
@@ -80,6 +89,25 @@ func (c *returnTableCodec) Encode(value any) ([]byte, error) {
 		c.cache.put(out, rec.shallowCopy())
 	}
 	return out, nil
+}
+
+// recordWire is how the codec encodes a ReturnRecord: the same JSON as
+// the record (keys in another order), with the return's audit trail and
+// refund breakdowns spliced in from their kept encodings (Return.seal).
+type recordWire struct {
+	Return   *returnWire    `json:"return"`
+	Commands command.Ledger `json:"commands"`
+}
+
+// returnBody is Return without its methods; returnWire's fields replace
+// the embedded ones of the same name (the outer field wins).
+type returnBody Return
+
+type returnWire struct {
+	returnBody
+	EstimatedRefund json.RawMessage `json:"estimated_refund,omitempty"`
+	ActualRefund    json.RawMessage `json:"actual_refund,omitempty"`
+	Audit           json.RawMessage `json:"audit"`
 }
 
 // Decode implements goka.Codec.

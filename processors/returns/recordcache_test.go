@@ -2,6 +2,7 @@ package returns
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -132,4 +133,123 @@ func ledgerIDs(rec *ReturnRecord) []string {
 		ids = append(ids, e.ID)
 	}
 	return ids
+}
+
+// completedRecord is a return taken through a whole lifecycle (approve,
+// receive, complete, refund, restock, both notifications) with a ledger of
+// its four commands, as the return table holds it at the end.
+func completedRecord(tb testing.TB) *ReturnRecord {
+	_, r := newReturn(tb, ReasonNoLongerNeeded)
+	rec := &ReturnRecord{}
+	step := func(c Command, a topics.Actor, cmd string) Outcome {
+		next, out, err := Apply(r, c, meta(tDelivered.Add(72*time.Hour), a, cmd))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r = next
+		if cmd != "" {
+			env, err := topics.NewEnvelope(TypeApprove, tDelivered, c, topics.WithCommandID(cmd))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			res, err := topics.Succeeded(env, out.Result)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			rec.Commands.Remember(env, res, 0)
+		}
+		return out
+	}
+	out := step(Approve{RefundMethod: RefundOriginalPayment, ApproverID: "staff_7"}, staff, "cmd-approve")
+	notified := requestOf(tb, out, ServiceNotifications).ID
+	step(ReceiveItems{Items: []ReceivedItem{{LineItemID: "li_shirt", QuantityReceived: 2, ActualCondition: ActualSellable}}, ReceiverID: "wh_1"}, staff, "cmd-receive")
+	out = step(Complete{}, staff, "cmd-complete")
+	step(NotificationResult{Reply{RequestID: notified, OK: true}}, system, "")
+	out = step(RefundResult{Reply{RequestID: requestOf(tb, out, ServicePayments).ID, OK: true, TransactionID: "tx"}}, system, "")
+	out = step(RestockResult{Reply{RequestID: requestOf(tb, out, ServiceInventory).ID, OK: true}}, system, "")
+	step(NotificationResult{Reply{RequestID: requestOf(tb, out, ServiceNotifications).ID, OK: true}}, system, "")
+	rec.Return = r
+	return rec
+}
+
+// BenchmarkTableEncode: encoding a completed return's record, what the
+// return processor does on every message: with the audit entries' kept
+// encodings (sealed, as the processor stores them) and without (a record
+// decoded from its bytes).
+func BenchmarkTableEncode(b *testing.B) {
+	for _, sealed := range []bool{true, false} {
+		name := "unsealed"
+		if sealed {
+			name = "sealed"
+		}
+		b.Run(name, func(b *testing.B) {
+			rec := completedRecord(b)
+			if sealed {
+				rec.Return.seal()
+			}
+			c := newReturnTableCodec(0)
+			var n int
+			for b.Loop() {
+				raw, err := c.Encode(rec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(raw)
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
+	}
+}
+
+// TestSealedEncoding: the kept encodings of the audit entries and refund
+// breakdowns (Return.seal) give the same record as encoding every field,
+// and an entry changed by its own action drops its kept encoding.
+func TestSealedEncoding(t *testing.T) {
+	plain := returnRecordCodec{}
+	rec := completedRecord(t)
+	want, err := plain.Encode(rec)
+	require.NoError(t, err)
+	unsealed, err := newReturnTableCodec(0).Encode(rec)
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(unsealed))
+
+	rec.Return.seal()
+	for _, e := range rec.Return.Audit {
+		require.NotNil(t, e.encoded, "entry %d", e.Seq)
+	}
+	require.NotNil(t, rec.Return.EstimatedRefund.encoded)
+	require.NotNil(t, rec.Return.ActualRefund.encoded)
+	got, err := newReturnTableCodec(0).Encode(rec)
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(got))
+	back, err := plain.Decode(got)
+	require.NoError(t, err)
+	again, err := plain.Encode(back)
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(again), "decodes to the same record")
+
+	t.Run("a clone shares the kept encodings; the next action's entries are sealed by the processor", func(t *testing.T) {
+		c := rec.Return.Clone()
+		require.Equal(t, []byte(rec.Return.Audit[0].encoded), []byte(c.Audit[0].encoded))
+		c.appendAudit(meta(tDelivered.Add(100*time.Hour), staff, "cmd-x"), ActionResolve, c.Status, map[string]any{"notes": "x"})
+		require.Nil(t, c.Audit[len(c.Audit)-1].encoded)
+		c.setLastMetadata(map[string]any{"notes": "y"})
+		c.seal()
+		b, err := newReturnTableCodec(0).Encode(&ReturnRecord{Return: c})
+		require.NoError(t, err)
+		direct, err := plain.Encode(&ReturnRecord{Return: c})
+		require.NoError(t, err)
+		require.JSONEq(t, string(direct), string(b))
+		require.Contains(t, string(b), `"notes":"y"`)
+	})
+	t.Run("metadata set after the entry was sealed replaces the kept encoding", func(t *testing.T) {
+		c := rec.Return.Clone()
+		c.appendAudit(meta(tDelivered.Add(100*time.Hour), staff, "cmd-x"), ActionResolve, c.Status, map[string]any{"notes": "x"})
+		c.seal()
+		c.setLastMetadata(map[string]any{"notes": "z"})
+		b, err := newReturnTableCodec(0).Encode(&ReturnRecord{Return: c})
+		require.NoError(t, err)
+		require.Contains(t, string(b), `"notes":"z"`)
+		require.NotContains(t, string(b), `"notes":"x"`)
+	})
 }
