@@ -79,6 +79,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		close(completed)
 	}()
 	recordsBefore, cpuBefore := totalRecords(b), cpuTime()
+	perTopicBefore := recordsByTopic(b)
 	b.ResetTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -120,6 +121,25 @@ func BenchmarkLifecycle(b *testing.B) {
 	// what bounds throughput below the domain code
 	time.Sleep(200 * time.Millisecond) // notification replies after return.completed
 	b.ReportMetric(float64(totalRecords(b)-recordsBefore)/float64(b.N), "records/return")
+	if testing.Verbose() {
+		for t, n := range recordsByTopic(b) {
+			if d := n - perTopicBefore[t]; d > 0 {
+				b.Logf("%-45s %6.2f records/return", t, float64(d)/float64(b.N))
+			}
+		}
+	}
+}
+
+// recordsByTopic is the sum of the end offsets of each topic on the broker.
+func recordsByTopic(b *testing.B) map[string]int64 {
+	b.Helper()
+	offs, err := cluster.Admin.ListEndOffsets(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := map[string]int64{}
+	offs.Each(func(o kadm.ListedOffset) { n[o.Topic] += o.Offset })
+	return n
 }
 
 // cpuTime is the user and system CPU time the process used so far.

@@ -152,6 +152,9 @@ type LabelRequest struct {
 	OrderID    string `json:"order_id"`
 	CustomerID string `json:"customer_id"`
 	Carrier    string `json:"carrier"`
+	// Attempt numbers the return's label requests from 1 (0 in requests
+	// sent before it existed).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // NotificationRequest asks the notification service to tell the customer.
@@ -582,7 +585,7 @@ func (r *Return) labelRequest(m Meta) Request {
 	r.Saga.LabelRequestedAt, r.Saga.LabelAnswered, r.Saga.LabelTimedOut = m.At.UTC(), false, false
 	return Request{Service: ServiceLabels, Type: RequestLabel, ID: r.Saga.LabelRequestID,
 		Data: LabelRequest{RequestID: r.Saga.LabelRequestID, ReturnID: r.ID, OrderID: r.OrderID,
-			CustomerID: r.CustomerID, Carrier: m.Policy.LabelCarrier}}
+			CustomerID: r.CustomerID, Carrier: m.Policy.LabelCarrier, Attempt: r.Saga.LabelRequests}}
 }
 
 func (r *Return) notify(m Meta, template string, data map[string]any) Request {

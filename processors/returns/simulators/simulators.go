@@ -84,7 +84,9 @@ type State struct {
 	// Restocked maps restock key to the units put back.
 	Restocked map[string][]returns.InventoryUpdate `json:"restocked,omitempty"`
 	// Restocks counts restocks actually done.
-	Restocks      int      `json:"restocks"`
+	Restocks int `json:"restocks"`
+	// Labels counts label requests that carry no attempt number (sent
+	// before LabelRequest.Attempt existed); the others need no state.
 	Labels        int      `json:"labels"`
 	Notifications []string `json:"notifications,omitempty"`
 }
@@ -155,6 +157,9 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 		typ string
 		rp  returns.Reply
 		err error
+		// stateless: the answer changed nothing the simulators keep, so
+		// the table is not written (one record less per request)
+		stateless bool
 	)
 	switch env.Type {
 	case returns.RequestRefund:
@@ -165,7 +170,7 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 		rp, err = s.restock(st, env)
 	case returns.RequestLabel:
 		typ = returns.ReplyLabel
-		rp, err = s.label(st, env)
+		rp, stateless, err = s.label(st, env)
 	case returns.RequestNotification:
 		typ = returns.ReplyNotification
 		rp, err = s.notify(st, env)
@@ -182,7 +187,9 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 		return
 	}
 	rp.ReturnID = ctx.Key()
-	ctx.SetValue(st)
+	if !stateless {
+		ctx.SetValue(st)
+	}
 	out, err := topics.NewEnvelope(typ, env.OccurredAt, rp, topics.WithCorrelationID(ctx.Key()),
 		topics.WithActor(topics.Actor{ID: "simulators", Type: topics.ActorSystem}))
 	if err != nil {
@@ -246,25 +253,35 @@ func (s *Simulators) restock(st *State, env *topics.Envelope) (returns.Reply, er
 	return rp, nil
 }
 
-func (s *Simulators) label(st *State, env *topics.Envelope) (returns.Reply, error) {
+// label makes a shipping label. The attempt is the request's (the return's
+// label requests, counted by the saga), so nothing is kept and stateless
+// is true; requests without one (sent before it existed) are counted in
+// State.Labels.
+func (s *Simulators) label(st *State, env *topics.Envelope) (rp returns.Reply, stateless bool, err error) {
 	rq, err := topics.DecodeData[returns.LabelRequest](env)
 	if err != nil {
-		return returns.Reply{}, err
+		return returns.Reply{}, false, err
 	}
-	if s.cfg.drop("label", rq.ReturnID, st.Labels+1) {
-		return returns.Reply{}, errDropped
+	attempt, stateless := rq.Attempt, rq.Attempt > 0
+	if !stateless {
+		attempt = st.Labels + 1
 	}
-	st.Labels++
-	rp := returns.Reply{RequestID: rq.RequestID}
-	if s.cfg.fail("label", rq.ReturnID, st.Labels, s.cfg.LabelFailures) {
+	if s.cfg.drop("label", rq.ReturnID, attempt) {
+		return returns.Reply{}, false, errDropped
+	}
+	if !stateless {
+		st.Labels++
+	}
+	rp = returns.Reply{RequestID: rq.RequestID}
+	if s.cfg.fail("label", rq.ReturnID, attempt, s.cfg.LabelFailures) {
 		rp.Error = "carrier API unavailable (simulated)"
-		return rp, nil
+		return rp, stateless, nil
 	}
 	sum := sha256.Sum256([]byte(rq.RequestID))
 	tracking := "1Z" + hex.EncodeToString(sum[:8])
 	rp.OK, rp.TrackingNumber, rp.Carrier = true, tracking, rq.Carrier
 	rp.LabelURL = "https://labels.shopstream.example/" + tracking + ".pdf"
-	return rp, nil
+	return rp, stateless, nil
 }
 
 func (s *Simulators) notify(st *State, env *topics.Envelope) (returns.Reply, error) {
