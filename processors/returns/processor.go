@@ -308,6 +308,9 @@ func (s *Service) handleCommand(ctx goka.Context, msg any) {
 		return
 	}
 	rec, _ := ctx.Value().(*ReturnRecord)
+	if err := rec.load(); err != nil {
+		ctx.Fail(err)
+	}
 	if env.Type == TypeReplay {
 		s.replay(ctx, rec, env)
 		return
@@ -370,6 +373,9 @@ func (s *Service) handleReply(ctx goka.Context, msg any) {
 		return
 	}
 	rec, _ := ctx.Value().(*ReturnRecord)
+	if err := rec.load(); err != nil {
+		ctx.Fail(err)
+	}
 	c, err := decodeReply(env)
 	if err == nil && (rec == nil || rec.Return == nil) {
 		err = ErrReturnNotFound.Withf("reply for unknown return %q", ctx.Key())

@@ -110,14 +110,21 @@ type returnWire struct {
 	Audit           json.RawMessage `json:"audit"`
 }
 
-// Decode implements goka.Codec.
+// Decode implements goka.Codec. Bytes it encoded (still in its cache)
+// answer the record; other bytes are not decoded here but when a handler
+// reads the record (ReturnRecord.load), so that the saga timeout visitor,
+// which reads every return and needs only its status and saga, does not
+// decode whole records.
 func (c *returnTableCodec) Decode(data []byte) (any, error) {
-	if c.cache != nil && len(data) > 0 {
+	if len(data) == 0 {
+		return c.returnRecordCodec.Decode(data)
+	}
+	if c.cache != nil {
 		if rec, ok := c.cache.get(data); ok {
 			return rec.shallowCopy(), nil
 		}
 	}
-	return c.returnRecordCodec.Decode(data)
+	return &ReturnRecord{stored: bytes.Clone(data)}, nil
 }
 
 // shallowCopy copies the record and its ledger's slice; the Return and the

@@ -72,8 +72,12 @@ func TestRecordCache(t *testing.T) {
 		require.NoError(t, err)
 		got, err := c.Decode(older)
 		require.NoError(t, err)
-		require.NotSame(t, r, got.(*ReturnRecord).Return)
-		require.Equal(t, []string{"c1"}, ledgerIDs(got.(*ReturnRecord)))
+		lazy := got.(*ReturnRecord)
+		require.Nil(t, lazy.Return, "decoded when a handler reads it")
+		require.NoError(t, lazy.load())
+		require.NotSame(t, r, lazy.Return)
+		require.Equal(t, r.ID, lazy.Return.ID)
+		require.Equal(t, []string{"c1"}, ledgerIDs(lazy))
 		got, err = c.Decode(b)
 		require.NoError(t, err)
 		require.Same(t, r, got.(*ReturnRecord).Return)
@@ -98,12 +102,15 @@ func TestRecordCache(t *testing.T) {
 		for i, b := range raws {
 			got, err := c.Decode(b)
 			require.NoError(t, err)
+			rec := got.(*ReturnRecord)
 			if i < 2 {
-				require.NotSame(t, recs[i].Return, got.(*ReturnRecord).Return, "record %d was forgotten", i)
+				require.NotNil(t, rec.stored, "record %d was forgotten", i)
+				require.NoError(t, rec.load())
+				require.NotSame(t, recs[i].Return, rec.Return, "record %d was forgotten", i)
 			} else {
-				require.Same(t, recs[i].Return, got.(*ReturnRecord).Return, "record %d is kept", i)
+				require.Same(t, recs[i].Return, rec.Return, "record %d is kept", i)
 			}
-			require.Equal(t, string(rune('a'+i)), got.(*ReturnRecord).Return.Description)
+			require.Equal(t, string(rune('a'+i)), rec.Return.Description)
 		}
 		// the same bytes encoded again are kept once, and not evicted by
 		// their own earlier slot
@@ -123,7 +130,56 @@ func TestRecordCache(t *testing.T) {
 		require.NoError(t, err)
 		got, err := c.Decode(b)
 		require.NoError(t, err)
-		require.NotSame(t, rec.Return, got.(*ReturnRecord).Return)
+		decoded := got.(*ReturnRecord)
+		require.NoError(t, decoded.load())
+		require.NotSame(t, rec.Return, decoded.Return)
+		require.Equal(t, rec.Return.ID, decoded.Return.ID)
+	})
+}
+
+// TestUndecodedRecord: a record the table codec did not decode answers the
+// saga's outstanding request from its status and saga alone, exactly as
+// the decoded return does, and decodes in full on load.
+func TestUndecodedRecord(t *testing.T) {
+	r := received(t, ReasonDefective, RefundOriginalPayment, ActualSellable)
+	refunding, out := apply(t, r, Complete{}, staff)
+	restocking, _ := apply(t, refunding, RefundResult{Reply{RequestID: requestOf(t, out, ServicePayments).ID, OK: true, TransactionID: "tx"}}, system)
+	_, approved := newReturn(t, ReasonDefective)
+	approved, _ = apply(t, approved, Approve{RefundMethod: RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+	cases := map[string]*Return{"received": r, "refunding": refunding, "restocking": restocking, "approved, label requested": approved,
+		"completed": completedRecord(t).Return}
+	for name, ret := range cases {
+		t.Run(name, func(t *testing.T) {
+			raw, err := newReturnTableCodec(0).Encode(recordOf(t, ret, "c1"))
+			require.NoError(t, err)
+			got, err := newReturnTableCodec(4).Decode(raw)
+			require.NoError(t, err)
+			lazy := got.(*ReturnRecord)
+			require.NotNil(t, lazy.stored)
+			wantID, wantAt, wantOK := ret.Outstanding()
+			id, at, ok, err := lazy.outstanding()
+			require.NoError(t, err)
+			require.Equal(t, wantOK, ok)
+			require.Equal(t, wantID, id)
+			require.True(t, wantAt.Equal(at), "%v, want %v", at, wantAt)
+			require.NoError(t, lazy.load())
+			require.Nil(t, lazy.stored)
+			require.Equal(t, ret.Status, lazy.Return.Status)
+			require.Equal(t, []string{"c1"}, ledgerIDs(lazy))
+			id, _, ok, err = lazy.outstanding()
+			require.NoError(t, err)
+			require.Equal(t, wantOK, ok)
+			require.Equal(t, wantID, id)
+		})
+	}
+	require.True(t, func() bool { _, _, ok := refunding.Outstanding(); return ok }(), "the cases include outstanding requests")
+	t.Run("bytes that are no record fail when read, as decoding them did", func(t *testing.T) {
+		got, err := newReturnTableCodec(4).Decode([]byte(`{"return":{"status":`))
+		require.NoError(t, err)
+		lazy := got.(*ReturnRecord)
+		_, _, _, err = lazy.outstanding()
+		require.Error(t, err)
+		require.Error(t, lazy.load())
 	})
 }
 

@@ -1,6 +1,11 @@
 package returns
 
 import (
+	"fmt"
+	"time"
+
+	json "github.com/segmentio/encoding/json"
+
 	"github.com/shopstream/streams/processors/command"
 	"github.com/shopstream/streams/topics"
 )
@@ -19,6 +24,54 @@ type OrderRecord struct {
 type ReturnRecord struct {
 	Return   *Return        `json:"return"`
 	Commands command.Ledger `json:"commands"`
+
+	// stored holds the bytes of a record the return processor's table
+	// codec has not decoded yet (returnTableCodec.Decode): load decodes
+	// them, outstanding reads only what the saga timeout needs. Nil for a
+	// decoded record.
+	stored []byte
+}
+
+// load decodes a record the table codec left undecoded; it does nothing
+// to a decoded one. Every reader of the return processor's table value but
+// the saga timeout visitor calls it first.
+func (r *ReturnRecord) load() error {
+	if r == nil || r.stored == nil {
+		return nil
+	}
+	v, err := returnRecordCodec{}.Decode(r.stored)
+	if err != nil {
+		return err
+	}
+	*r = *v.(*ReturnRecord)
+	return nil
+}
+
+// outstanding is Return.Outstanding of the record's return (ok false
+// without one). An undecoded record is read only for the return's status
+// and saga: the saga timeout visitor reads every return this instance
+// owns on each tick, and nearly all of them wait for nothing.
+func (r *ReturnRecord) outstanding() (requestID string, sentAt time.Time, ok bool, err error) {
+	ret := r.Return
+	if r.stored != nil {
+		var part struct {
+			Return *struct {
+				Status State `json:"status"`
+				Saga   Saga  `json:"saga"`
+			} `json:"return"`
+		}
+		if err := json.Unmarshal(r.stored, &part); err != nil {
+			return "", time.Time{}, false, fmt.Errorf("returns: decoding a stored return's saga: %w", err)
+		}
+		if part.Return != nil {
+			ret = &Return{Status: part.Return.Status, Saga: part.Return.Saga}
+		}
+	}
+	if ret == nil {
+		return "", time.Time{}, false, nil
+	}
+	requestID, sentAt, ok = ret.Outstanding()
+	return requestID, sentAt, ok, nil
 }
 
 // Codecs of the tables.

@@ -98,10 +98,13 @@ func (s *Service) visitTimeouts(ctx goka.Context, meta any) {
 		return
 	}
 	rec, _ := ctx.Value().(*ReturnRecord)
-	if rec == nil || rec.Return == nil {
+	if rec == nil {
 		return
 	}
-	id, sent, ok := rec.Return.Outstanding()
+	id, sent, ok, err := rec.outstanding()
+	if err != nil {
+		ctx.Fail(err)
+	}
 	if !ok || tick.Sub(sent) < s.cfg.sagaTimeout {
 		return
 	}
