@@ -1,6 +1,7 @@
 package recommendations
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -76,10 +77,13 @@ func TestItemCodec(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := itemCodec{}.Encode(tc.item)
 			require.NoError(t, err)
-			require.Equal(t, byte(itemFormat1), raw[0])
+			require.Equal(t, byte(itemFormat2), raw[0])
 			got, err := itemCodec{}.Decode(raw)
 			require.NoError(t, err)
 			requireSameItem(t, tc.item, got.(*Item))
+			old, err := itemCodec{}.Decode(encodeItemFormat1(tc.item))
+			require.NoError(t, err, "itemFormat1, written by an earlier version")
+			requireSameItem(t, tc.item, old.(*Item))
 		})
 	}
 	t.Run("rows written as JSON by earlier versions decode", func(t *testing.T) {
@@ -149,4 +153,30 @@ func TestTrimCounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// encodeItemFormat1 is the itemFormat1 encoder of earlier versions (the
+// pair counts unsorted, not front-coded).
+func encodeItemFormat1(it *Item) []byte {
+	b := []byte{itemFormat1}
+	b = appendString(b, it.ProductID)
+	b = binary.AppendVarint(b, it.Users)
+	b = binary.AppendVarint(b, it.Orders)
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(it.Popularity.Score))
+	if it.Popularity.At.IsZero() {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, it.Popularity.At.UnixNano())
+	}
+	b = binary.AppendVarint(b, int64(it.Popularity.Count))
+	b = binary.AppendVarint(b, it.Increments)
+	for _, m := range []map[string]int64{it.Co, it.Bought} {
+		b = binary.AppendUvarint(b, uint64(len(m)))
+		for q, c := range m {
+			b = appendString(b, q)
+			b = binary.AppendVarint(b, c)
+		}
+	}
+	return b
 }

@@ -4,17 +4,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"time"
+	"slices"
 
 	"github.com/shopstream/streams/topics"
 )
 
-// itemCodec is the items table's codec. The item processor decodes and
-// re-encodes a whole Item on every increment, and an Item holds up to
-// `candidates` pair counts: as JSON (with map keys sorted) that was the
-// largest cost of ingestion. It writes a compact binary form (itemFormat1)
-// and reads both it and the JSON rows earlier versions wrote.
+// itemCodec is the items table's codec. The item processor rewrites a
+// whole Item on every increment, and an Item holds up to `candidates` pair
+// counts: as JSON (with map keys sorted) that was the largest cost of
+// ingestion. It writes a compact binary form (itemFormat2) and reads it,
+// itemFormat1 and the JSON rows earlier versions wrote.
 //
 // itemFormat1, after the format byte: product ID (uvarint length + bytes),
 // users, orders (varints), popularity score (8 bytes, IEEE 754 big-endian),
@@ -22,11 +21,21 @@ import (
 // 1 otherwise), popularity count, increments (varints), then the Co and
 // Bought maps, each a uvarint entry count followed by (uvarint length,
 // product ID, varint count) per entry, in map order.
+//
+// itemFormat2 is itemFormat1 with the entries of each map sorted by product
+// ID and front-coded: (uvarint length of the prefix shared with the
+// previous entry's ID, uvarint length of the rest, the rest, varint count).
+// Partner IDs of one catalog share long prefixes, so a row is several
+// times smaller, and so is every changelog record, compression and fetch
+// that carries it.
 type itemCodec struct{}
 
-// itemFormat1 is the first byte of a binary item row; a JSON row starts
-// with '{' (or is "null").
-const itemFormat1 = 0x01
+// itemFormat1 and itemFormat2 are the first byte of a binary item row; a
+// JSON row starts with '{' (or is "null").
+const (
+	itemFormat1 = 0x01
+	itemFormat2 = 0x02
+)
 
 // errItemRow is returned for a row that is neither format.
 var errItemRow = errors.New("recommendations: items table row is truncated or not an item")
@@ -44,22 +53,11 @@ func (itemCodec) Encode(value any) ([]byte, error) {
 	for q := range it.Bought {
 		n += len(q) + 8
 	}
-	b := make([]byte, 0, n)
-	b = append(b, itemFormat1)
-	b = appendString(b, it.ProductID)
-	b = binary.AppendVarint(b, it.Users)
-	b = binary.AppendVarint(b, it.Orders)
-	b = binary.BigEndian.AppendUint64(b, math.Float64bits(it.Popularity.Score))
-	if it.Popularity.At.IsZero() {
-		b = append(b, 0)
-	} else {
-		b = append(b, 1)
-		b = binary.AppendVarint(b, it.Popularity.At.UnixNano())
-	}
-	b = binary.AppendVarint(b, int64(it.Popularity.Count))
-	b = binary.AppendVarint(b, it.Increments)
-	b = appendCounts(b, it.Co)
-	b = appendCounts(b, it.Bought)
+	h := itemHeader{productID: it.ProductID, users: it.Users, orders: it.Orders, popularity: it.Popularity,
+		increments: it.Increments}
+	b := h.append(make([]byte, 0, n))
+	b = appendSortedCounts(b, it.Co)
+	b = appendSortedCounts(b, it.Bought)
 	return b, nil
 }
 
@@ -68,30 +66,45 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func appendCounts(b []byte, m map[string]int64) []byte {
-	b = binary.AppendUvarint(b, uint64(len(m)))
-	for q, c := range m {
-		b = appendString(b, q)
-		b = binary.AppendVarint(b, c)
+// appendSortedCounts appends m as an itemFormat2 count section.
+func appendSortedCounts(b []byte, m map[string]int64) []byte {
+	ids := make([]string, 0, len(m))
+	for q := range m {
+		ids = append(ids, q)
+	}
+	slices.Sort(ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	prev := ""
+	for _, q := range ids {
+		b = appendFrontCoded(b, prev, q)
+		b = binary.AppendVarint(b, m[q])
+		prev = q
 	}
 	return b
 }
 
+// appendFrontCoded appends id as the length of the prefix it shares with
+// prev, the length of the rest and the rest.
+func appendFrontCoded[S ~string | ~[]byte, T ~string | ~[]byte](b []byte, prev S, id T) []byte {
+	shared := 0
+	for shared < len(prev) && shared < len(id) && prev[shared] == id[shared] {
+		shared++
+	}
+	b = binary.AppendUvarint(b, uint64(shared))
+	b = binary.AppendUvarint(b, uint64(len(id)-shared))
+	return append(b, id[shared:]...)
+}
+
 // Decode implements goka.Codec.
 func (itemCodec) Decode(data []byte) (any, error) {
-	if len(data) == 0 || data[0] != itemFormat1 {
+	if len(data) == 0 || (data[0] != itemFormat1 && data[0] != itemFormat2) {
 		return topics.JSONCodec[Item]{}.Decode(data)
 	}
-	r := itemReader{b: data[1:]}
-	it := &Item{ProductID: r.str()}
-	it.Users = r.varint()
-	it.Orders = r.varint()
-	it.Popularity.Score = math.Float64frombits(r.uint64())
-	if r.byte() == 1 {
-		it.Popularity.At = time.Unix(0, r.varint()).UTC()
-	}
-	it.Popularity.Count = int(r.varint())
-	it.Increments = r.varint()
+	r := itemReader{b: data[1:], frontCoded: data[0] == itemFormat2}
+	var h itemHeader
+	h.read(&r)
+	it := &Item{ProductID: h.productID, Users: h.users, Orders: h.orders, Popularity: h.popularity,
+		Increments: h.increments}
 	it.Co = r.counts()
 	it.Bought = r.counts()
 	if r.err != nil || len(r.b) != 0 {
@@ -100,11 +113,14 @@ func (itemCodec) Decode(data []byte) (any, error) {
 	return it, nil
 }
 
-// itemReader reads itemFormat1 fields; after the first error every read
+// itemReader reads the binary rows' fields; after the first error every read
 // returns a zero value and err stays set.
 type itemReader struct {
 	b   []byte
 	err error
+	// frontCoded is set for itemFormat2 count sections.
+	frontCoded bool
+	prev       []byte // the previous front-coded ID
 }
 
 func (r *itemReader) fail() { r.err, r.b = errItemRow, nil }
@@ -170,12 +186,32 @@ func (r *itemReader) counts() map[string]int64 {
 		return nil
 	}
 	m := make(map[string]int64, n)
+	r.prev = r.prev[:0]
 	for range n {
-		q := r.str()
+		var q string
+		if r.frontCoded {
+			q = string(r.frontCodedID())
+		} else {
+			q = r.str()
+		}
 		m[q] = r.varint()
 	}
 	if r.err != nil {
 		return nil
 	}
 	return m
+}
+
+// frontCodedID reads a front-coded ID (appendFrontCoded) following r.prev,
+// which it becomes. The result is valid until the next read.
+func (r *itemReader) frontCodedID() []byte {
+	shared := r.uvarint()
+	rest := r.uvarint()
+	if r.err != nil || shared > uint64(len(r.prev)) || rest > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	r.prev = append(r.prev[:shared], r.b[:rest]...)
+	r.b = r.b[rest:]
+	return r.prev
 }

@@ -1,13 +1,15 @@
 package recommendations
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
-// itemBytes is an items table row in itemFormat1 as the item processor
+// itemBytes is an items table row in itemFormat2 as the item processor
 // holds it: the processor applies an increment to the encoded row
 // (applyRaw) instead of decoding every pair count into a map and encoding
 // the map again, which was most of the processor's CPU per increment.
@@ -15,15 +17,15 @@ type itemBytes struct{ b []byte }
 
 // rawItemCodec is the item processor's table codec. It reads and writes the
 // same bytes as itemCodec (the service's views decode them with itemCodec):
-// a JSON row written by an earlier version is converted to itemFormat1 when
-// it is read, so its first change rewrites it in that form.
+// a JSON or itemFormat1 row written by an earlier version is converted to
+// itemFormat2 when it is read, so its first change rewrites it in that form.
 type rawItemCodec struct{}
 
 // Encode implements goka.Codec.
 func (rawItemCodec) Encode(value any) ([]byte, error) {
 	switch v := value.(type) {
 	case *itemBytes:
-		if v != nil && len(v.b) > 0 && v.b[0] == itemFormat1 {
+		if v != nil && len(v.b) > 0 && v.b[0] == itemFormat2 {
 			return v.b, nil
 		}
 	case *Item:
@@ -35,7 +37,7 @@ func (rawItemCodec) Encode(value any) ([]byte, error) {
 // Decode implements goka.Codec. The returned row refers to data, which it
 // never modifies.
 func (rawItemCodec) Decode(data []byte) (any, error) {
-	if len(data) > 0 && data[0] == itemFormat1 {
+	if len(data) > 0 && data[0] == itemFormat2 {
 		return &itemBytes{b: data}, nil // applyRaw validates it
 	}
 	v, err := itemCodec{}.Decode(data)
@@ -74,8 +76,9 @@ func (h *itemHeader) read(r *itemReader) {
 	h.increments = r.varint()
 }
 
+// append appends the format byte (itemFormat2) and the header.
 func (h *itemHeader) append(b []byte) []byte {
-	b = append(b, itemFormat1)
+	b = append(b, itemFormat2)
 	b = appendString(b, h.productID)
 	b = binary.AppendVarint(b, h.users)
 	b = binary.AppendVarint(b, h.orders)
@@ -90,17 +93,17 @@ func (h *itemHeader) append(b []byte) []byte {
 	return binary.AppendVarint(b, h.increments)
 }
 
-// applyRaw returns row (itemFormat1, or empty for a new item) with inc
+// applyRaw returns row (itemFormat2, or empty for a new item) with inc
 // applied: the bytes itemCodec would write for Item.Apply on the decoded
-// row, except for the order of the pair counts (entries keep their place,
-// new partners are appended). It walks each count section once, copying
-// unchanged entries as they are. A section that grows past its trim
+// row, byte for byte. It merges the increment's partners into each sorted
+// count section in one pass, without building a map, copying unchanged
+// entries in runs. A section that grows past its trim
 // threshold takes the decoded path (Item.Apply trims it).
 func applyRaw(row []byte, inc *Increment, cfg *config) ([]byte, error) {
 	var h itemHeader
 	r := itemReader{}
 	if len(row) > 0 {
-		if row[0] != itemFormat1 {
+		if row[0] != itemFormat2 {
 			return nil, errItemRow
 		}
 		r.b = row[1:]
@@ -173,102 +176,115 @@ func partners(ids []string, self string) []string {
 	return ids
 }
 
-// uvarintAt reads a uvarint at b[i:], returning it and the index after it
-// (0 when b is truncated or the value overflows).
-func uvarintAt(b []byte, i int) (uint64, int) {
-	if i < len(b) && b[i] < 0x80 {
-		return uint64(b[i]), i + 1
-	}
-	if i > len(b) {
-		return 0, 0
-	}
-	v, n := binary.Uvarint(b[i:])
-	if n <= 0 {
-		return 0, 0
-	}
-	return v, i + n
+// tally is a partner of an increment and how often it occurs in it.
+type tally struct {
+	id string
+	n  int64
 }
 
-// rewriteCounts appends to out the count section at the start of src (a
-// uvarint entry count, then length-prefixed IDs with varint counts; an empty
-// src is an empty section) with each of ids counted once more per
-// occurrence: existing entries in place, new IDs after them in the order of
-// ids. It returns what follows the section in src and the section's new
-// entry count; ok is false when src is not a well-formed section.
+// tallies returns ids sorted, each once with its number of occurrences.
+func tallies(ids []string) []tally {
+	if len(ids) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	out := make([]tally, 0, len(sorted))
+	for _, q := range sorted {
+		if k := len(out) - 1; k >= 0 && out[k].id == q {
+			out[k].n++
+		} else {
+			out = append(out, tally{q, 1})
+		}
+	}
+	return out
+}
+
+// rewriteCounts appends to out the itemFormat2 count section at the start
+// of src (an empty src is an empty section) with each of ids counted once
+// more per occurrence, merged in ID order. It returns what follows the
+// section in src and the section's new entry count; ok is false when src is
+// not a well-formed sorted section.
 func rewriteCounts(out, src []byte, ids []string) (_ []byte, rest []byte, n int, ok bool) {
+	r := itemReader{b: src, frontCoded: true}
 	var count uint64
-	i := 0
 	if len(src) > 0 {
-		if count, i = uvarintAt(src, 0); i == 0 || count > uint64(len(src)) {
+		if count = r.uvarint(); r.err != nil || count > uint64(len(r.b)) {
 			return out, nil, 0, false
 		}
 	}
+	add := tallies(ids)
 	// The entry count is written once known: reserve the most a uvarint
 	// takes and close the gap afterwards.
 	at := len(out)
 	out = append(out, make([]byte, binary.MaxVarintLen64)...)
 	body := len(out)
-	var seen []bool
-	run := i // start of the entries not yet copied
+	// Entries are copied as they are (in runs) unless their count changes
+	// or a new entry was inserted just before them (their shared prefix
+	// is relative to the previous entry).
+	pos := func() int { return len(src) - len(r.b) }
+	run := pos()       // start of the entries read but not yet copied
+	var last []byte    // the last ID read
+	var inserted bool  // whether the last entry written was a new one
+	var lastNew string // that new entry's ID
+	next := 0          // the first tally not yet merged
 	for e := uint64(0); e < count; e++ {
-		l, j := uvarintAt(src, i)
-		if j == 0 || l > uint64(len(src)-j) {
+		start := pos()
+		id := r.frontCodedID()
+		c := r.varint()
+		if r.err != nil || (e > 0 && bytes.Compare(last, id) >= 0) {
 			return out, nil, 0, false
 		}
-		id := src[j : j+int(l)]
-		j += int(l)
-		var add int64
-		for k, q := range ids {
-			if string(id) == q {
-				add++
-				if seen == nil {
-					seen = make([]bool, len(ids))
-				}
-				seen[k] = true
+		prevID := last
+		for next < len(add) && add[next].id < string(id) {
+			out = append(out, src[run:start]...)
+			run = start
+			if inserted {
+				out = appendFrontCoded(out, lastNew, add[next].id)
+			} else {
+				out = appendFrontCoded(out, prevID, add[next].id)
 			}
+			out = binary.AppendVarint(out, add[next].n)
+			inserted, lastNew = true, add[next].id
+			next++
+			n++
 		}
-		c, m := binary.Varint(src[j:])
-		if m <= 0 {
-			return out, nil, 0, false
+		changed := inserted
+		if next < len(add) && add[next].id == string(id) {
+			c += add[next].n
+			next++
+			changed = true
 		}
-		i = j + m
-		if add > 0 {
-			out = append(out, src[run:j]...)
-			out = binary.AppendVarint(out, c+add)
-			run = i
+		if changed {
+			out = append(out, src[run:start]...)
+			if inserted {
+				out = appendFrontCoded(out, lastNew, id)
+			} else {
+				out = appendFrontCoded(out, prevID, id)
+			}
+			out = binary.AppendVarint(out, c)
+			run = pos()
 		}
+		inserted = false
+		last = append(last[:0], id...)
+		n++
 	}
-	out = append(out, src[run:i]...)
-	n = int(count)
-	for k, q := range ids {
-		if (seen != nil && seen[k]) || !firstAt(ids, k) {
-			continue
+	out = append(out, src[run:pos()]...)
+	for ; next < len(add); next++ {
+		if inserted {
+			out = appendFrontCoded(out, lastNew, add[next].id)
+		} else {
+			out = appendFrontCoded(out, last, add[next].id)
 		}
-		var c int64
-		for _, id := range ids[k:] {
-			if id == q {
-				c++
-			}
-		}
-		out = appendString(out, q)
-		out = binary.AppendVarint(out, c)
+		out = binary.AppendVarint(out, add[next].n)
+		inserted, lastNew = true, add[next].id
 		n++
 	}
 	var cnt [binary.MaxVarintLen64]byte
 	w := binary.PutUvarint(cnt[:], uint64(n))
 	copy(out[at:], cnt[:w])
 	moved := copy(out[at+w:], out[body:])
-	return out[:at+w+moved], src[i:], n, true
-}
-
-// firstAt reports whether ids[j] does not occur before j.
-func firstAt(ids []string, j int) bool {
-	for _, q := range ids[:j] {
-		if q == ids[j] {
-			return false
-		}
-	}
-	return true
+	return out[:at+w+moved], r.b, n, true
 }
 
 // bytes reads a length-prefixed string without copying it.

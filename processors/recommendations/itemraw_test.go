@@ -1,6 +1,7 @@
 package recommendations
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -13,46 +14,69 @@ import (
 // TestApplyRawMatchesItemApply applies the same random increments to a
 // decoded Item (Item.Apply) and to its encoded row (applyRaw), and checks
 // after each one that the row decodes to the Item: counts raised, partners
-// appended, self-pairs and repeated partners, and trims past the slack
-// (a cap of 8 trims past 10 entries).
+// inserted before, between and after the sorted entries (IDs of different
+// lengths sharing prefixes of different lengths, so an insertion changes
+// how the next entry is front-coded), self-pairs and repeated partners,
+// and trims past the slack.
 func TestApplyRawMatchesItemApply(t *testing.T) {
-	cfg, err := newConfig([]Option{WithCandidates(8), WithNeighbours(5)})
-	require.NoError(t, err)
-	rng := rand.New(rand.NewPCG(11, 12))
-	pick := func(n int) []string {
-		var out []string
-		for range n {
-			out = append(out, fmt.Sprintf("p%02d", rng.IntN(30)))
-		}
-		return out
+	cases := []struct {
+		name string
+		cap  int
+		ids  func(*rand.Rand) string
+	}{
+		{"numbered IDs, cap 8 (trims past 10)", 8, func(rng *rand.Rand) string { return fmt.Sprintf("p%d", rng.IntN(120)) }},
+		{"short IDs over two letters, cap 40", 40, func(rng *rand.Rand) string {
+			b := make([]byte, 1+rng.IntN(5))
+			for i := range b {
+				b[i] = "ab"[rng.IntN(2)]
+			}
+			return string(b)
+		}},
 	}
-	for _, self := range []string{"p00", "p07"} {
-		want := &Item{}
-		var row []byte
-		trims := 0
-		for i := range 400 {
-			inc := &Increment{ProductID: self, At: t0.Add(time.Duration(rng.IntN(1000)-200) * time.Minute)}
-			if rng.IntN(3) > 0 {
-				inc.Weight = float64(1 + rng.IntN(5))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := newConfig([]Option{WithCandidates(tc.cap), WithNeighbours(5)})
+			require.NoError(t, err)
+			rng := rand.New(rand.NewPCG(11, 12))
+			pick := func(n int) []string {
+				var out []string
+				for range n {
+					out = append(out, tc.ids(rng))
+				}
+				return out
 			}
-			inc.NewUser = rng.IntN(2) == 0
-			inc.Order = rng.IntN(5) == 0
-			inc.With = pick(rng.IntN(6))
-			if inc.Order {
-				inc.Basket = pick(rng.IntN(4))
+			for _, self := range []string{"p0", "ab", tc.ids(rng)} {
+				want := &Item{}
+				var row []byte
+				trims := 0
+				for i := range 600 {
+					inc := &Increment{ProductID: self, At: t0.Add(time.Duration(rng.IntN(1000)-200) * time.Minute)}
+					if rng.IntN(3) > 0 {
+						inc.Weight = float64(1 + rng.IntN(5))
+					}
+					inc.NewUser = rng.IntN(2) == 0
+					inc.Order = rng.IntN(5) == 0
+					inc.With = pick(rng.IntN(6))
+					if inc.Order {
+						inc.Basket = pick(rng.IntN(4))
+					}
+					before := len(want.Co)
+					want.Apply(inc, &cfg)
+					if len(want.Co) < before {
+						trims++
+					}
+					row, err = applyRaw(row, inc, &cfg)
+					require.NoError(t, err, "increment %d", i)
+					got, err := itemCodec{}.Decode(row)
+					require.NoError(t, err, "increment %d", i)
+					requireSameItem(t, want, got.(*Item))
+					enc, err := itemCodec{}.Encode(want)
+					require.NoError(t, err)
+					require.Equal(t, enc, row, "increment %d: the bytes Encode writes (sorted, shortest front coding)", i)
+				}
+				require.Positive(t, trims, "the sequence crossed the trim threshold")
 			}
-			before := len(want.Co)
-			want.Apply(inc, &cfg)
-			if len(want.Co) < before {
-				trims++
-			}
-			row, err = applyRaw(row, inc, &cfg)
-			require.NoError(t, err, "increment %d", i)
-			got, err := itemCodec{}.Decode(row)
-			require.NoError(t, err, "increment %d", i)
-			requireSameItem(t, want, got.(*Item))
-		}
-		require.Positive(t, trims, "the sequence crossed the trim threshold")
+		})
 	}
 }
 
@@ -75,7 +99,7 @@ func TestRawItemCodec(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(raw)
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat1), row[0])
+		require.Equal(t, byte(itemFormat2), row[0])
 		out, err := applyRaw(row, inc, &cfg)
 		require.NoError(t, err)
 		enc, err := rawItemCodec{}.Encode(&itemBytes{b: out})
@@ -83,6 +107,28 @@ func TestRawItemCodec(t *testing.T) {
 		got, err := itemCodec{}.Decode(enc)
 		require.NoError(t, err)
 		requireSameItem(t, want, got.(*Item))
+	})
+	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat2", func(t *testing.T) {
+		v, err := rawItemCodec{}.Decode(encodeItemFormat1(full))
+		require.NoError(t, err)
+		row := v.(*itemBytes).b
+		require.Equal(t, byte(itemFormat2), row[0])
+		out, err := applyRaw(row, inc, &cfg)
+		require.NoError(t, err)
+		got, err := itemCodec{}.Decode(out)
+		require.NoError(t, err)
+		requireSameItem(t, want, got.(*Item))
+	})
+	t.Run("a row whose pair counts are out of order is an error", func(t *testing.T) {
+		raw := (&itemHeader{productID: "p1"}).append(nil)
+		raw = binary.AppendUvarint(raw, 2)
+		raw = appendFrontCoded(raw, "", "p3")
+		raw = binary.AppendVarint(raw, 1)
+		raw = appendFrontCoded(raw, "p3", "p2")
+		raw = binary.AppendVarint(raw, 1)
+		raw = binary.AppendUvarint(raw, 0)
+		_, err := applyRaw(raw, inc, &cfg)
+		require.ErrorIs(t, err, errItemRow)
 	})
 	t.Run("a new item", func(t *testing.T) {
 		out, err := applyRaw(nil, inc, &cfg)
@@ -119,7 +165,7 @@ func TestRawItemCodec(t *testing.T) {
 		require.Error(t, err)
 		raw, err := rawItemCodec{}.Encode(full)
 		require.NoError(t, err)
-		require.Equal(t, byte(itemFormat1), raw[0])
+		require.Equal(t, byte(itemFormat2), raw[0])
 	})
 }
 
