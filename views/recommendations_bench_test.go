@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,10 +174,21 @@ func BenchmarkRecommendationsHTTP(b *testing.B) {
 	})
 }
 
+// processCPU is the CPU time (user + system) the process has used so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkRecommendationsIngestion produces inbound product.viewed events
 // for fresh users and measures, end to end, how fast the ingress and the
 // user processor consume them (both groups' lag back to zero) and when
-// the item processor has applied every increment.
+// the item processor has applied every increment. cpu-us/event is the
+// process's CPU from the first event produced until the items processor
+// has applied every increment, per event: the producing client, the
+// embedded broker, the three processors, the views and the service's
+// snapshot refreshes together.
 func BenchmarkRecommendationsIngestion(b *testing.B) {
 	// The service's default snapshot refresh (the test fixture's 100 ms
 	// would decode every item and republish the changed ones ten times a
@@ -189,6 +201,7 @@ func BenchmarkRecommendationsIngestion(b *testing.B) {
 		prefix := cluster.Unique("ing")
 		rng := rand.New(rand.NewPCG(3, 4))
 		ctx := context.Background()
+		cpu0 := processCPU(b)
 		start := time.Now()
 		for i := range events {
 			env, err := topics.NewEnvelope(topics.ProductViewed, time.Now(), map[string]any{
@@ -221,7 +234,9 @@ func BenchmarkRecommendationsIngestion(b *testing.B) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		items := time.Since(start)
+		cpu := processCPU(b) - cpu0
 		b.ReportMetric(events/users.Seconds(), "events/s-users")
+		b.ReportMetric(float64(cpu.Microseconds())/events, "cpu-us/event")
 		b.ReportMetric(events/items.Seconds(), "events/s-items")
 		b.ReportMetric(events/produced.Seconds(), "events/s-produced")
 	}
