@@ -150,7 +150,7 @@ type Card struct {
 	// stands for the ones before them. The whole ledger is the gift card
 	// events (each carries its transaction), which the PostgreSQL sink
 	// writes to gift_card_transactions.
-	Transactions []Transaction `json:"transactions"`
+	Transactions TxWindow `json:"transactions"`
 	// Checkpoint summarizes the transactions trimmed from the window; nil
 	// when none was (every card stored before the window existed).
 	Checkpoint  *Checkpoint  `json:"checkpoint,omitempty"`

@@ -28,8 +28,9 @@ const visitExpiry = "expire"
 // CardState is the card processor's table value: the card (nil until
 // created) and the command IDs it has applied.
 type CardState struct {
-	Card     *Card          `json:"card,omitempty"`
-	Commands command.Ledger `json:"commands"`
+	Card *Card `json:"card,omitempty"`
+	// Commands is stored compact (cardLedger); it is a command.Ledger.
+	Commands cardLedger `json:"commands"`
 }
 
 // eventTopics maps event types to their output topics.

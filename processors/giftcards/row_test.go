@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shopstream/streams/processors/command"
 	"github.com/shopstream/streams/topics"
 )
 
@@ -120,7 +121,7 @@ func TestTransactionWindow(t *testing.T) {
 	full, want := history(t, 0, mixedOps(t))
 	require.Nil(t, full.Checkpoint)
 	require.Len(t, full.Transactions, len(want))
-	require.Equal(t, want, full.Transactions, "untrimmed, the row is the whole ledger")
+	require.Equal(t, want, []Transaction(full.Transactions), "untrimmed, the row is the whole ledger")
 	for i, tx := range want {
 		require.Equal(t, DeriveID(full.Key, tx.CommandID, string(tx.Type), tx.ReferenceID, fmt.Sprint(i)), tx.ID,
 			"transaction %d derives its ID from its position in the whole ledger", i)
@@ -132,7 +133,7 @@ func TestTransactionWindow(t *testing.T) {
 			require.Equal(t, full.Balance, c.Balance)
 			require.Equal(t, full.TransactionCount(), c.TransactionCount())
 			keep := min(window, len(want))
-			require.Equal(t, want[len(want)-keep:], c.Transactions, "the most recent ones")
+			require.Equal(t, want[len(want)-keep:], []Transaction(c.Transactions), "the most recent ones")
 			if keep < len(want) {
 				require.NotNil(t, c.Checkpoint)
 				require.EqualValues(t, len(want)-keep, c.Checkpoint.Count)
@@ -310,7 +311,7 @@ func TestRedemptionEncoding(t *testing.T) {
 		require.Equal(t, []string{"r", `o"\`, "2.5", "0"}, []string{r.ID, r.OrderID, r.Amount.String(), r.Refunded.String()})
 	})
 	for _, bad := range []string{`["r"`, `["r",]`, `["r" "o"]`, `["r","o","1"]x`, `["a","b","c","d","e","f"]`, `[1]`, `{`} {
-		_, err := scanStrings([]byte(bad))
+		_, err := stringArray([]byte(bad), 5)
 		require.Error(t, err, bad)
 	}
 }
@@ -374,4 +375,100 @@ func TestProcessorKeepsTheWindow(t *testing.T) {
 	require.Len(t, c.Transactions, 3, "trimmed on its first write")
 	require.EqualValues(t, 5, c.TransactionCount())
 	require.Equal(t, &Checkpoint{Count: 2, Balance: dec("30")}, c.Checkpoint)
+}
+
+func TestTxWindowEncoding(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 0, 0, 123456789, time.UTC)
+	w := TxWindow{
+		{ID: "t1", Type: TxCreation, Amount: dec("50"), BalanceBefore: dec("0"), BalanceAfter: dec("50"), CommandID: "c1", At: at},
+		{ID: "t2", Type: TxRedemption, Amount: dec("-0.01"), BalanceBefore: dec("50"), BalanceAfter: dec("49.99"),
+			OrderID: "o \"1\" <é>", ReferenceID: "r1", CommandID: "c2", At: at.Add(time.Second)},
+	}
+	raw, err := json.Marshal(w)
+	require.NoError(t, err)
+	require.Equal(t, `[["t1","creation","50","0","50","","","c1","2026-11-24T10:00:00.123456789Z"],`+
+		`["t2","redemption","-0.01","50","49.99","o \"1\" \u003cé\u003e","r1","c2","2026-11-24T10:00:01.123456789Z"]]`, string(raw))
+	cases := map[string]string{
+		"array form":             string(raw),
+		"object form (earlier)":  mustJSON(t, []Transaction(w)),
+		"array form with blanks": " [ " + string(raw[1:len(raw)-1]) + " ] ",
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			var back TxWindow
+			require.NoError(t, json.Unmarshal([]byte(in), &back))
+			require.Equal(t, w, back)
+		})
+	}
+	var empty TxWindow
+	require.NoError(t, json.Unmarshal([]byte(`[]`), &empty))
+	require.Empty(t, empty)
+	require.NoError(t, json.Unmarshal([]byte(`null`), &empty))
+	require.Nil(t, empty)
+	for name, bad := range map[string]string{
+		"too few fields":  `[["t1","creation","50"]]`,
+		"bad amount":      `[["t1","creation","x","0","50","","","c1","2026-11-24T10:00:00Z"]]`,
+		"bad time":        `[["t1","creation","50","0","50","","","c1","yesterday"]]`,
+		"not a string":    `[["t1","creation",50,"0","50","","","c1","2026-11-24T10:00:00Z"]]`,
+		"too many fields": `[["t1","creation","50","0","50","","","c1","2026-11-24T10:00:00Z","x"]]`,
+	} {
+		var back TxWindow
+		require.Error(t, json.Unmarshal([]byte(bad), &back), name)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(raw)
+}
+
+// The row's command ledger keeps every entry and its order: the compact
+// results (create, redeem) as arrays, every other result as the object it
+// was; entries stored as objects by earlier versions decode as they were.
+func TestCardLedgerEncoding(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 0, 0, 5, time.UTC)
+	l := cardLedger{command.Ledger{Entries: []command.Entry{
+		{ID: "create", Digest: "d1", Result: &topics.CommandResult{OK: true, CompletedAt: at}},
+		{ID: "redeem", Digest: "d2", Result: &topics.CommandResult{OK: true, CompletedAt: at,
+			Result: json.RawMessage(`{"balance":"9","available":"9","status":"partially_redeemed"}`)}},
+		{ID: "refused", Digest: "d3", Result: &topics.CommandResult{CommandID: "refused", Type: TypeRedeem, CompletedAt: at,
+			Error: topics.AsError(ErrInsufficientBalance.Withf("no"))}},
+		{ID: "refund", Digest: "d4", Result: &topics.CommandResult{CommandID: "refund", Type: TypeRefund, OK: true, CompletedAt: at,
+			Result: json.RawMessage(`{"refund_id":"x"}`)}},
+		{ID: "pending", Digest: "d5", Result: &topics.CommandResult{OK: true, Pending: true, CompletedAt: at}},
+	}}}
+	raw, err := json.Marshal(l)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `{"entries":[["create","d1","2026-11-24T10:00:00.000000005Z"],`+
+		`["redeem","d2","2026-11-24T10:00:00.000000005Z",{"balance":"9","available":"9","status":"partially_redeemed"}],{"id":"refused"`)
+	old, err := json.Marshal(l.Ledger) // the form earlier versions stored
+	require.NoError(t, err)
+	for name, in := range map[string][]byte{"compact": raw, "earlier": old} {
+		t.Run(name, func(t *testing.T) {
+			var back cardLedger
+			require.NoError(t, json.Unmarshal(in, &back))
+			require.Len(t, back.Entries, len(l.Entries))
+			for i, e := range l.Entries {
+				require.Equal(t, e.ID, back.Entries[i].ID)
+				require.Equal(t, e.Digest, back.Entries[i].Digest)
+				require.Equal(t, mustJSON(t, e.Result), mustJSON(t, back.Entries[i].Result), "entry %s", e.ID)
+			}
+		})
+	}
+	var empty cardLedger
+	require.NoError(t, json.Unmarshal([]byte(`{}`), &empty))
+	require.Empty(t, empty.Entries)
+	raw, err = json.Marshal(empty)
+	require.NoError(t, err)
+	require.Equal(t, `{}`, string(raw))
+	for name, bad := range map[string]string{
+		"too few fields": `{"entries":[["a","b"]]}`,
+		"bad time":       `{"entries":[["a","b","soon"]]}`,
+		"result string":  `{"entries":[["a","b","2026-11-24T10:00:00Z","x"]]}`,
+	} {
+		var back cardLedger
+		require.Error(t, json.Unmarshal([]byte(bad), &back), name)
+	}
 }
