@@ -27,10 +27,23 @@ import (
 // in the card's Redemptions under the ID derived from the card key and the
 // command ID; the card's key, last four, currency, original amount and
 // expiry never change.
+//
+// Entries written since 2026-12-01 keep only the balance, and the
+// available balance when it differs (the card had holds): the status
+// right after a redeem follows from the balance and the card's original
+// amount (Card.restatus: a card that can be redeemed is not terminal).
+// Entries written before carry all three and are read as they are.
 type compactRedemption struct {
-	Balance   decimal.Decimal `json:"balance"`
-	Available decimal.Decimal `json:"available"`
-	Status    Status          `json:"status"`
+	Balance   decimal.Decimal  `json:"balance"`
+	Available *decimal.Decimal `json:"available,omitempty"`
+	Status    Status           `json:"status,omitempty"`
+}
+
+// statusAfter is the status of a card that is not terminal at balance.
+func (c *Card) statusAfter(balance decimal.Decimal) Status {
+	n := Card{Balance: balance, OriginalAmount: c.OriginalAmount, Status: StatusActive}
+	n.restatus()
+	return n.Status
 }
 
 // compactResult returns the form of res the ledger keeps for a command
@@ -51,8 +64,15 @@ func compactResult(res *topics.CommandResult, result any) *topics.CommandResult 
 		if res.Type != TypeRedeem {
 			return res
 		}
-		raw, err := json.Marshal(compactRedemption{Balance: r.RemainingBalance.Amount,
-			Available: r.GiftCard.AvailableBalance.Amount, Status: r.GiftCard.Status})
+		c := compactRedemption{Balance: r.RemainingBalance.Amount}
+		if !r.GiftCard.AvailableBalance.Amount.Equal(c.Balance) {
+			c.Available = &r.GiftCard.AvailableBalance.Amount
+		}
+		derived := (&Card{OriginalAmount: r.GiftCard.OriginalAmount.Amount}).statusAfter(c.Balance)
+		if r.GiftCard.Status != derived {
+			c.Status = r.GiftCard.Status // never for a redeem; kept exact all the same
+		}
+		raw, err := json.Marshal(c)
 		if err != nil {
 			return res
 		}
@@ -93,7 +113,14 @@ func expandResult(card *Card, env *topics.Envelope, prev *topics.CommandResult) 
 		}
 		red := card.Redemptions[i]
 		s := card.Summary()
-		s.Status, s.Balance, s.AvailableBalance = c.Status, card.Money(c.Balance), card.Money(c.Available)
+		status, available := c.Status, c.Balance
+		if status == "" {
+			status = card.statusAfter(c.Balance)
+		}
+		if c.Available != nil {
+			available = *c.Available
+		}
+		s.Status, s.Balance, s.AvailableBalance = status, card.Money(c.Balance), card.Money(available)
 		result = RedemptionResult{RedemptionID: red.ID, OrderID: red.OrderID,
 			RedeemedAmount: card.Money(red.Amount), RemainingBalance: card.Money(c.Balance), GiftCard: s}
 	default:

@@ -78,6 +78,19 @@ func TestRememberedResultsReplayExactly(t *testing.T) {
 			require.NoError(t, err)
 			return c, env, res, r
 		}, true},
+		{"redeem of a card topped up by a transfer, still active", func(t *testing.T) (*Card, *topics.Envelope, *topics.CommandResult, any) {
+			c := newCard(t, "50.00", "USD")
+			c, _, err := TransferCredit(c, TransferCreditCommand{TransferID: "tr-1", FromKey: testKey("from"), ToKey: c.Key, Amount: usd("30.00")}, meta(t0))
+			require.NoError(t, err)
+			cmd := RedeemCommand{CardKey: c.Key, OrderID: "o6", Amount: amt("10")}
+			env := envelope(t, TypeRedeem, "r-4", cmd, t0.Add(time.Minute))
+			c, _, r, err := c.Redeem(cmd, Meta{CommandID: env.CommandID, At: env.OccurredAt})
+			require.NoError(t, err)
+			require.Equal(t, StatusActive, r.GiftCard.Status)
+			res, err := topics.Succeeded(env, r)
+			require.NoError(t, err)
+			return c, env, res, r
+		}, true},
 		{"refund, kept whole", func(t *testing.T) (*Card, *topics.Envelope, *topics.CommandResult, any) {
 			c := newCard(t, "50.00", "USD")
 			c, red := redeem(t, c, "20.00")
@@ -132,6 +145,24 @@ func TestRememberedResultsReplayExactly(t *testing.T) {
 			require.Equal(t, again.AnswersEnvelope(), prev.EnvelopeID, "it answers the retry")
 		})
 	}
+	t.Run("a compact entry of the earlier form (balance, available, status) replays exactly", func(t *testing.T) {
+		c := newCard(t, "50.00", "USD")
+		cmd := RedeemCommand{CardKey: c.Key, OrderID: "o7", Amount: amt("1")}
+		env := envelope(t, TypeRedeem, "r-older", cmd, t0)
+		c, _, r, err := c.Redeem(cmd, Meta{CommandID: env.CommandID, At: env.OccurredAt})
+		require.NoError(t, err)
+		first, err := topics.Succeeded(env, r)
+		require.NoError(t, err)
+		stored := &topics.CommandResult{OK: true, CompletedAt: first.CompletedAt,
+			Result: json.RawMessage(`{"balance":"49","available":"49","status":"partially_redeemed"}`)}
+		var st CardState
+		st.Commands.Remember(env, stored, 64)
+		prev, err := st.Commands.Check(env)
+		require.NoError(t, err)
+		prev, err = expandResult(c, env, prev)
+		require.NoError(t, err)
+		require.Equal(t, string(first.Result), string(prev.Result))
+	})
 	t.Run("an entry stored whole by an earlier version replays as it is", func(t *testing.T) {
 		c := newCard(t, "50.00", "USD")
 		cmd := RedeemCommand{CardKey: c.Key, OrderID: "o5", Amount: amt("1")}
