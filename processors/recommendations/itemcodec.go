@@ -121,6 +121,7 @@ type itemReader struct {
 	// frontCoded is set for itemFormat2 count sections.
 	frontCoded bool
 	prev       []byte // the previous front-coded ID
+	started    bool   // whether prev holds one (the next ID must sort after it)
 }
 
 func (r *itemReader) fail() { r.err, r.b = errItemRow, nil }
@@ -186,7 +187,7 @@ func (r *itemReader) counts() map[string]int64 {
 		return nil
 	}
 	m := make(map[string]int64, n)
-	r.prev = r.prev[:0]
+	r.prev, r.started = r.prev[:0], false
 	for range n {
 		var q string
 		if r.frontCoded {
@@ -203,7 +204,9 @@ func (r *itemReader) counts() map[string]int64 {
 }
 
 // frontCodedID reads a front-coded ID (appendFrontCoded) following r.prev,
-// which it becomes. The result is valid until the next read.
+// which it becomes. IDs of a section must be in strictly increasing order
+// (checked in constant time from the coding). The result is valid until
+// the next read.
 func (r *itemReader) frontCodedID() []byte {
 	shared := r.uvarint()
 	rest := r.uvarint()
@@ -211,6 +214,11 @@ func (r *itemReader) frontCodedID() []byte {
 		r.fail()
 		return nil
 	}
+	if r.started && (rest == 0 || (shared < uint64(len(r.prev)) && r.b[0] <= r.prev[shared])) {
+		r.fail() // not after the previous ID
+		return nil
+	}
+	r.started = true
 	r.prev = append(r.prev[:shared], r.b[:rest]...)
 	r.b = r.b[rest:]
 	return r.prev

@@ -1,7 +1,6 @@
 package recommendations
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -230,9 +229,18 @@ func rewriteCounts(out, src []byte, ids []string) (_ []byte, rest []byte, n int,
 	next := 0          // the first tally not yet merged
 	for e := uint64(0); e < count; e++ {
 		start := pos()
+		if next == len(add) && !inserted {
+			// Every partner is merged: the rest of the section is copied
+			// as it is, its entries only skipped over.
+			if !r.skipFrontCoded(count - e) {
+				return out, nil, 0, false
+			}
+			n += int(count - e)
+			break
+		}
 		id := r.frontCodedID()
 		c := r.varint()
-		if r.err != nil || (e > 0 && bytes.Compare(last, id) >= 0) {
+		if r.err != nil {
 			return out, nil, 0, false
 		}
 		prevID := last
@@ -297,4 +305,20 @@ func (r *itemReader) bytes() []byte {
 	s := r.b[:n:n]
 	r.b = r.b[n:]
 	return s
+}
+
+// skipFrontCoded skips n front-coded entries (ID and count), checking only
+// their framing.
+func (r *itemReader) skipFrontCoded(n uint64) bool {
+	for ; n > 0 && r.err == nil; n-- {
+		r.uvarint()
+		rest := r.uvarint()
+		if rest > uint64(len(r.b)) {
+			r.fail()
+			break
+		}
+		r.b = r.b[rest:]
+		r.varint()
+	}
+	return r.err == nil
 }

@@ -129,6 +129,8 @@ func TestRawItemCodec(t *testing.T) {
 		raw = binary.AppendUvarint(raw, 0)
 		_, err := applyRaw(raw, inc, &cfg)
 		require.ErrorIs(t, err, errItemRow)
+		_, err = itemCodec{}.Decode(raw)
+		require.ErrorIs(t, err, errItemRow, "the views' codec refuses it too")
 	})
 	t.Run("a new item", func(t *testing.T) {
 		out, err := applyRaw(nil, inc, &cfg)
