@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,10 +39,30 @@ func giftCardCodes(warn func(string)) (*giftcards.CodeGenerator, error) {
 	return giftcards.NewCodeGenerator([]byte(secret))
 }
 
+// giftCardOptions are the processors' options from the environment:
+// SHOPSTREAM_GIFT_CARD_TX_WINDOW sets how many recent ledger transactions a
+// card's row keeps (giftcards.WithTransactionWindow; the whole ledger is in
+// the events and gift_card_transactions either way).
+func giftCardOptions(p *platform, getenv func(string) string) ([]giftcards.Option, error) {
+	opts := []giftcards.Option{giftcards.WithLogger(p.logger)}
+	if v := getenv("SHOPSTREAM_GIFT_CARD_TX_WINDOW"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("SHOPSTREAM_GIFT_CARD_TX_WINDOW=%q: want a whole number of transactions, at least 1", v)
+		}
+		opts = append(opts, giftcards.WithTransactionWindow(n))
+	}
+	return opts, nil
+}
+
 // wireGiftCards runs the gift card processors and adds their routes. The
 // admin token for void and bulk comes from SHOPSTREAM_GIFT_CARD_ADMIN_TOKEN.
 func wireGiftCards(p *platform) ([]runner, error) {
-	svc, err := giftcards.New(p.clients, p.procStorage, giftcards.WithLogger(p.logger))
+	opts, err := giftCardOptions(p, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := giftcards.New(p.clients, p.procStorage, opts...)
 	if err != nil {
 		return nil, err
 	}
