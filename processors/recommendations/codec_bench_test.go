@@ -1,0 +1,61 @@
+package recommendations
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// benchRows is an item row with 250 pair counts and a user row with a full
+// history (100), 100 affinities and 256 seen event IDs, with IDs shaped like
+// the ingestion benchmark's.
+func benchRows(b *testing.B) (*Item, *UserRow) {
+	b.Helper()
+	it := &Item{ProductID: "ing-123456-7-p42", Users: 900, Increments: 5000, Co: map[string]int64{}}
+	for i := range 250 {
+		it.Co[fmt.Sprintf("ing-123456-7-p%d", i*7)] = int64(1 + i%5)
+	}
+	p := Profile{UserID: "ing-123456-7-u42", Version: 300, Interactions: 300, LastAt: t0, Affinity: map[string]Affinity{}}
+	for i := range 256 {
+		id := fmt.Sprintf("0193a1b2-c3d4-7e5f-8a9b-%012d", i)
+		p.Seen = append(p.Seen, id)
+		if i < 100 {
+			prod := fmt.Sprintf("ing-123456-7-p%d", i*13)
+			p.History = append(p.History, HistoryEntry{EventID: id, ProductID: prod, Type: View, At: t0.Add(time.Duration(i) * time.Second)})
+			p.Affinity[prod] = Affinity{Score: 1, At: t0, Count: 1}
+		}
+	}
+	return it, &UserRow{Profile: p}
+}
+
+// BenchmarkRowDecode measures what a read of the views costs per row in each
+// stored form: go test -run '^$' -bench RowDecode ./processors/recommendations/
+func BenchmarkRowDecode(b *testing.B) {
+	it, row := benchRows(b)
+	itemJSON, _ := json.Marshal(it)
+	itemBin, _ := itemCodec{}.Encode(it)
+	userJSON, _ := json.Marshal(row)
+	userBin, _ := userRowCodec{}.Encode(row)
+	cases := []struct {
+		name  string
+		codec interface{ Decode([]byte) (any, error) }
+		raw   []byte
+	}{
+		{"item/json", itemCodec{}, itemJSON},
+		{"item/format1", itemCodec{}, encodeItemFormat1(it)},
+		{"item/format2", itemCodec{}, itemBin},
+		{"user/json", userRowCodec{}, userJSON},
+		{"user/format1", userRowCodec{}, userBin},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := tc.codec.Decode(tc.raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(tc.raw)), "bytes/row")
+		})
+	}
+}
