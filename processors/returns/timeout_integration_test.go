@@ -32,6 +32,23 @@ func timeOutUntil(t *testing.T, id string, status returns.State) *returns.Return
 	return r
 }
 
+// timeOutAt drives the saga timeout with ticks all at tick until the
+// return reaches status.
+func timeOutAt(t *testing.T, id string, tick time.Time, status returns.State) *returns.Return {
+	t.Helper()
+	var r *returns.Return
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		var err error
+		if r, err = svc.Return(id); err == nil && r.Status == status {
+			return true
+		}
+		_, err = svc.TimeOutDue(context.Background(), tick)
+		require.NoError(t, err)
+		return false
+	}, "return %s never reached %s", id, status)
+	return r
+}
+
 // TestIntegrationSagaTimeout is not parallel: its ticks time out every
 // outstanding request of the service, so it runs before the parallel tests
 // start (and its subtests one after the other).
@@ -66,8 +83,13 @@ func TestIntegrationSagaTimeout(t *testing.T) {
 		id := cluster.Unique("ret-" + lateMarker)
 		approvedAndReceived(t, id, 1, returns.RefundOriginalPayment, returns.ActualSellable)
 		requireOK(t, command(t, id, returns.TypeComplete, returns.Complete{}))
-		first := waitStatus(t, id, returns.StateRefunding).Saga.RefundRequestID
-		r := timeOutUntil(t, id, returns.StateCompleted) // attempt 2 is answered
+		refunding := waitStatus(t, id, returns.StateRefunding)
+		first := refunding.Saga.RefundRequestID
+		// attempt 2 is answered. One tick time, repeated, times out the
+		// first attempt only: attempt 2 and the restock are sent at that
+		// time, so they are never due at it (ticks moving on every poll, as
+		// timeOutUntil's, could time them out before their replies land).
+		r := timeOutAt(t, id, refunding.Saga.RefundRequestedAt.Add(returns.DefaultSagaTimeout+time.Second), returns.StateCompleted)
 		require.Equal(t, 2, r.Saga.RefundAttempts)
 		tx := r.Saga.RefundTransactionID
 		require.NotEmpty(t, tx)
