@@ -48,6 +48,13 @@ func implementations() []implementation {
 			closedErr:    ErrClosed,
 		},
 		{
+			name:         "pebble-without-wal",
+			open:         openPebbleWithoutWAL,
+			idempotent:   true,
+			separateMeta: true,
+			closedErr:    ErrClosed,
+		},
+		{
 			name: "leveldb",
 			open: openLevelDB,
 		},
@@ -57,6 +64,13 @@ func implementations() []implementation {
 func openPebble(t *testing.T, dir string) storage.Storage {
 	t.Helper()
 	st := openTest(t, dir)
+	require.NoError(t, st.Open())
+	return st
+}
+
+func openPebbleWithoutWAL(t *testing.T, dir string) storage.Storage {
+	t.Helper()
+	st := openTest(t, dir, WithoutWAL())
 	require.NoError(t, st.Open())
 	return st
 }

@@ -29,6 +29,12 @@
 // written straight to the database with pebble.NoSync (the write-ahead log
 // stays enabled, so everything written survives a process restart).
 //
+// WithoutWAL turns the write-ahead log off, for tables whose changelog is
+// the source of truth (all goka tables): a crash then loses the writes since
+// the last memtable flush, and what survives is a prefix of the writes with
+// an offset that does not run ahead of its data, so goka reads the rest
+// again from the changelog. Close flushes, so a clean restart loses nothing.
+//
 // # Concurrency
 //
 // As goka requires, a storage is safe for any number of concurrent readers

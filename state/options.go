@@ -41,6 +41,8 @@ type config struct {
 	recoveryBatchOps   int
 	logger             pebble.Logger
 	pebbleOpts         []func(*pebble.Options)
+	// withoutWAL turns Pebble's write-ahead log off (WithoutWAL).
+	withoutWAL bool
 }
 
 func defaultConfig() config {
@@ -78,8 +80,8 @@ func (c *config) validate() error {
 	// Pebble options supplied through WithPebbleOptions must not turn off the
 	// guarantees this package documents.
 	po := c.pebbleOptions(nil)
-	if po.DisableWAL {
-		return fmt.Errorf("%w: DisableWAL is not supported: written data must survive a restart", ErrInvalidConfig)
+	if po.DisableWAL && !c.withoutWAL {
+		return fmt.Errorf("%w: DisableWAL through WithPebbleOptions is not supported: use WithoutWAL", ErrInvalidConfig)
 	}
 	if po.ReadOnly {
 		return fmt.Errorf("%w: ReadOnly is not supported", ErrInvalidConfig)
@@ -107,6 +109,9 @@ func (c *config) pebbleOptions(cache *pebble.Cache) *pebble.Options {
 	}
 	for _, f := range c.pebbleOpts {
 		f(o)
+	}
+	if c.withoutWAL {
+		o.DisableWAL = true
 	}
 	return o
 }
@@ -142,6 +147,24 @@ func WithRecoveryBatchBytes(bytes int) Option {
 // DefaultRecoveryBatchOps). It must be > 0.
 func WithRecoveryBatchOps(n int) Option {
 	return func(c *config) { c.recoveryBatchOps = n }
+}
+
+// WithoutWAL turns Pebble's write-ahead log off. It is for goka tables,
+// whose changelog topic is the source of truth (Kafka Streams runs its
+// RocksDB stores the same way): every write then costs a memtable insert
+// only, with no log record and no write system call.
+//
+// What survives is still consistent. Pebble flushes memtables in write
+// order and the goka offset is stored in the same database, after the
+// data it covers, so a database reopened after a crash holds a prefix of
+// the writes: the data up to some point and an offset that does not run
+// ahead of it. Goka then reads the changelog from that offset to catch up,
+// exactly as after a restart with the log. What a crash loses is time (the
+// writes since the last memtable flush are read again from Kafka), never
+// data. Close flushes the memtables, so a clean restart reads nothing
+// again.
+func WithoutWAL() Option {
+	return func(c *config) { c.withoutWAL = true }
 }
 
 // WithLogger sets the logger Pebble uses for its informational and error

@@ -424,3 +424,43 @@ func TestRecoveryBatchStaysBelowLargeBatchThreshold(t *testing.T) {
 	requireBigKeys(t, st, 0, 1000)
 	requireOffset(t, st, -1, 999)
 }
+
+// TestWithoutWALCrashKeepsAPrefix checks, through simulated crashes, what
+// WithoutWAL promises goka: whatever survives a crash is a prefix of the
+// writes, so every key written before the stored offset is there with its
+// value, and Close loses nothing.
+func TestWithoutWALCrashKeepsAPrefix(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	// The smallest memtable, so that the writes below flush many times.
+	st := openTest(t, "/db", WithoutWAL(), WithMemTableSize(minMemTableSize),
+		WithPebbleOptions(func(o *pebble.Options) { o.FS = mem }))
+	rng := rand.New(rand.NewPCG(3, 4))
+
+	// A recovery, then goka's order after it: the value, then its offset.
+	recoverBigKeys(t, st, 0, 100)
+	require.NoError(t, st.MarkRecovered())
+	written := 100
+	var survived []int64
+	for step := range 15 {
+		n := 1 + rng.IntN(400)
+		recoverBigKeys(t, st, written, written+n)
+		written += n
+		t.Run(fmt.Sprintf("step-%d", step), func(t *testing.T) {
+			crashed := crashClone(t, mem, 100, rng)
+			off, err := crashed.GetOffset(-1)
+			require.NoError(t, err)
+			require.Less(t, off, int64(written))
+			requireBigKeys(t, crashed, 0, int(off)+1)
+			require.NoError(t, crashed.Close())
+			survived = append(survived, off)
+		})
+	}
+	// The crashes above kept flushed data (they were not all trivial).
+	require.Greater(t, survived[len(survived)-1], int64(written/2), "survived offsets %v", survived)
+
+	// Close flushes: a crash right after it loses nothing.
+	require.NoError(t, st.Close())
+	crashed := crashClone(t, mem, 0, rng)
+	requireOffset(t, crashed, -1, int64(written-1))
+	requireBigKeys(t, crashed, 0, written)
+}

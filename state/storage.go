@@ -306,8 +306,8 @@ func (s *store) commitLocked(op string, wo *pebble.WriteOptions, renew bool) err
 	var err error
 	switch {
 	case !b.Empty():
-		err = b.Commit(wo)
-	case wo.Sync:
+		err = b.Commit(s.writeOptions(wo))
+	case wo.Sync && !s.cfg.withoutWAL:
 		err = s.db.LogData(nil, pebble.Sync)
 	}
 	if err != nil {
@@ -321,6 +321,15 @@ func (s *store) commitLocked(op string, wo *pebble.WriteOptions, renew bool) err
 		s.batch = s.newBatch()
 	}
 	return nil
+}
+
+// writeOptions returns wo, or pebble.NoSync when the database has no
+// write-ahead log to sync.
+func (s *store) writeOptions(wo *pebble.WriteOptions) *pebble.WriteOptions {
+	if s.cfg.withoutWAL {
+		return pebble.NoSync
+	}
+	return wo
 }
 
 // GetOffset implements storage.Storage. It returns def only if no offset has
@@ -420,8 +429,17 @@ func (s *store) Close() error {
 			_ = s.batch.Close()
 			s.batch = nil
 		}
-	} else if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		errs = append(errs, opErr("close", s.path, "", err))
+	} else if !s.cfg.withoutWAL {
+		if err := s.db.LogData(nil, pebble.Sync); err != nil {
+			errs = append(errs, opErr("close", s.path, "", err))
+		}
+	}
+	if s.cfg.withoutWAL && len(errs) == 0 {
+		// Without a log, only flushed memtables survive: flush them so a
+		// clean restart does not read the changelog again.
+		if err := s.db.Flush(); err != nil {
+			errs = append(errs, opErr("close", s.path, "", err))
+		}
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, opErr("close", s.path, "", err))

@@ -2,11 +2,11 @@ package topics
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 
+	sjson "github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -84,7 +84,7 @@ func (c *Commander) Run(ctx context.Context) error {
 				return // a tombstone
 			}
 			var res CommandResult
-			if json.Unmarshal(r.Value, &res) != nil {
+			if sjson.Unmarshal(r.Value, &res) != nil {
 				return
 			}
 			// Deliver by the command ID in the value: transient answers

@@ -36,7 +36,7 @@ type CommandResult struct {
 
 // Succeeded builds a successful result.
 func Succeeded(cmd *Envelope, result any) (*CommandResult, error) {
-	raw, err := json.Marshal(result)
+	raw, err := marshalJSON(result)
 	if err != nil {
 		return nil, err
 	}

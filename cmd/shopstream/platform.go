@@ -80,11 +80,14 @@ func build(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 		}
 	}()
 	pebbleLog := state.WithLogger(pebbleLogger{logger.With("component", "pebble")})
-	procStorage, err := state.NewBuilder(cfg.stateDir(), pebbleLog)
+	// Every table here is rebuilt from its changelog topic, so Pebble's own
+	// write-ahead log would only log every write twice (state.WithoutWAL:
+	// a crash costs a longer catch-up from Kafka, never data).
+	procStorage, err := state.NewBuilder(cfg.stateDir(), pebbleLog, state.WithoutWAL())
 	if err != nil {
 		return nil, nil, close, err
 	}
-	viewStorage, err := state.NewBuilder(cfg.viewDir(), pebbleLog)
+	viewStorage, err := state.NewBuilder(cfg.viewDir(), pebbleLog, state.WithoutWAL())
 	if err != nil {
 		return nil, nil, close, err
 	}
