@@ -52,7 +52,7 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(stateDir)
-	viewStorage, err := state.NewBuilder(filepath.Join(stateDir, "views"))
+	viewStorage, err := state.NewBuilder(filepath.Join(stateDir, "views"), state.WithoutWAL())
 	if err != nil {
 		return 0, err
 	}
@@ -91,7 +91,8 @@ func runMain(m *testing.M) (int, error) {
 // startService starts the gift card service (table state recovers from
 // the changelog, so a restart resumes where the last one stopped).
 func startService() error {
-	sb, err := state.NewBuilder(filepath.Join(stateDir, "processors"))
+	// As shopstream runs them: without Pebble's log (state.WithoutWAL).
+	sb, err := state.NewBuilder(filepath.Join(stateDir, "processors"), state.WithoutWAL())
 	if err != nil {
 		return err
 	}
