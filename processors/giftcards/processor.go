@@ -138,6 +138,10 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 			command.Reply(ctx, prev)
 			return
 		}
+		if err := forgottenRedeem(st.Card, env); err != nil {
+			command.Reply(ctx, topics.Failed(env, err))
+			return
+		}
 	}
 	m := Meta{CommandID: env.CommandID, At: env.OccurredAt, Actor: env.Actor}
 	var settled []Event
@@ -205,6 +209,26 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 	if reply != nil && !handed {
 		command.Reply(ctx, reply)
 	}
+}
+
+// forgottenRedeem refuses a redeem whose command ID the ledger no longer
+// remembers (more than the ledger size of other commands for the card came
+// after it) but whose redemption is on the card: applying it again would
+// debit the card twice. Redemptions are never trimmed from the card, so a
+// redeem is applied at most once whatever the ledger size. The answer is an
+// idempotency_conflict, a transient answer, so the first result stays what
+// the results topic (GET /v1/commands/{id}) holds for the command ID.
+func forgottenRedeem(card *Card, env *topics.Envelope) error {
+	if card == nil || env.Type != TypeRedeem {
+		return nil
+	}
+	id := DeriveID(card.Key, env.CommandID, "redemption")
+	if _, ok := card.redemption(id); !ok {
+		return nil
+	}
+	return topics.ErrIdempotencyConflict.
+		Withf("command %s was already applied to this card (redemption %s); its first result is no longer kept with the card: read it at GET /v1/commands/%s", env.CommandID, id, env.CommandID).
+		With("command_id", env.CommandID).With("redemption_id", id)
 }
 
 // emit writes events to their topics and the index records derived from

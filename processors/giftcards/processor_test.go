@@ -3,6 +3,7 @@ package giftcards
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -172,6 +173,33 @@ func TestProcessorIdempotency(t *testing.T) {
 	conflict := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "dup-1", RedeemCommand{CardKey: key, OrderID: "o1", Amount: amt("11")}, t0)
 	requireCode(t, conflict, topics.CodeIdempotencyConflict)
 	require.Equal(t, "40", f.card(t, key).Balance.String())
+}
+
+// A redeem delivered again after its command ID left the card's ledger
+// (more than the ledger size of other commands came in between) is refused,
+// not applied twice: its redemption is still on the card.
+func TestProcessorForgottenRedeemIsNotAppliedTwice(t *testing.T) {
+	f := newFixture(t, WithLedgerSize(2))
+	_, key := f.create(t, "50.00", "USD")
+	cmd := RedeemCommand{CardKey: key, OrderID: "o1", Amount: amt("10")}
+	first := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "old-1", cmd, t0)
+	require.True(t, first.OK)
+	for i := range 3 {
+		res := f.send(t, topics.GiftCardCommands, key, TypeRedeem, fmt.Sprintf("later-%d", i), RedeemCommand{CardKey: key, OrderID: "o2", Amount: amt("1")}, t0)
+		require.True(t, res.OK)
+	}
+	require.Equal(t, "37", f.card(t, key).Balance.String())
+
+	again := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "old-1", cmd, t0)
+	requireCode(t, again, topics.CodeIdempotencyConflict)
+	require.True(t, again.Transient(), "the first result stays the command's result")
+	require.Equal(t, "37", f.card(t, key).Balance.String(), "not debited twice")
+	require.Len(t, f.events(t, topics.GiftCardRedeemed), 4)
+
+	// A new command ID is applied as usual.
+	res := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "new-1", cmd, t0)
+	require.True(t, res.OK)
+	require.Equal(t, "27", f.card(t, key).Balance.String())
 }
 
 func TestProcessorRedeemIndexesAndRefund(t *testing.T) {
