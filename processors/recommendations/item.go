@@ -98,19 +98,9 @@ type Item struct {
 
 // Apply adds one increment.
 func (it *Item) Apply(inc *Increment, cfg *config) {
-	if it.ProductID == "" {
-		it.ProductID = inc.ProductID
-	}
-	it.Increments++
-	if inc.Weight > 0 {
-		it.Popularity.add(inc.Weight, inc.At, cfg.halfLife)
-	}
-	if inc.NewUser {
-		it.Users++
-	}
-	if inc.Order {
-		it.Orders++
-	}
+	h := it.header()
+	h.apply(inc, cfg)
+	it.setHeader(h)
 	if len(inc.With) > 0 {
 		if it.Co == nil {
 			it.Co = make(map[string]int64)
@@ -133,6 +123,17 @@ func (it *Item) Apply(inc *Increment, cfg *config) {
 		}
 		trimCounts(it.Bought, cfg.candidates)
 	}
+}
+
+// header returns the item's fields other than its pair counts.
+func (it *Item) header() itemHeader {
+	return itemHeader{productID: it.ProductID, users: it.Users, orders: it.Orders, popularity: it.Popularity,
+		increments: it.Increments}
+}
+
+// setHeader sets the item's fields other than its pair counts.
+func (it *Item) setHeader(h itemHeader) {
+	it.ProductID, it.Users, it.Orders, it.Popularity, it.Increments = h.productID, h.users, h.orders, h.popularity, h.increments
 }
 
 // trimSlack is how far (a share of the cap) a count map may grow past the

@@ -53,8 +53,7 @@ func (itemCodec) Encode(value any) ([]byte, error) {
 	for q := range it.Bought {
 		n += len(q) + 8
 	}
-	h := itemHeader{productID: it.ProductID, users: it.Users, orders: it.Orders, popularity: it.Popularity,
-		increments: it.Increments}
+	h := it.header()
 	b := h.append(make([]byte, 0, n))
 	b = appendSortedCounts(b, it.Co)
 	b = appendSortedCounts(b, it.Bought)
@@ -103,8 +102,8 @@ func (itemCodec) Decode(data []byte) (any, error) {
 	r := itemReader{b: data[1:], frontCoded: data[0] == itemFormat2}
 	var h itemHeader
 	h.read(&r)
-	it := &Item{ProductID: h.productID, Users: h.users, Orders: h.orders, Popularity: h.popularity,
-		Increments: h.increments}
+	it := &Item{}
+	it.setHeader(h)
 	it.Co = r.counts()
 	it.Bought = r.counts()
 	if r.err != nil || len(r.b) != 0 {

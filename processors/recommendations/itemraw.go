@@ -63,6 +63,24 @@ type itemHeader struct {
 	increments int64
 }
 
+// apply counts inc in the header: everything an increment changes but the
+// pair counts. Item.Apply and applyRaw both go through it.
+func (h *itemHeader) apply(inc *Increment, cfg *config) {
+	if h.productID == "" {
+		h.productID = inc.ProductID
+	}
+	h.increments++
+	if inc.Weight > 0 {
+		h.popularity.add(inc.Weight, inc.At, cfg.halfLife)
+	}
+	if inc.NewUser {
+		h.users++
+	}
+	if inc.Order {
+		h.orders++
+	}
+}
+
 func (h *itemHeader) read(r *itemReader) {
 	h.productID = r.str()
 	h.users = r.varint()
@@ -111,19 +129,7 @@ func applyRaw(row []byte, inc *Increment, cfg *config) ([]byte, error) {
 			return nil, r.err
 		}
 	}
-	if h.productID == "" {
-		h.productID = inc.ProductID
-	}
-	h.increments++
-	if inc.Weight > 0 {
-		h.popularity.add(inc.Weight, inc.At, cfg.halfLife)
-	}
-	if inc.NewUser {
-		h.users++
-	}
-	if inc.Order {
-		h.orders++
-	}
+	h.apply(inc, cfg)
 	with := partners(inc.With, h.productID)
 	basket := partners(inc.Basket, h.productID)
 	limit := cfg.candidates + cfg.candidates/trimSlack
