@@ -73,7 +73,7 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer stopService()
-	if cardView, err = goka.NewView(cluster.Clients.Brokers(), Table, new(topics.JSONCodec[CardState]),
+	if cardView, err = goka.NewView(cluster.Clients.Brokers(), Table, TableCodec(),
 		cluster.Clients.ViewOptions(viewStorage)...); err != nil {
 		return 0, err
 	}

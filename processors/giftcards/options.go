@@ -12,7 +12,6 @@ type config struct {
 	ledgerSize     int
 	txWindow       int
 	stateCache     int
-	decodedCache   int
 	cardTTL        time.Duration
 	holdTTL        time.Duration
 	expiryInterval time.Duration
@@ -45,14 +44,6 @@ func WithTransactionWindow(n int) Option { return func(c *config) { c.txWindow =
 // state a command reads; see cachedStorage for why it is never stale.
 func WithStateCacheBytes(n int) Option { return func(c *config) { c.stateCache = n } }
 
-// WithDecodedStateCacheBytes bounds the card processor's cache of decoded
-// card states, in encoded bytes (default DefaultDecodedStateCacheBytes, 0:
-// off). A hit saves the JSON decode of the state a command reads, but the
-// decoded states are pointer-rich objects the Go GC marks in every cycle:
-// at 64 MB a cycle's mark took ~140 ms of a 2-core machine and stalled
-// the processors (docs/giftcards-benchmarks.md, 2026-11-30 23:25).
-func WithDecodedStateCacheBytes(n int) Option { return func(c *config) { c.decodedCache = n } }
-
 // WithCardTTL sets the lifetime of a card created without expires_at
 // (default one year).
 func WithCardTTL(d time.Duration) Option { return func(c *config) { c.cardTTL = d } }
@@ -76,7 +67,7 @@ func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
 }
 
 func defaultConfig() config {
-	return config{ledgerSize: 64, txWindow: DefaultTransactionWindow, stateCache: DefaultStateCacheBytes, decodedCache: DefaultDecodedStateCacheBytes, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
+	return config{ledgerSize: 64, txWindow: DefaultTransactionWindow, stateCache: DefaultStateCacheBytes, cardTTL: DefaultCardTTL, holdTTL: DefaultHoldTTL, expiryInterval: time.Minute, logger: slog.Default()}
 }
 
 func (c *config) validate() error {
@@ -85,8 +76,6 @@ func (c *config) validate() error {
 		return errors.New("giftcards: ledger size must be at least 1")
 	case c.txWindow < 1:
 		return errors.New("giftcards: transaction window must be at least 1")
-	case c.decodedCache < 0:
-		return errors.New("giftcards: negative decoded state cache size")
 	case c.stateCache < 0:
 		return errors.New("giftcards: negative state cache size")
 	case c.cardTTL <= 0 || c.holdTTL <= 0:

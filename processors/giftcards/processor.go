@@ -52,12 +52,11 @@ var remembered = map[string]bool{
 }
 
 type cardProcessor struct {
-	cfg   config
-	codec *stateCodec
+	cfg config
 }
 
 func newCardProcessor(cfg config) *cardProcessor {
-	return &cardProcessor{cfg: cfg, codec: newStateCodec(cfg.decodedCache)}
+	return &cardProcessor{cfg: cfg}
 }
 
 // graph is the card processor: commands (including its own transfer saga
@@ -66,7 +65,7 @@ func (p *cardProcessor) graph() *goka.GroupGraph {
 	edges := []goka.Edge{
 		goka.Input(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec), p.handle),
 		goka.Visitor(visitExpiry, p.visitExpiry),
-		goka.Persist(p.codec),
+		goka.Persist(rowCodec{}),
 		// Topics other groups read are written as bytes: every reader
 		// decodes (and dead-letters) in its callback.
 		goka.Output(goka.Stream(topics.GiftCardRedemptions), new(topics.BytesCodec)),
@@ -119,9 +118,8 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 	}
 	var st CardState
 	if v, ok := ctx.Value().(*CardState); ok && v != nil {
-		// v may be shared with the codec's cache: the card is never changed
-		// in place (operations clone it) and the ledger is copied here
-		// before anything is remembered.
+		// The card is never changed in place (operations clone it); the
+		// ledger is copied before anything is remembered.
 		st = *v
 		st.Commands.Entries = slices.Clone(st.Commands.Entries)
 	}

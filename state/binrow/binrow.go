@@ -184,6 +184,10 @@ func (r *Reader) Done() error {
 	return r.err
 }
 
+// Failf fails the read with a reason of the codec's own (a field that
+// reads but does not make sense), unless an earlier error is already there.
+func (r *Reader) Failf(format string, args ...any) { r.fail(format, args...) }
+
 func (r *Reader) fail(format string, args ...any) {
 	if r.err == nil {
 		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, fmt.Sprintf(format, args...), r.off)

@@ -56,7 +56,7 @@ func startFlows(t *testing.T) {
 		}
 		go flows.cards.Run(ctx) //nolint:errcheck
 		if flows.cardView, err = goka.NewView(cluster.Clients.Brokers(), giftcards.Table,
-			new(topics.JSONCodec[giftcards.CardState]), cluster.Clients.ViewOptions(storage.MemoryBuilder())...); err != nil {
+			giftcards.TableCodec(), cluster.Clients.ViewOptions(storage.MemoryBuilder())...); err != nil {
 			flows.err = err
 			return
 		}
