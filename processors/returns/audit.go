@@ -27,13 +27,6 @@ type AuditEntry struct {
 	Metadata  json.RawMessage `json:"metadata,omitempty"`
 	CommandID string          `json:"command_id,omitempty"`
 	At        time.Time       `json:"at"`
-
-	// encoded is the entry's JSON form as the return table stores it, set
-	// by sealAudit once the action that appended the entry is complete
-	// (entries never change afterwards), so that the table codec copies
-	// the trail instead of encoding it on every write. Nil until then;
-	// shared by clones like Metadata.
-	encoded json.RawMessage
 }
 
 // ErrAuditRewritten means an update would change or drop audit entries.
@@ -77,76 +70,7 @@ func (r *Return) appendAudit(m Meta, a Action, prev State, md map[string]any) {
 // appended (actions whose metadata are known only after the transition).
 func (r *Return) setLastMetadata(md map[string]any) {
 	e := &r.Audit[len(r.Audit)-1]
-	e.Metadata, e.encoded = encodeMetadata(md), nil
-}
-
-// seal keeps the table encoding of every entry of r's trail and of its
-// refund breakdowns that have none yet, so that the table codec copies
-// them instead of encoding them on every write. The return processor calls
-// it on the return an action made (Apply's result: the trail is
-// append-only, breakdowns are replaced and never changed) or the return it
-// creates, before storing it, while r is its own.
-func (r *Return) seal() {
-	for i := range r.Audit {
-		if e := &r.Audit[i]; e.encoded == nil {
-			e.encoded = appendAuditEntry(nil, e)
-		}
-	}
-	for _, b := range []*RefundBreakdown{r.EstimatedRefund, r.ActualRefund} {
-		if b != nil && b.encoded == nil {
-			b.encoded = encodeBreakdown(b)
-		}
-	}
-}
-
-// encodeBreakdown is the table encoding of b.
-func encodeBreakdown(b *RefundBreakdown) json.RawMessage {
-	raw, err := json.Append(nil, b, recordEncodeFlags)
-	if err != nil {
-		panic(err) // decimals and strings
-	}
-	return raw
-}
-
-// sealed is the table encoding of b: the kept one, or a new one; nil for
-// no breakdown.
-func (b *RefundBreakdown) sealed() json.RawMessage {
-	if b == nil {
-		return nil
-	}
-	if b.encoded != nil {
-		return b.encoded
-	}
-	return encodeBreakdown(b)
-}
-
-// appendAuditEntry appends the table encoding of e to b.
-func appendAuditEntry(b []byte, e *AuditEntry) []byte {
-	b, err := json.Append(b, e, recordEncodeFlags)
-	if err != nil {
-		panic(err) // plain values and metadata bytes we encoded
-	}
-	return b
-}
-
-// appendAuditTrail appends the JSON array of trail to b: the entries'
-// kept encodings, or their encoding when they have none.
-func appendAuditTrail(b []byte, trail []AuditEntry) []byte {
-	if trail == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i := range trail {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if e := &trail[i]; e.encoded != nil {
-			b = append(b, e.encoded...)
-		} else {
-			b = appendAuditEntry(b, e)
-		}
-	}
-	return append(b, ']')
+	e.Metadata = encodeMetadata(md)
 }
 
 // equal reports whether e and o are the same entry, field by field.

@@ -324,7 +324,6 @@ func (s *Service) handleCommand(ctx goka.Context, msg any) {
 			command.DeadLetter(ctx, msg.([]byte), topics.ErrInvalidRequest.Withf("bad return.create hand-off: %v", err))
 			return
 		}
-		r.seal()
 		rec = &ReturnRecord{Return: &r}
 		res := succeeded(env, r.Request())
 		rec.Commands.Remember(env, res, s.cfg.ledgerSize)
@@ -357,7 +356,6 @@ func (s *Service) handleCommand(ctx goka.Context, msg any) {
 	} else {
 		res = succeeded(env, out.Result)
 		res.Pending = out.Pending
-		next.seal()
 		rec.Return = next
 	}
 	rec.Commands.Remember(env, res, s.cfg.ledgerSize)
@@ -393,7 +391,6 @@ func (s *Service) handleReply(ctx goka.Context, msg any) {
 		command.DeadLetter(ctx, msg.([]byte), err)
 		return
 	}
-	next.seal()
 	rec.Return = next
 	s.finalResult(rec, env, &out)
 	ctx.SetValue(rec)

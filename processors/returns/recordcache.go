@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	json "github.com/segmentio/encoding/json"
-
 	"github.com/shopstream/streams/processors/command"
 )
 
@@ -16,12 +14,12 @@ import (
 // processor's table codec keeps decoded (WithRecordCacheSize).
 const DefaultRecordCacheSize = 1024
 
-// returnTableCodec is the return processor's table codec. It encodes and
-// decodes like returnRecordCodec, and remembers the records it encoded by
+// returnTableCodec is the return processor's table codec. It writes the
+// binary form of a ReturnRecord (rowcodec.go) and reads it and the JSON
+// form earlier versions wrote, and it remembers the records it encoded by
 // their exact bytes: a return's ~20 messages in a lifecycle each read the
-// record the previous one wrote, and decoding it was the processor's
-// largest cost. Decode of bytes it encoded answers the record it encoded
-// without parsing them.
+// record the previous one wrote. Decode of bytes it encoded answers the
+// record it encoded without parsing them.
 //
 // That is safe because the answer depends only on the bytes (equal bytes,
 // equal record: whatever partition, instance or rebalance wrote them) and
@@ -31,7 +29,6 @@ const DefaultRecordCacheSize = 1024
 // read from the table must not be modified in place; TestRecordCache
 // checks the codec's side of this.
 type returnTableCodec struct {
-	returnRecordCodec
 	cache *recordCache
 }
 
@@ -43,71 +40,42 @@ func newReturnTableCodec(size int) *returnTableCodec {
 		ring: make([]ringSlot, size)}}
 }
 
-// recordEncodeFlags: like topics.JSONCodec but without HTML escaping, so
-// that the ledger's results and the audit's metadata (json.RawMessage,
-// most of a record's bytes) are copied rather than scanned. The table is
-// read only by our own decoders; "<", ">" and "&" in strings stay as
-// they are, which any JSON decoder reads the same.
-const recordEncodeFlags = json.SortMapKeys | json.TrustRawMessage
+var recordBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
-var recordBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// Encode implements goka.Codec.
-func (c *returnTableCodec) Encode(value any) ([]byte, error) {
-	var rec *ReturnRecord
+// recordValue is the record goka hands a codec, decoded.
+func recordValue(value any) (*ReturnRecord, error) {
 	switch v := value.(type) {
 	case *ReturnRecord:
-		rec = v
-	case ReturnRecord:
-		rec = &v
-	default:
-		return nil, fmt.Errorf("returns: table codec cannot encode %T", value)
-	}
-	bp, ap := recordBuffers.Get().(*[]byte), recordBuffers.Get().(*[]byte)
-	w := recordWire{Commands: rec.Commands}
-	if rec.Return != nil {
-		*ap = appendAuditTrail((*ap)[:0], rec.Return.Audit)
-		r := rec.Return
-		w.Return = &returnWire{returnBody: returnBody(*r), Audit: *ap,
-			EstimatedRefund: r.EstimatedRefund.sealed(), ActualRefund: r.ActualRefund.sealed()}
-	}
-	b, err := json.Append((*bp)[:0], &w, recordEncodeFlags)
-	var out []byte
-	if err == nil {
-		out = append([]byte(nil), b...)
-	}
-	*bp = b
-	for _, p := range [2]*[]byte{bp, ap} {
-		if cap(*p) <= 1<<20 {
-			recordBuffers.Put(p)
+		if err := v.load(); err != nil {
+			return nil, err
 		}
+		return v, nil
+	case ReturnRecord:
+		if err := v.load(); err != nil {
+			return nil, err
+		}
+		return &v, nil
 	}
+	return nil, fmt.Errorf("returns: table codec cannot encode %T", value)
+}
+
+// Encode implements goka.Codec: the record's binary form.
+func (c *returnTableCodec) Encode(value any) ([]byte, error) {
+	rec, err := recordValue(value)
 	if err != nil {
-		return nil, fmt.Errorf("returns: encoding a return record: %w", err)
+		return nil, err
+	}
+	bp := recordBuffers.Get().(*[]byte)
+	b := appendReturnRecord((*bp)[:0], rec)
+	out := append([]byte(nil), b...)
+	if cap(b) <= 1<<20 {
+		*bp = b
+		recordBuffers.Put(bp)
 	}
 	if c.cache != nil {
 		c.cache.put(out, rec.shallowCopy())
 	}
 	return out, nil
-}
-
-// recordWire is how the codec encodes a ReturnRecord: the same JSON as
-// the record (keys in another order), with the return's audit trail and
-// refund breakdowns spliced in from their kept encodings (Return.seal).
-type recordWire struct {
-	Return   *returnWire    `json:"return"`
-	Commands command.Ledger `json:"commands"`
-}
-
-// returnBody is Return without its methods; returnWire's fields replace
-// the embedded ones of the same name (the outer field wins).
-type returnBody Return
-
-type returnWire struct {
-	returnBody
-	EstimatedRefund json.RawMessage `json:"estimated_refund,omitempty"`
-	ActualRefund    json.RawMessage `json:"actual_refund,omitempty"`
-	Audit           json.RawMessage `json:"audit"`
 }
 
 // Decode implements goka.Codec. Bytes it encoded (still in its cache)
@@ -117,7 +85,7 @@ type returnWire struct {
 // decode whole records.
 func (c *returnTableCodec) Decode(data []byte) (any, error) {
 	if len(data) == 0 {
-		return c.returnRecordCodec.Decode(data)
+		return nil, nil
 	}
 	if c.cache != nil {
 		if rec, ok := c.cache.get(data); ok {
@@ -125,6 +93,28 @@ func (c *returnTableCodec) Decode(data []byte) (any, error) {
 		}
 	}
 	return &ReturnRecord{stored: bytes.Clone(data)}, nil
+}
+
+// returnViewCodec is the codec of the views of the return table: it
+// decodes both forms (and encodes the binary one).
+type returnViewCodec struct{}
+
+// Encode implements goka.Codec.
+func (returnViewCodec) Encode(value any) ([]byte, error) {
+	rec, err := recordValue(value)
+	if err != nil {
+		return nil, err
+	}
+	return appendReturnRecord(nil, rec), nil
+}
+
+// Decode implements goka.Codec; nil for an empty value (a tombstone).
+func (returnViewCodec) Decode(data []byte) (any, error) {
+	rec, err := decodeReturnRecord(data)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // shallowCopy copies the record and its ledger's slice; the Return and the

@@ -39,11 +39,14 @@ func (r *ReturnRecord) load() error {
 	if r == nil || r.stored == nil {
 		return nil
 	}
-	v, err := returnRecordCodec{}.Decode(r.stored)
+	v, err := decodeReturnRecord(r.stored)
 	if err != nil {
 		return err
 	}
-	*r = *v.(*ReturnRecord)
+	if v == nil {
+		v = &ReturnRecord{}
+	}
+	*r = *v
 	return nil
 }
 
@@ -53,7 +56,11 @@ func (r *ReturnRecord) load() error {
 // owns on each tick, and nearly all of them wait for nothing.
 func (r *ReturnRecord) outstanding() (requestID string, sentAt time.Time, ok bool, err error) {
 	ret := r.Return
-	if r.stored != nil {
+	if len(r.stored) > 0 && r.stored[0] == recordFormatBinary {
+		if ret, err = decodeOutstanding(r.stored); err != nil {
+			return "", time.Time{}, false, err
+		}
+	} else if r.stored != nil {
 		var part struct {
 			Return *struct {
 				Status State `json:"status"`
@@ -74,7 +81,9 @@ func (r *ReturnRecord) outstanding() (requestID string, sentAt time.Time, ok boo
 	return requestID, sentAt, ok, nil
 }
 
-// Codecs of the tables.
+// Codecs of the tables: the order table is JSON; the return table is
+// binary (returnTableCodec, returnViewCodec), and returnRecordCodec reads
+// the JSON records earlier versions wrote.
 type (
 	orderRecordCodec  = topics.JSONCodec[OrderRecord]
 	returnRecordCodec = topics.JSONCodec[ReturnRecord]

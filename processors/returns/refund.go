@@ -1,7 +1,6 @@
 package returns
 
 import (
-	json "github.com/segmentio/encoding/json"
 	"sort"
 
 	"github.com/shopspring/decimal"
@@ -75,12 +74,6 @@ type RefundBreakdown struct {
 	Adjustment  decimal.Decimal `json:"adjustment"`
 	TotalRefund decimal.Decimal `json:"total_refund"`
 	Lines       []RefundLine    `json:"lines"`
-
-	// encoded is the breakdown's JSON form as the return table stores it,
-	// kept by Return.seal (decimals are slow to encode, and a return's
-	// breakdowns are replaced, never changed in place). Nil until then;
-	// copied with the breakdown.
-	encoded json.RawMessage
 }
 
 // RefundCalculator computes refunds under a policy (the seed's

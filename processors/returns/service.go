@@ -131,7 +131,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 	if cfg.views {
 		var err error
 		if s.returns, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsReturnsGroup)),
-			new(returnRecordCodec), clients.ViewOptions(viewStorage)...); err != nil {
+			new(returnViewCodec), clients.ViewOptions(viewStorage)...); err != nil {
 			return nil, err
 		}
 		if s.orders, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsOrdersGroup)),

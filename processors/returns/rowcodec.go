@@ -1,0 +1,544 @@
+package returns
+
+import (
+	"fmt"
+	"time"
+
+	json "github.com/segmentio/encoding/json"
+	"github.com/shopspring/decimal"
+
+	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/state/binrow"
+	"github.com/shopstream/streams/topics"
+)
+
+// recordFormatBinary is the first byte of a return record in the binary
+// form (state/binrow). It cannot begin a JSON document, so records stored
+// as JSON by earlier versions are told apart and still decode.
+const recordFormatBinary = 0x01
+
+// The binary form of a ReturnRecord (every field in this order, nothing
+// self-describing; fields are added only at the end of a format):
+//
+//	format byte 0x01
+//	bool: has a return; then the return:
+//	  status, saga (first, so that the saga timeout visitor reads no more),
+//	  id, order_id, customer_id, currency, reason, description, images,
+//	  items, shipping, shipping_rule, payments, refund_method, the three
+//	  overrides, approval_notes, estimated and actual refund, shipping
+//	  label, approved_by, the six state times, rejection_reason,
+//	  cancellation_reason, created_at, updated_at, audit, audit_published
+//	ledger entries: id, digest, result
+//
+// IDs (UUIDs, hex digests) take half their text size (binrow.AppendID),
+// decimals keep their exact coefficient and exponent, times their
+// nanoseconds and UTC offset. Audit metadata, command results and error
+// details stay the JSON bytes they are everywhere else.
+
+// appendReturnRecord appends the binary form of rec to b.
+func appendReturnRecord(b []byte, rec *ReturnRecord) []byte {
+	b = append(b, recordFormatBinary)
+	b = binrow.AppendBool(b, rec.Return != nil)
+	if r := rec.Return; r != nil {
+		b = appendReturn(b, r)
+	}
+	b = binrow.AppendUvarint(b, uint64(len(rec.Commands.Entries)))
+	for i := range rec.Commands.Entries {
+		b = appendLedgerEntry(b, &rec.Commands.Entries[i])
+	}
+	return b
+}
+
+// decodeReturnRecord decodes a stored return record, binary or JSON.
+func decodeReturnRecord(data []byte) (*ReturnRecord, error) {
+	if len(data) == 0 || data[0] != recordFormatBinary {
+		v, err := returnRecordCodec{}.Decode(data)
+		if err != nil || v == nil {
+			return nil, err
+		}
+		return v.(*ReturnRecord), nil
+	}
+	rd := binrow.NewReader(data[1:])
+	rec := &ReturnRecord{}
+	if rd.Bool() {
+		rec.Return = readReturn(rd)
+	}
+	if n := rd.Count(3); n > 0 {
+		rec.Commands.Entries = make([]command.Entry, n)
+		for i := range rec.Commands.Entries {
+			readLedgerEntry(rd, &rec.Commands.Entries[i])
+		}
+	}
+	if err := rd.Done(); err != nil {
+		return nil, fmt.Errorf("returns: decoding a binary return record: %w", err)
+	}
+	return rec, nil
+}
+
+// decodeOutstanding reads only the status and saga of a binary record
+// (nil when it has no return).
+func decodeOutstanding(data []byte) (*Return, error) {
+	rd := binrow.NewReader(data[1:])
+	if !rd.Bool() {
+		return nil, rd.Err()
+	}
+	r := &Return{Status: State(rd.String())}
+	readSaga(rd, &r.Saga)
+	if err := rd.Err(); err != nil {
+		return nil, fmt.Errorf("returns: decoding a binary return record's saga: %w", err)
+	}
+	return r, nil
+}
+
+func appendReturn(b []byte, r *Return) []byte {
+	b = binrow.AppendString(b, string(r.Status))
+	b = appendSaga(b, &r.Saga)
+	b = binrow.AppendID(b, r.ID)
+	b = binrow.AppendID(b, r.OrderID)
+	b = binrow.AppendID(b, r.CustomerID)
+	b = binrow.AppendString(b, r.Currency)
+	b = binrow.AppendString(b, r.Reason)
+	b = binrow.AppendString(b, r.Description)
+	b = binrow.AppendUvarint(b, uint64(len(r.Images)))
+	for _, s := range r.Images {
+		b = binrow.AppendString(b, s)
+	}
+	b = binrow.AppendUvarint(b, uint64(len(r.Items)))
+	for i := range r.Items {
+		b = appendItem(b, &r.Items[i])
+	}
+	b = binrow.AppendDecimal(b, r.Shipping)
+	b = binrow.AppendString(b, r.ShippingRule)
+	b = binrow.AppendUvarint(b, uint64(len(r.Payments)))
+	for _, p := range r.Payments {
+		b = binrow.AppendString(b, p.Method)
+		b = binrow.AppendDecimal(b, p.Amount)
+		b = binrow.AppendString(b, p.Reference)
+	}
+	b = binrow.AppendString(b, r.RefundMethod)
+	b = appendDecimalPtr(b, r.RefundOverride)
+	b = appendDecimalPtr(b, r.RestockingFeeOverride)
+	b = appendDecimalPtr(b, r.FinalRefundOverride)
+	b = binrow.AppendString(b, r.ApprovalNotes)
+	b = appendBreakdown(b, r.EstimatedRefund)
+	b = appendBreakdown(b, r.ActualRefund)
+	b = binrow.AppendBool(b, r.ShippingLabel != nil)
+	if l := r.ShippingLabel; l != nil {
+		b = binrow.AppendID(b, l.LabelID)
+		b = binrow.AppendString(b, l.URL)
+		b = binrow.AppendString(b, l.TrackingNumber)
+		b = binrow.AppendString(b, l.Carrier)
+		b = binrow.AppendTime(b, l.CreatedAt)
+	}
+	b = binrow.AppendID(b, r.ApprovedBy)
+	for _, t := range [...]*time.Time{r.ApprovedAt, r.ShippedAt, r.ReceivedAt, r.CompletedAt, r.RejectedAt, r.CancelledAt} {
+		b = appendTimePtr(b, t)
+	}
+	b = binrow.AppendString(b, r.RejectionReason)
+	b = binrow.AppendString(b, r.CancellationReason)
+	b = binrow.AppendTime(b, r.CreatedAt)
+	b = binrow.AppendTime(b, r.UpdatedAt)
+	b = binrow.AppendUvarint(b, uint64(len(r.Audit)))
+	for i := range r.Audit {
+		b = appendAuditEntryBinary(b, &r.Audit[i])
+	}
+	return binrow.AppendUvarint(b, uint64(r.AuditPublished))
+}
+
+func readReturn(rd *binrow.Reader) *Return {
+	r := &Return{Status: State(rd.String())}
+	readSaga(rd, &r.Saga)
+	r.ID = rd.ID()
+	r.OrderID = rd.ID()
+	r.CustomerID = rd.ID()
+	r.Currency = rd.String()
+	r.Reason = rd.String()
+	r.Description = rd.String()
+	if n := rd.Count(1); n > 0 {
+		r.Images = make([]string, n)
+		for i := range r.Images {
+			r.Images[i] = rd.String()
+		}
+	}
+	if n := rd.Count(8); n > 0 {
+		r.Items = make([]ReturnItem, n)
+		for i := range r.Items {
+			readItem(rd, &r.Items[i])
+		}
+	}
+	r.Shipping = rd.Decimal()
+	r.ShippingRule = rd.String()
+	if n := rd.Count(4); n > 0 {
+		r.Payments = make([]Payment, n)
+		for i := range r.Payments {
+			p := &r.Payments[i]
+			p.Method = rd.String()
+			p.Amount = rd.Decimal()
+			p.Reference = rd.String()
+		}
+	}
+	r.RefundMethod = rd.String()
+	r.RefundOverride = readDecimalPtr(rd)
+	r.RestockingFeeOverride = readDecimalPtr(rd)
+	r.FinalRefundOverride = readDecimalPtr(rd)
+	r.ApprovalNotes = rd.String()
+	r.EstimatedRefund = readBreakdown(rd)
+	r.ActualRefund = readBreakdown(rd)
+	if rd.Bool() {
+		r.ShippingLabel = &ShippingLabel{LabelID: rd.ID(), URL: rd.String(), TrackingNumber: rd.String(),
+			Carrier: rd.String(), CreatedAt: rd.Time()}
+	}
+	r.ApprovedBy = rd.ID()
+	for _, t := range [...]**time.Time{&r.ApprovedAt, &r.ShippedAt, &r.ReceivedAt, &r.CompletedAt, &r.RejectedAt, &r.CancelledAt} {
+		*t = readTimePtr(rd)
+	}
+	r.RejectionReason = rd.String()
+	r.CancellationReason = rd.String()
+	r.CreatedAt = rd.Time()
+	r.UpdatedAt = rd.Time()
+	if n := rd.Count(8); n > 0 {
+		r.Audit = make([]AuditEntry, n)
+		for i := range r.Audit {
+			readAuditEntry(rd, &r.Audit[i])
+		}
+	}
+	r.AuditPublished = int(rd.Uvarint())
+	return r
+}
+
+func appendItem(b []byte, it *ReturnItem) []byte {
+	b = binrow.AppendID(b, it.LineItemID)
+	b = binrow.AppendID(b, it.ProductID)
+	b = binrow.AppendString(b, it.SKU)
+	b = binrow.AppendString(b, it.Category)
+	b = binrow.AppendVarint(b, int64(it.QuantityPurchased))
+	b = binrow.AppendVarint(b, int64(it.QuantityPrior))
+	b = binrow.AppendDecimal(b, it.UnitPrice)
+	b = binrow.AppendDecimal(b, it.LineDiscount)
+	b = binrow.AppendDecimal(b, it.LineTax)
+	b = binrow.AppendVarint(b, int64(it.QuantityRequested))
+	b = binrow.AppendString(b, it.ExpectedCondition)
+	b = binrow.AppendUvarint(b, uint64(len(it.Receipts)))
+	for _, rc := range it.Receipts {
+		b = binrow.AppendVarint(b, int64(rc.Quantity))
+		b = binrow.AppendString(b, rc.ActualCondition)
+		b = binrow.AppendString(b, rc.Notes)
+		b = binrow.AppendID(b, rc.ReceivedBy)
+		b = binrow.AppendTime(b, rc.At)
+	}
+	return b
+}
+
+func readItem(rd *binrow.Reader, it *ReturnItem) {
+	it.LineItemID = rd.ID()
+	it.ProductID = rd.ID()
+	it.SKU = rd.String()
+	it.Category = rd.String()
+	it.QuantityPurchased = int(rd.Varint())
+	it.QuantityPrior = int(rd.Varint())
+	it.UnitPrice = rd.Decimal()
+	it.LineDiscount = rd.Decimal()
+	it.LineTax = rd.Decimal()
+	it.QuantityRequested = int(rd.Varint())
+	it.ExpectedCondition = rd.String()
+	if n := rd.Count(6); n > 0 {
+		it.Receipts = make([]Receipt, n)
+		for i := range it.Receipts {
+			rc := &it.Receipts[i]
+			rc.Quantity = int(rd.Varint())
+			rc.ActualCondition = rd.String()
+			rc.Notes = rd.String()
+			rc.ReceivedBy = rd.ID()
+			rc.At = rd.Time()
+		}
+	}
+}
+
+func appendBreakdown(b []byte, rb *RefundBreakdown) []byte {
+	b = binrow.AppendBool(b, rb != nil)
+	if rb == nil {
+		return b
+	}
+	b = binrow.AppendString(b, rb.Currency)
+	for _, d := range [...]decimal.Decimal{rb.ItemTotal, rb.TaxRefund, rb.ShippingRefund, rb.RestockingFee, rb.Adjustment, rb.TotalRefund} {
+		b = binrow.AppendDecimal(b, d)
+	}
+	// nil and empty lines are told apart: the JSON form kept "lines": null
+	// and "lines": [] apart too
+	if rb.Lines == nil {
+		return binrow.AppendUvarint(b, 0)
+	}
+	b = binrow.AppendUvarint(b, uint64(len(rb.Lines))+1)
+	for _, l := range rb.Lines {
+		b = binrow.AppendID(b, l.LineItemID)
+		b = binrow.AppendVarint(b, int64(l.Quantity))
+		for _, d := range [...]decimal.Decimal{l.ItemTotal, l.TaxRefund, l.RestockingFee, l.Adjustment, l.Total} {
+			b = binrow.AppendDecimal(b, d)
+		}
+	}
+	return b
+}
+
+func readBreakdown(rd *binrow.Reader) *RefundBreakdown {
+	if !rd.Bool() {
+		return nil
+	}
+	rb := &RefundBreakdown{Currency: rd.String()}
+	for _, d := range [...]*decimal.Decimal{&rb.ItemTotal, &rb.TaxRefund, &rb.ShippingRefund, &rb.RestockingFee, &rb.Adjustment, &rb.TotalRefund} {
+		*d = rd.Decimal()
+	}
+	n := rd.Count(1)
+	if n == 0 {
+		return rb
+	}
+	if n-1 > rd.Len()/12 {
+		rd.Failf("%d refund lines exceed the row", n-1)
+		return rb
+	}
+	rb.Lines = make([]RefundLine, n-1)
+	for i := range rb.Lines {
+		l := &rb.Lines[i]
+		l.LineItemID = rd.ID()
+		l.Quantity = int(rd.Varint())
+		for _, d := range [...]*decimal.Decimal{&l.ItemTotal, &l.TaxRefund, &l.RestockingFee, &l.Adjustment, &l.Total} {
+			*d = rd.Decimal()
+		}
+	}
+	return rb
+}
+
+// Saga flags (one byte).
+const (
+	sagaRefunded = 1 << iota
+	sagaRestocked
+	sagaLabelAnswered
+	sagaLabelTimedOut
+	sagaReleased
+)
+
+func appendSaga(b []byte, s *Saga) []byte {
+	var flags byte
+	for _, f := range [...]struct {
+		set bool
+		bit byte
+	}{{s.Refunded, sagaRefunded}, {s.Restocked, sagaRestocked}, {s.LabelAnswered, sagaLabelAnswered},
+		{s.LabelTimedOut, sagaLabelTimedOut}, {s.Released, sagaReleased}} {
+		if f.set {
+			flags |= f.bit
+		}
+	}
+	b = append(b, flags)
+	b = binrow.AppendID(b, s.CompleteCommandID)
+	b = binrow.AppendString(b, s.RefundKey)
+	b = binrow.AppendVarint(b, int64(s.RefundAttempts))
+	b = binrow.AppendString(b, s.RefundRequestID)
+	b = binrow.AppendTime(b, s.RefundRequestedAt)
+	b = binrow.AppendID(b, s.RefundTransactionID)
+	b = binrow.AppendString(b, s.RefundError)
+	b = binrow.AppendString(b, s.GiftCardLast4)
+	b = binrow.AppendID(b, s.ReplacementOrder)
+	b = binrow.AppendVarint(b, int64(s.RestockAttempts))
+	b = binrow.AppendString(b, s.RestockRequestID)
+	b = binrow.AppendTime(b, s.RestockRequestedAt)
+	b = binrow.AppendString(b, s.RestockError)
+	b = binrow.AppendString(b, s.LabelRequestID)
+	b = binrow.AppendVarint(b, int64(s.LabelRequests))
+	b = binrow.AppendTime(b, s.LabelRequestedAt)
+	b = binrow.AppendString(b, s.LabelError)
+	b = binrow.AppendUvarint(b, uint64(len(s.Notifications)))
+	for _, n := range s.Notifications {
+		b = binrow.AppendString(b, n.ID)
+		b = binrow.AppendString(b, n.Template)
+		b = binrow.AppendVarint(b, int64(n.Attempts))
+		b = binrow.AppendString(b, n.Status)
+		b = binrow.AppendString(b, n.Error)
+	}
+	return b
+}
+
+func readSaga(rd *binrow.Reader, s *Saga) {
+	flags := rd.Byte()
+	s.Refunded = flags&sagaRefunded != 0
+	s.Restocked = flags&sagaRestocked != 0
+	s.LabelAnswered = flags&sagaLabelAnswered != 0
+	s.LabelTimedOut = flags&sagaLabelTimedOut != 0
+	s.Released = flags&sagaReleased != 0
+	s.CompleteCommandID = rd.ID()
+	s.RefundKey = rd.String()
+	s.RefundAttempts = int(rd.Varint())
+	s.RefundRequestID = rd.String()
+	s.RefundRequestedAt = readTime(rd)
+	s.RefundTransactionID = rd.ID()
+	s.RefundError = rd.String()
+	s.GiftCardLast4 = rd.String()
+	s.ReplacementOrder = rd.ID()
+	s.RestockAttempts = int(rd.Varint())
+	s.RestockRequestID = rd.String()
+	s.RestockRequestedAt = readTime(rd)
+	s.RestockError = rd.String()
+	s.LabelRequestID = rd.String()
+	s.LabelRequests = int(rd.Varint())
+	s.LabelRequestedAt = readTime(rd)
+	s.LabelError = rd.String()
+	if n := rd.Count(5); n > 0 {
+		s.Notifications = make([]Notification, n)
+		for i := range s.Notifications {
+			nt := &s.Notifications[i]
+			nt.ID = rd.String()
+			nt.Template = rd.String()
+			nt.Attempts = int(rd.Varint())
+			nt.Status = rd.String()
+			nt.Error = rd.String()
+		}
+	}
+}
+
+func appendAuditEntryBinary(b []byte, e *AuditEntry) []byte {
+	b = binrow.AppendVarint(b, int64(e.Seq))
+	b = binrow.AppendString(b, string(e.Action))
+	b = binrow.AppendID(b, e.ActorID)
+	b = binrow.AppendString(b, e.ActorType)
+	b = binrow.AppendString(b, string(e.PreviousState))
+	b = binrow.AppendString(b, string(e.NewState))
+	b = binrow.AppendBytes(b, e.Metadata)
+	b = binrow.AppendID(b, e.CommandID)
+	return binrow.AppendTime(b, e.At)
+}
+
+func readAuditEntry(rd *binrow.Reader, e *AuditEntry) {
+	e.Seq = int(rd.Varint())
+	e.Action = Action(rd.String())
+	e.ActorID = rd.ID()
+	e.ActorType = rd.String()
+	e.PreviousState = State(rd.String())
+	e.NewState = State(rd.String())
+	if md := rd.Bytes(); len(md) > 0 {
+		e.Metadata = json.RawMessage(copyBytes(md))
+	}
+	e.CommandID = rd.ID()
+	e.At = rd.Time()
+}
+
+// Ledger result flags (one byte).
+const (
+	resultPresent = 1 << iota
+	resultOK
+	resultReplayed
+	resultPending
+	resultHasError
+	// resultOwnID: the result's command ID is the entry's (always, in
+	// ledgers this processor writes), so it is not stored twice.
+	resultOwnID
+)
+
+func appendLedgerEntry(b []byte, e *command.Entry) []byte {
+	b = binrow.AppendID(b, e.ID)
+	b = binrow.AppendID(b, e.Digest)
+	res := e.Result
+	if res == nil {
+		return append(b, 0)
+	}
+	flags := byte(resultPresent)
+	for _, f := range [...]struct {
+		set bool
+		bit byte
+	}{{res.OK, resultOK}, {res.Replayed, resultReplayed}, {res.Pending, resultPending},
+		{res.Error != nil, resultHasError}, {res.CommandID == e.ID, resultOwnID}} {
+		if f.set {
+			flags |= f.bit
+		}
+	}
+	b = append(b, flags)
+	if res.CommandID != e.ID {
+		b = binrow.AppendID(b, res.CommandID)
+	}
+	b = binrow.AppendID(b, res.EnvelopeID)
+	b = binrow.AppendString(b, res.Type)
+	b = binrow.AppendBytes(b, res.Result)
+	if er := res.Error; er != nil {
+		b = binrow.AppendString(b, er.Code)
+		b = binrow.AppendString(b, er.Message)
+		var details []byte
+		if er.Details != nil {
+			var err error
+			if details, err = json.Marshal(er.Details); err != nil {
+				panic(err) // details are JSON values (topics.Error)
+			}
+		}
+		b = binrow.AppendBytes(b, details)
+	}
+	return binrow.AppendTime(b, res.CompletedAt)
+}
+
+func readLedgerEntry(rd *binrow.Reader, e *command.Entry) {
+	e.ID = rd.ID()
+	e.Digest = rd.ID()
+	flags := rd.Byte()
+	if flags&resultPresent == 0 {
+		return
+	}
+	res := &topics.CommandResult{OK: flags&resultOK != 0, Replayed: flags&resultReplayed != 0, Pending: flags&resultPending != 0}
+	if flags&resultOwnID != 0 {
+		res.CommandID = e.ID
+	} else {
+		res.CommandID = rd.ID()
+	}
+	res.EnvelopeID = rd.ID()
+	res.Type = rd.String()
+	if raw := rd.Bytes(); len(raw) > 0 {
+		res.Result = json.RawMessage(copyBytes(raw))
+	}
+	if flags&resultHasError != 0 {
+		res.Error = &topics.Error{Code: rd.String(), Message: rd.String()}
+		if details := rd.Bytes(); len(details) > 0 {
+			if err := json.Unmarshal(details, &res.Error.Details); err != nil {
+				rd.Failf("error details: %v", err)
+			}
+		}
+	}
+	res.CompletedAt = readTime(rd)
+	e.Result = res
+}
+
+func appendDecimalPtr(b []byte, d *decimal.Decimal) []byte {
+	b = binrow.AppendBool(b, d != nil)
+	if d != nil {
+		b = binrow.AppendDecimal(b, *d)
+	}
+	return b
+}
+
+func readDecimalPtr(rd *binrow.Reader) *decimal.Decimal {
+	if !rd.Bool() {
+		return nil
+	}
+	d := rd.Decimal()
+	return &d
+}
+
+func appendTimePtr(b []byte, t *time.Time) []byte {
+	b = binrow.AppendBool(b, t != nil)
+	if t != nil {
+		b = binrow.AppendTime(b, *t)
+	}
+	return b
+}
+
+func readTimePtr(rd *binrow.Reader) *time.Time {
+	if !rd.Bool() {
+		return nil
+	}
+	t := readTime(rd)
+	return &t
+}
+
+// readTime is rd.Time, with the zero time read back as the zero time.
+func readTime(rd *binrow.Reader) time.Time {
+	t := rd.Time()
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t
+}
+
+func copyBytes(b []byte) []byte { return append([]byte(nil), b...) }
