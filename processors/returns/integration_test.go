@@ -78,7 +78,9 @@ func run(m *testing.M) int {
 		fmt.Println(err)
 		return 1
 	}
-	sims, err = simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{
+	// no view: State reads the simulators' table (one process owns every
+	// partition), and nothing else consumes its changelog
+	sims, err = simulators.New(cluster.Clients, storage.MemoryBuilder(), nil, simulators.Config{
 		FailWhen: func(kind, returnID string, attempt int) bool {
 			return (kind == "payment" && strings.Contains(returnID, declineMarker)) ||
 				(kind == "payment" && attempt == 1 && strings.Contains(returnID, retryMarker)) ||

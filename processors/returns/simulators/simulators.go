@@ -99,7 +99,11 @@ type Simulators struct {
 }
 
 // New builds the simulators on clients with procStorage for their table and
-// viewStorage for the view State reads.
+// viewStorage for a view of it that State reads. With a nil viewStorage
+// there is no view (nothing consumes the table's changelog but the
+// processor's own recovery) and State reads the processor's table, which
+// holds only the partitions this instance owns: enough in one process
+// (`shopstream dev`, tests), where it owns them all.
 func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, cfg Config) (*Simulators, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -118,6 +122,9 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, cfg 
 	if s.proc, err = goka.NewProcessor(clients.Brokers(), g, clients.ProcessorOptions(procStorage)...); err != nil {
 		return nil, err
 	}
+	if viewStorage == nil {
+		return s, nil
+	}
 	if s.view, err = goka.NewView(clients.Brokers(), goka.GroupTable(Group), new(topics.JSONCodec[State]), clients.ViewOptions(viewStorage)...); err != nil {
 		return nil, err
 	}
@@ -128,16 +135,25 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, cfg 
 func (s *Simulators) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.proc.Run(ctx) })
-	g.Go(func() error { return s.view.Run(ctx) })
+	if s.view != nil {
+		g.Go(func() error { return s.view.Run(ctx) })
+	}
 	return g.Wait()
 }
 
 // Ready reports whether the simulators have recovered.
-func (s *Simulators) Ready() bool { return s.proc.Recovered() && s.view.Recovered() }
+func (s *Simulators) Ready() bool { return s.proc.Recovered() && (s.view == nil || s.view.Recovered()) }
 
-// State reads what the simulators did for a return.
+// State reads what the simulators did for a return: from the view, or
+// without one from the processor's table (partitions this instance owns).
 func (s *Simulators) State(returnID string) (State, error) {
-	v, err := s.view.Get(returnID)
+	var v any
+	var err error
+	if s.view != nil {
+		v, err = s.view.Get(returnID)
+	} else {
+		v, err = s.proc.Get(returnID)
+	}
 	if err != nil || v == nil {
 		return State{}, err
 	}
