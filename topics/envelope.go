@@ -95,8 +95,9 @@ func WithVersion(v int) EnvelopeOption { return func(e *Envelope) { e.V = v } }
 // produce identical envelopes apart from the ID.
 func NewEnvelope(typ string, at time.Time, data any, opts ...EnvelopeOption) (*Envelope, error) {
 	// The payload is any value a caller passes (a json.RawMessage too), so
-	// raw messages in it are validated, as encoding/json does.
-	raw, err := sjson.Marshal(data)
+	// raw messages in it are validated, as encoding/json does (but, as
+	// every record we write, without HTML escaping: jsonEncodeFlags).
+	raw, err := marshalJSONFlags(data, sjson.SortMapKeys)
 	if err != nil {
 		return nil, fmt.Errorf("topics: encoding %s payload: %w", typ, err)
 	}

@@ -33,6 +33,39 @@ func TestNewEnvelope(t *testing.T) {
 	require.Equal(t, "o1", data["order_id"])
 }
 
+// A payload's raw JSON is validated, and records are written without HTML
+// escaping (nothing reads them as HTML).
+func TestNewEnvelopePayloadEncoding(t *testing.T) {
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name    string
+		data    any
+		want    string
+		wantErr bool
+	}{
+		{"raw JSON kept", struct {
+			R json.RawMessage `json:"r"`
+		}{json.RawMessage(`{"a":[1,2]}`)}, `{"r":{"a":[1,2]}}`, false},
+		{"invalid raw JSON refused", json.RawMessage(`{"a":`), "", true},
+		{"no HTML escaping", map[string]string{"message": "I <3 gift cards & more"}, `{"message":"I <3 gift cards & more"}`, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env, err := topics.NewEnvelope("t", at, tc.data)
+			if tc.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, string(env.Data))
+			b, err := env.Encode()
+			require.NoError(t, err)
+			require.Contains(t, string(b), `"data":`+tc.want)
+			require.True(t, json.Valid(b))
+		})
+	}
+}
+
 func TestDecodeEnvelopeInboundContract(t *testing.T) {
 	// The example from contracts/inbound-events.md, with an unknown field.
 	raw := `{"id":"01934f6e-6a1b-7c3d-9e2f-0a1b2c3d4e5f","type":"order.completed","v":1,

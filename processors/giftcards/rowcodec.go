@@ -55,9 +55,9 @@ type rowCodec struct{}
 func (rowCodec) Encode(value any) ([]byte, error) {
 	switch v := value.(type) {
 	case *CardState:
-		return encodeRow(make([]byte, 0, 1024), v)
+		return encodeRow(make([]byte, 0, rowSizeHint(v)), v)
 	case CardState:
-		return encodeRow(make([]byte, 0, 1024), &v)
+		return encodeRow(make([]byte, 0, rowSizeHint(&v)), &v)
 	}
 	return nil, fmt.Errorf("giftcards: the card table cannot store %T", value)
 }
@@ -69,6 +69,23 @@ func (rowCodec) Decode(data []byte) (any, error) {
 		return nil, nil
 	}
 	return decodeRow(data)
+}
+
+// rowSizeHint is a little more than st's encoded size in the common case,
+// so that the row is encoded into one allocation.
+func rowSizeHint(st *CardState) int {
+	n := 64
+	for _, e := range st.Commands.Entries {
+		n += 96
+		if e.Result != nil {
+			n += len(e.Result.Result)
+		}
+	}
+	if c := st.Card; c != nil {
+		n += 160 + len(c.RecipientEmail) + len(c.Message) + len(c.VoidReason) + 128*len(c.Transactions) +
+			64*len(c.Redemptions) + 128*len(c.Holds) + 256*len(c.Transfers)
+	}
+	return n
 }
 
 // encodeRow appends st's binary form to b.
@@ -226,6 +243,15 @@ func appendEntry(b []byte, e command.Entry) ([]byte, error) {
 	return binrow.AppendTime(b, r.CompletedAt), nil
 }
 
+// The values of the row's enumerations, read without allocating.
+var (
+	statusNames         = []string{string(StatusActive), string(StatusPartiallyRedeemed), string(StatusFullyRedeemed), string(StatusExpired), string(StatusVoided)}
+	txTypeNames         = []string{string(TxRedemption), string(TxCreation), string(TxRefund), string(TxTransferIn), string(TxTransferOut), string(TxTransferReversal), string(TxVoid), string(TxExpiry)}
+	holdStatusNames     = []string{string(HoldAuthorized), string(HoldCaptured), string(HoldReleased), string(HoldExpired)}
+	transferStatusNames = []string{string(TransferPending), string(TransferCompleted), string(TransferReversed)}
+	commonCurrencies    = []string{"USD", "EUR", "GBP", "JPY", "CAD", "AUD"}
+)
+
 // decodeRow reads a card row in any stored form.
 func decodeRow(data []byte) (*CardState, error) {
 	if len(data) == 0 || data[0] != rowFormat {
@@ -256,10 +282,10 @@ func readCard(r *binrow.Reader) *Card {
 	c := &Card{
 		Key:            r.ID(),
 		Last4:          r.String(),
-		Currency:       r.String(),
+		Currency:       r.Intern(commonCurrencies...),
 		OriginalAmount: r.Decimal(),
 		Balance:        r.Decimal(),
-		Status:         Status(r.String()),
+		Status:         Status(r.Intern(statusNames...)),
 		PurchaserID:    r.ID(),
 		RecipientEmail: r.String(),
 		Message:        r.String(),
@@ -279,7 +305,7 @@ func readCard(r *binrow.Reader) *Card {
 	if n := r.Count(20); n > 0 {
 		c.Transactions = make(TxWindow, n)
 		for i := range c.Transactions {
-			c.Transactions[i] = Transaction{ID: r.ID(), Type: TxType(r.String()), Amount: r.Decimal(), BalanceBefore: r.Decimal(),
+			c.Transactions[i] = Transaction{ID: r.ID(), Type: TxType(r.Intern(txTypeNames...)), Amount: r.Decimal(), BalanceBefore: r.Decimal(),
 				BalanceAfter: r.Decimal(), OrderID: r.ID(), ReferenceID: r.ID(), CommandID: r.ID(), At: r.Time()}
 		}
 	}
@@ -292,14 +318,14 @@ func readCard(r *binrow.Reader) *Card {
 	if n := r.Count(19); n > 0 {
 		c.Holds = make([]Hold, n)
 		for i := range c.Holds {
-			c.Holds[i] = Hold{ID: r.ID(), OrderID: r.ID(), Amount: r.Decimal(), Captured: r.Decimal(), Status: HoldStatus(r.String()),
+			c.Holds[i] = Hold{ID: r.ID(), OrderID: r.ID(), Amount: r.Decimal(), Captured: r.Decimal(), Status: HoldStatus(r.Intern(holdStatusNames...)),
 				RedemptionID: r.ID(), At: r.Time(), ExpiresAt: r.Time()}
 		}
 	}
 	if n := r.Count(19); n > 0 {
 		c.Transfers = make([]Transfer, n)
 		for i := range c.Transfers {
-			t := Transfer{ID: r.ID(), ToKey: r.ID(), Amount: r.Decimal(), Status: TransferStatus(r.String()),
+			t := Transfer{ID: r.ID(), ToKey: r.ID(), Amount: r.Decimal(), Status: TransferStatus(r.Intern(transferStatusNames...)),
 				ToBalance: r.Decimal(), FromBalance: r.Decimal()}
 			t.Error = readError(r)
 			t.Origin = Origin{CommandID: r.ID(), Type: r.String(), Data: cloneRaw(r.Bytes())}
@@ -337,7 +363,7 @@ func readEntry(r *binrow.Reader) command.Entry {
 		res.CommandID = r.ID()
 	}
 	res.EnvelopeID = r.ID()
-	res.Type = r.String()
+	res.Type = r.Intern(TypeRedeem, TypeCreate, TypeRefund, TypeTransfer, TypeVoid, TypeAuthorize, TypeCapture, TypeRelease, TypeTransferCredit)
 	res.Result = cloneRaw(r.Bytes())
 	if flags&resultError != 0 {
 		res.Error = readError(r)

@@ -26,6 +26,7 @@ import (
 	"math"
 	"math/big"
 	"time"
+	"unsafe"
 
 	"github.com/shopspring/decimal"
 )
@@ -275,6 +276,18 @@ func (r *Reader) Bytes() []byte {
 // String reads a length-prefixed string.
 func (r *Reader) String() string { return string(r.Bytes()) }
 
+// Intern reads a length-prefixed string, without allocating when it is one
+// of known (an enumeration's values: a status, a type, a currency).
+func (r *Reader) Intern(known ...string) string {
+	b := r.Bytes()
+	for _, k := range known {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
+}
+
 // ID reads what AppendID wrote.
 func (r *Reader) ID() string {
 	switch form := r.Byte(); form {
@@ -287,7 +300,7 @@ func (r *Reader) ID() string {
 		}
 		u := r.b[r.off : r.off+16]
 		r.off += 16
-		var s [36]byte
+		s := make([]byte, 36)
 		hex.Encode(s[0:8], u[0:4])
 		s[8] = '-'
 		hex.Encode(s[9:13], u[4:6])
@@ -297,13 +310,18 @@ func (r *Reader) ID() string {
 		hex.Encode(s[19:23], u[8:10])
 		s[23] = '-'
 		hex.Encode(s[24:], u[10:])
-		return string(s[:])
+		return unsafe.String(&s[0], len(s)) // s is never written again
 	case idHex:
 		v := r.Bytes()
-		if len(v) == 0 && r.err == nil {
-			r.fail("empty hex ID")
+		if len(v) == 0 {
+			if r.err == nil {
+				r.fail("empty hex ID")
+			}
+			return ""
 		}
-		return hex.EncodeToString(v)
+		s := make([]byte, 2*len(v))
+		hex.Encode(s, v)
+		return unsafe.String(&s[0], len(s)) // s is never written again
 	default:
 		if r.err == nil {
 			r.fail("unknown ID form %d", form)

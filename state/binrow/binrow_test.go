@@ -101,6 +101,18 @@ func TestRowOfFields(t *testing.T) {
 	require.NoError(t, r.Done())
 }
 
+func TestIntern(t *testing.T) {
+	b := AppendString(AppendString(nil, "active"), "unknown")
+	r := NewReader(b)
+	require.Equal(t, "active", r.Intern("voided", "active"))
+	require.Equal(t, "unknown", r.Intern("voided", "active"))
+	require.NoError(t, r.Done())
+	allocs := testing.AllocsPerRun(100, func() {
+		NewReader(b).Intern("voided", "active")
+	})
+	require.Zero(t, allocs, "a known value is not allocated")
+}
+
 func TestReaderErrors(t *testing.T) {
 	t.Run("truncated string", func(t *testing.T) {
 		b := AppendString(nil, "hello")
