@@ -72,62 +72,60 @@ const (
 // canonical lower-case UUID (16 bytes) or a lower-case hex string (a
 // digest, an HMAC), as it is otherwise. Any string reads back unchanged.
 func AppendID(b []byte, s string) []byte {
-	if u, ok := parseUUID(s); ok {
+	if len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' {
+		n := len(b)
 		b = append(b, idUUID)
-		return append(b, u[:]...)
-	}
-	if len(s) >= 2 && len(s)%2 == 0 && lowerHex(s) {
+		ok := true
+		for i := 0; i < 36 && ok; i += 2 {
+			if i == 8 || i == 13 || i == 18 || i == 23 {
+				i++ // the dash
+			}
+			var c byte
+			c, ok = hexByte(s[i], s[i+1])
+			b = append(b, c)
+		}
+		if ok {
+			return b
+		}
+		b = b[:n]
+	} else if len(s) >= 2 && len(s)%2 == 0 {
+		n := len(b)
 		b = append(b, idHex)
 		b = binary.AppendUvarint(b, uint64(len(s)/2))
-		n := len(b)
-		b = append(b, make([]byte, len(s)/2)...)
-		hex.Decode(b[n:], []byte(s)) // lowerHex checked every character
-		return b
+		ok := true
+		for i := 0; i < len(s) && ok; i += 2 {
+			var c byte
+			c, ok = hexByte(s[i], s[i+1])
+			b = append(b, c)
+		}
+		if ok {
+			return b
+		}
+		b = b[:n]
 	}
 	b = append(b, idRaw)
 	return AppendString(b, s)
 }
 
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
+// hexValue maps a lower-case hex digit to its value and anything else to
+// 0xff.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return true
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
 
-// parseUUID reads the canonical lower-case form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
-func parseUUID(s string) (u [16]byte, ok bool) {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return u, false
-	}
-	j := 0
-	for i := 0; i < 36; {
-		if s[i] == '-' {
-			i++
-			continue
-		}
-		hi, ok1 := hexNibble(s[i])
-		lo, ok2 := hexNibble(s[i+1])
-		if !ok1 || !ok2 {
-			return u, false
-		}
-		u[j] = hi<<4 | lo
-		j++
-		i += 2
-	}
-	return u, true
-}
-
-func hexNibble(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+// hexByte decodes two lower-case hex digits.
+func hexByte(hi, lo byte) (byte, bool) {
+	h, l := hexValue[hi], hexValue[lo]
+	return h<<4 | l, h < 16 && l < 16
 }
 
 // Decimal forms (the first byte of a decimal).

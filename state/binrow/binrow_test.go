@@ -160,3 +160,18 @@ func FuzzReaderNeverPanics(f *testing.F) {
 		_ = r.Done()
 	})
 }
+
+func FuzzIDRoundTrip(f *testing.F) {
+	for _, s := range []string{"0194f6c2-7a3b-7c4d-8e5f-0123456789ab", "9f86d0", "order-1", "", "ab", "0194f6c2-7a3b-7c4d-8e5f-0123456789aZ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := NewReader(AppendID(nil, s))
+		if got := r.ID(); got != s {
+			t.Fatalf("%q read back as %q", s, got)
+		}
+		if err := r.Done(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
