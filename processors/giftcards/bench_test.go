@@ -80,13 +80,20 @@ func report(b *testing.B, lat []time.Duration, elapsed, cpuBefore time.Duration)
 	b.ReportMetric(0, "ns/op")
 }
 
+// redemptionsPerCard is how many redemptions the throughput benchmark
+// sends to each card: the row a redemption reads and writes is that of a
+// card with up to this many redemptions behind it, however long the run.
+const redemptionsPerCard = 10
+
 // BenchmarkRedemptionsThroughput drives redemptions across many cards as
 // fast as the broker and processor take them: command in, result out, with
-// many commands in flight.
+// many commands in flight. It creates b.N/redemptionsPerCard cards (at
+// least 2,000) first, so -benchtime 100000x is 10,000 cards and about five
+// seconds of sustained load at the target rate.
 func BenchmarkRedemptionsThroughput(b *testing.B) {
 	for _, inflight := range []int{64, 512} {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
-			keys := benchCards(b, 2000, "1000000.00")
+			keys := benchCards(b, max(2000, b.N/redemptionsPerCard), "1000000.00")
 			lat := make([]time.Duration, b.N)
 			sem := make(chan struct{}, inflight)
 			var wg sync.WaitGroup

@@ -77,8 +77,9 @@ func asT(t testing.TB) *testing.T {
 func viewCard(t *testing.T, key string, cond func(c *Card) bool) *Card {
 	t.Helper()
 	var got *Card
+	view := tableView(t)
 	kafkatest.Eventually(t, 20*time.Second, func() bool {
-		v, err := cardView.Get(key)
+		v, err := view.Get(key)
 		if err != nil || v == nil {
 			return false
 		}
@@ -267,13 +268,14 @@ func TestIntegrationExpiryOnTime(t *testing.T) {
 	res := submit(t, topics.GiftCardCommands, key, TypeCreate, "", CreateCommand{CardKey: key, Last4: last4, Amount: usd("25.00"), PurchaserID: "u", ExpiresAt: &expires}, customer)
 	require.True(t, res.OK)
 	viewCard(t, key, func(c *Card) bool { return true })
+	view := tableView(t)
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
 		live.Lock()
 		svc := live.svc
 		live.Unlock()
 		_, err := svc.ExpireDue(context.Background(), time.Now())
 		require.NoError(t, err)
-		v, _ := cardView.Get(key)
+		v, _ := view.Get(key)
 		return v != nil && v.(*CardState).Card.Status == StatusExpired
 	})
 	ev := eventData(t, consumeEvents(t, topics.GiftCardExpired, key, 1)[0])
@@ -307,12 +309,13 @@ func TestIntegrationHoldExpiry(t *testing.T) {
 	_, key := kcreate(t, "100.00", "USD")
 	exp := time.Now().Add(time.Second).UTC()
 	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: "o", Amount: Amount{dec("60")}, ExpiresAt: &exp}, customer))
+	view := tableView(t)
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
 		live.Lock()
 		svc := live.svc
 		live.Unlock()
 		_, _ = svc.ExpireDue(context.Background(), time.Now())
-		v, _ := cardView.Get(key)
+		v, _ := view.Get(key)
 		return v != nil && v.(*CardState).Card.Available().Equal(dec("100"))
 	})
 	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeCapture, "", CaptureCommand{CardKey: key, HoldID: h.HoldID}, customer), CodeHoldNotActive)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/stretchr/testify/require"
 
 	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
@@ -21,7 +23,16 @@ import (
 var (
 	cluster   *kafkatest.Cluster
 	commander *topics.Commander
-	cardView  *goka.View
+	// cardView is a goka view of the card table, started by the first test
+	// that reads it (tableView): the benchmarks measure the service alone.
+	cardView struct {
+		once sync.Once
+		view *goka.View
+		err  error
+	}
+	fixtureCtx context.Context
+	// viewStorage holds the views' Pebble databases.
+	viewStorage func(topic string, partition int32) (storage.Storage, error)
 	// stateDir holds the service's Pebble tables, as in production; a
 	// restarted service reopens them.
 	stateDir string
@@ -52,8 +63,7 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(stateDir)
-	viewStorage, err := state.NewBuilder(filepath.Join(stateDir, "views"), state.WithoutWAL())
-	if err != nil {
+	if viewStorage, err = state.NewBuilder(filepath.Join(stateDir, "views"), state.WithoutWAL()); err != nil {
 		return 0, err
 	}
 	cat, err := topics.NewCatalog(kafkatest.Partitions)
@@ -62,6 +72,7 @@ func runMain(m *testing.M) (int, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	fixtureCtx = ctx
 	if _, err := cat.Ensure(ctx, cluster.Admin, 1); err != nil {
 		return 0, err
 	}
@@ -73,19 +84,39 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer stopService()
-	if cardView, err = goka.NewView(cluster.Clients.Brokers(), Table, TableCodec(),
-		cluster.Clients.ViewOptions(viewStorage)...); err != nil {
-		return 0, err
-	}
-	go cardView.Run(ctx) //nolint:errcheck
 	deadline := time.Now().Add(60 * time.Second)
-	for !(live.svc.Ready() && cardView.Recovered()) {
+	for !live.svc.Ready() {
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("service not ready after 60s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return m.Run(), nil
+}
+
+// tableView returns the view of the card table, starting it (and waiting
+// for its recovery) on the first call.
+func tableView(t *testing.T) *goka.View {
+	t.Helper()
+	cardView.once.Do(func() {
+		v, err := goka.NewView(cluster.Clients.Brokers(), Table, TableCodec(), cluster.Clients.ViewOptions(viewStorage)...)
+		if err != nil {
+			cardView.err = err
+			return
+		}
+		go v.Run(fixtureCtx) //nolint:errcheck // returns nil when the fixture ends
+		deadline := time.Now().Add(60 * time.Second)
+		for !v.Recovered() {
+			if time.Now().After(deadline) {
+				cardView.err = fmt.Errorf("card table view not recovered after 60s")
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cardView.view = v
+	})
+	require.NoError(t, cardView.err)
+	return cardView.view
 }
 
 // startService starts the gift card service (table state recovers from
