@@ -12,6 +12,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
@@ -87,7 +89,10 @@ type State struct {
 	Restocks int `json:"restocks"`
 	// Labels counts label requests that carry no attempt number (sent
 	// before LabelRequest.Attempt existed); the others need no state.
-	Labels        int      `json:"labels"`
+	Labels int `json:"labels"`
+	// Notifications are the templates the notification service sent for
+	// the return, in order. State fills them from the mailbox this process
+	// keeps (Simulators.mailbox); tables written before it kept them too.
 	Notifications []string `json:"notifications,omitempty"`
 }
 
@@ -96,6 +101,46 @@ type Simulators struct {
 	cfg  Config
 	proc *goka.Processor
 	view *goka.View
+	mail *mailbox
+}
+
+// MailboxSize is how many returns' notifications the simulated
+// notification service keeps (the oldest return's are forgotten first).
+const MailboxSize = 1 << 16
+
+// mailbox is what the simulated notification service sent, per return. It
+// lives in memory, not in the simulators' table: a mail service keeps no
+// state the saga relies on (a notification request carries its attempt, so
+// failures are injected without state), and writing the table for every
+// notification was two records of every return's lifecycle.
+type mailbox struct {
+	mu    sync.Mutex
+	sent  map[string][]string
+	order []string // returns in the order of their first notification
+	next  int
+}
+
+func newMailbox(size int) *mailbox {
+	return &mailbox{sent: make(map[string][]string), order: make([]string, size)}
+}
+
+func (m *mailbox) add(returnID, template string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.sent[returnID]; !ok {
+		if old := m.order[m.next]; old != "" {
+			delete(m.sent, old)
+		}
+		m.order[m.next] = returnID
+		m.next = (m.next + 1) % len(m.order)
+	}
+	m.sent[returnID] = append(m.sent[returnID], template)
+}
+
+func (m *mailbox) get(returnID string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.sent[returnID])
 }
 
 // New builds the simulators on clients with procStorage for their table and
@@ -108,7 +153,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, cfg 
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Simulators{cfg: cfg}
+	s := &Simulators{cfg: cfg, mail: newMailbox(MailboxSize)}
 	g := goka.DefineGroup(Group,
 		goka.Input(goka.Stream(topics.PaymentsRefunds), new(topics.BytesCodec), s.handle),
 		goka.Input(goka.Stream(topics.InventoryRestocks), new(topics.BytesCodec), s.handle),
@@ -154,10 +199,15 @@ func (s *Simulators) State(returnID string) (State, error) {
 	} else {
 		v, err = s.proc.Get(returnID)
 	}
-	if err != nil || v == nil {
+	if err != nil {
 		return State{}, err
 	}
-	return *v.(*State), nil
+	var st State
+	if v != nil {
+		st = *v.(*State)
+	}
+	st.Notifications = append(slices.Clone(st.Notifications), s.mail.get(returnID)...)
+	return st, nil
 }
 
 func (s *Simulators) handle(ctx goka.Context, msg any) {
@@ -189,7 +239,8 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 		rp, stateless, err = s.label(st, env)
 	case returns.RequestNotification:
 		typ = returns.ReplyNotification
-		rp, err = s.notify(st, env)
+		rp, err = s.notify(ctx.Key(), env)
+		stateless = true
 	default:
 		err = topics.ErrInvalidRequest.Withf("the simulators do not handle %q", env.Type)
 	}
@@ -300,8 +351,19 @@ func (s *Simulators) label(st *State, env *topics.Envelope) (rp returns.Reply, s
 	return rp, stateless, nil
 }
 
-func (s *Simulators) notify(st *State, env *topics.Envelope) (returns.Reply, error) {
-	rq, err := topics.DecodeData[returns.NotificationRequest](env)
+// notificationRequest is what the notification simulator reads of a
+// returns.NotificationRequest (not its template data).
+type notificationRequest struct {
+	RequestID string `json:"request_id"`
+	ReturnID  string `json:"return_id"`
+	Template  string `json:"template"`
+	Attempt   int    `json:"attempt"`
+}
+
+// notify sends a notification: into the mailbox, not the table (the
+// request carries its attempt, so nothing else is kept).
+func (s *Simulators) notify(key string, env *topics.Envelope) (returns.Reply, error) {
+	rq, err := topics.DecodeData[notificationRequest](env)
 	if err != nil {
 		return returns.Reply{}, err
 	}
@@ -310,7 +372,7 @@ func (s *Simulators) notify(st *State, env *topics.Envelope) (returns.Reply, err
 		rp.Error = "mail server unavailable (simulated)"
 		return rp, nil
 	}
-	st.Notifications = append(st.Notifications, rq.Template)
+	s.mail.add(key, rq.Template)
 	rp.OK = true
 	return rp, nil
 }
