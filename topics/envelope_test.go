@@ -3,6 +3,7 @@ package topics_test
 import (
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +65,34 @@ func TestNewEnvelopePayloadEncoding(t *testing.T) {
 			require.True(t, json.Valid(b))
 		})
 	}
+}
+
+// IDs drawn concurrently from the buffered random source are all distinct
+// UUIDv7s.
+func TestNewIDConcurrent(t *testing.T) {
+	const goroutines, each = 8, 2000
+	ids := make(chan string, goroutines*each)
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				ids <- topics.NewID()
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		u, err := uuid.Parse(id)
+		require.NoError(t, err)
+		require.Equal(t, uuid.Version(7), u.Version())
+		require.False(t, seen[id], "duplicate %s", id)
+		seen[id] = true
+	}
+	require.Len(t, seen, goroutines*each)
 }
 
 func TestDecodeEnvelopeInboundContract(t *testing.T) {
