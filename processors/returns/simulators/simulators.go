@@ -215,9 +215,16 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 	if env == nil {
 		return
 	}
-	st, _ := ctx.Value().(*State)
-	if st == nil {
-		st = &State{}
+	// the table is read only by the requests that use it: label requests
+	// with an attempt and notifications need no state
+	var st *State
+	state := func() *State {
+		if st == nil {
+			if st, _ = ctx.Value().(*State); st == nil {
+				st = &State{}
+			}
+		}
+		return st
 	}
 	var (
 		typ string
@@ -230,13 +237,13 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 	switch env.Type {
 	case returns.RequestRefund:
 		typ = returns.ReplyRefund
-		rp, err = s.refund(st, env)
+		rp, err = s.refund(state(), env)
 	case returns.RequestRestock:
 		typ = returns.ReplyRestock
-		rp, err = s.restock(st, env)
+		rp, err = s.restock(state(), env)
 	case returns.RequestLabel:
 		typ = returns.ReplyLabel
-		rp, stateless, err = s.label(st, env)
+		rp, stateless, err = s.label(state, env)
 	case returns.RequestNotification:
 		typ = returns.ReplyNotification
 		rp, err = s.notify(ctx.Key(), env)
@@ -245,7 +252,7 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 		err = topics.ErrInvalidRequest.Withf("the simulators do not handle %q", env.Type)
 	}
 	if errors.Is(err, errDropped) {
-		st.Dropped++
+		state().Dropped++
 		ctx.SetValue(st)
 		return
 	}
@@ -255,7 +262,7 @@ func (s *Simulators) handle(ctx goka.Context, msg any) {
 	}
 	rp.ReturnID = ctx.Key()
 	if !stateless {
-		ctx.SetValue(st)
+		ctx.SetValue(state())
 	}
 	out, err := topics.NewEnvelope(typ, env.OccurredAt, rp, topics.WithCorrelationID(ctx.Key()),
 		topics.WithActor(topics.Actor{ID: "simulators", Type: topics.ActorSystem}))
@@ -324,20 +331,20 @@ func (s *Simulators) restock(st *State, env *topics.Envelope) (returns.Reply, er
 // label requests, counted by the saga), so nothing is kept and stateless
 // is true; requests without one (sent before it existed) are counted in
 // State.Labels.
-func (s *Simulators) label(st *State, env *topics.Envelope) (rp returns.Reply, stateless bool, err error) {
+func (s *Simulators) label(state func() *State, env *topics.Envelope) (rp returns.Reply, stateless bool, err error) {
 	rq, err := topics.DecodeData[returns.LabelRequest](env)
 	if err != nil {
 		return returns.Reply{}, false, err
 	}
 	attempt, stateless := rq.Attempt, rq.Attempt > 0
 	if !stateless {
-		attempt = st.Labels + 1
+		attempt = state().Labels + 1
 	}
 	if s.cfg.drop("label", rq.ReturnID, attempt) {
 		return returns.Reply{}, false, errDropped
 	}
 	if !stateless {
-		st.Labels++
+		state().Labels++
 	}
 	rp = returns.Reply{RequestID: rq.RequestID}
 	if s.cfg.fail("label", rq.ReturnID, attempt, s.cfg.LabelFailures) {
