@@ -68,11 +68,9 @@ var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return
 
 // marshalJSON encodes v into a pooled buffer and returns a copy of exactly
 // the encoded size.
-func marshalJSON(v any) ([]byte, error) { return marshalJSONFlags(v, jsonEncodeFlags) }
-
-func marshalJSONFlags(v any, flags sjson.AppendFlags) ([]byte, error) {
+func marshalJSON(v any) ([]byte, error) {
 	bp := jsonBuffers.Get().(*[]byte)
-	b, err := sjson.Append((*bp)[:0], v, flags)
+	b, err := sjson.Append((*bp)[:0], v, jsonEncodeFlags)
 	var out []byte
 	if err == nil {
 		out = append([]byte(nil), b...)

@@ -98,10 +98,18 @@ func WithVersion(v int) EnvelopeOption { return func(e *Envelope) { e.V = v } }
 // processor passes the time of the message it is handling, so replays
 // produce identical envelopes apart from the ID.
 func NewEnvelope(typ string, at time.Time, data any, opts ...EnvelopeOption) (*Envelope, error) {
-	// The payload is any value a caller passes (a json.RawMessage too), so
-	// raw messages in it are validated, as encoding/json does (but, as
-	// every record we write, without HTML escaping: jsonEncodeFlags).
-	raw, err := marshalJSONFlags(data, sjson.SortMapKeys)
+	// The payload is any value a caller passes. Raw JSON passed as the
+	// payload itself is validated (and kept as it is); raw messages inside a
+	// value are copied as they are (jsonEncodeFlags): they come from our own
+	// encoders or from decoding, which validated them.
+	var raw []byte
+	var err error
+	switch d := data.(type) {
+	case json.RawMessage:
+		raw, err = validRaw(d)
+	default:
+		raw, err = marshalJSON(data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("topics: encoding %s payload: %w", typ, err)
 	}
@@ -117,6 +125,16 @@ func NewEnvelope(typ string, at time.Time, data any, opts ...EnvelopeOption) (*E
 		o(e)
 	}
 	return e, nil
+}
+
+func validRaw(b json.RawMessage) ([]byte, error) {
+	if b == nil {
+		return []byte("null"), nil
+	}
+	if !sjson.Valid(b) {
+		return nil, errors.New("raw payload is not valid JSON")
+	}
+	return bytes.Clone(b), nil
 }
 
 // NewID returns a new UUIDv7 string: unique, and sortable by creation time.

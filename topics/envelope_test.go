@@ -47,7 +47,9 @@ func TestNewEnvelopePayloadEncoding(t *testing.T) {
 		{"raw JSON kept", struct {
 			R json.RawMessage `json:"r"`
 		}{json.RawMessage(`{"a":[1,2]}`)}, `{"r":{"a":[1,2]}}`, false},
-		{"invalid raw JSON refused", json.RawMessage(`{"a":`), "", true},
+		{"raw JSON payload kept", json.RawMessage(`{"a":1}`), `{"a":1}`, false},
+		{"nil raw payload is null", json.RawMessage(nil), `null`, false},
+		{"invalid raw JSON payload refused", json.RawMessage(`{"a":`), "", true},
 		{"no HTML escaping", map[string]string{"message": "I <3 gift cards & more"}, `{"message":"I <3 gift cards & more"}`, false},
 	}
 	for _, tc := range cases {
