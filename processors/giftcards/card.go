@@ -66,6 +66,10 @@ type Redemption struct {
 	Amount   decimal.Decimal
 	Refunded decimal.Decimal
 	HoldID   string
+	// Refunds are the IDs of the refunds made to it (since 2026-12-01;
+	// refunds made before are counted in Refunded only), so that a refund
+	// command repeated after it left the card's ledger is recognized.
+	Refunds []string
 }
 
 // Refundable is what can still be refunded to the card.
@@ -157,6 +161,10 @@ type Card struct {
 	Redemptions []Redemption `json:"redemptions,omitempty"`
 	Holds       []Hold       `json:"holds,omitempty"`
 	Transfers   []Transfer   `json:"transfers,omitempty"`
+	// Credits are the IDs of the transfers credited to the card (since
+	// 2026-12-01), so that a credit step delivered again after it left the
+	// card's ledger is not credited twice.
+	Credits []string `json:"credits,omitempty"`
 	// Seq counts the card's events: every event about the card carries the
 	// next value, so readers (the PostgreSQL sink) can order a card's
 	// events exactly. A card stored before it existed decodes as 0 and
@@ -220,6 +228,7 @@ func (c *Card) Clone() *Card {
 	n.Redemptions = slices.Clone(c.Redemptions)
 	n.Holds = slices.Clone(c.Holds)
 	n.Transfers = slices.Clone(c.Transfers)
+	n.Credits = slices.Clone(c.Credits)
 	if c.VoidedAt != nil {
 		t := *c.VoidedAt
 		n.VoidedAt = &t
@@ -345,6 +354,16 @@ func (c *Card) hold(id string) (int, bool) {
 		}
 	}
 	return -1, false
+}
+
+// refunded reports whether a refund with this ID was made to the card.
+func (c *Card) refunded(id string) bool {
+	for i := range c.Redemptions {
+		if slices.Contains(c.Redemptions[i].Refunds, id) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Card) transfer(id string) (int, bool) {

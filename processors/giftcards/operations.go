@@ -1,6 +1,7 @@
 package giftcards
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -234,6 +235,7 @@ func (c *Card) Refund(cmd RefundCommand, m Meta) (*Card, []Event, *RefundResult,
 	id := DeriveID(c.Key, m.CommandID, "refund")
 	t := n.post(TxRefund, amount, m, r.OrderID, id)
 	n.Redemptions[i].Refunded = r.Refunded.Add(amount)
+	n.Redemptions[i].Refunds = append(slices.Clone(r.Refunds), id)
 	n.restatus()
 	ev := n.event(EventRefunded, func(e *CardEvent) {
 		e.Amount, e.Transaction, e.OrderID, e.RedemptionID, e.RefundID = money(n.Money(amount)), &t, r.OrderID, r.ID, id
@@ -298,6 +300,7 @@ func TransferCredit(c *Card, cmd TransferCreditCommand, m Meta) (*Card, []Event,
 	}
 	n := c.Clone()
 	t := n.post(TxTransferIn, amount, m, "", cmd.TransferID)
+	n.Credits = append(n.Credits, cmd.TransferID)
 	n.restatus()
 	ev := n.event(EventTransferCredited, func(e *CardEvent) {
 		e.Amount, e.Transaction, e.TransferID, e.Counterparty = money(n.Money(amount)), &t, cmd.TransferID, cmd.FromKey

@@ -136,8 +136,10 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 			command.Reply(ctx, prev)
 			return
 		}
-		if err := forgottenRedeem(st.Card, env); err != nil {
-			command.Reply(ctx, topics.Failed(env, err))
+		if err := forgottenCommand(st.Card, env); err != nil {
+			if env.Type != TypeTransferCredit { // a saga step: nobody waits for its result
+				command.Reply(ctx, topics.Failed(env, err))
+			}
 			return
 		}
 	}
@@ -209,24 +211,50 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 	}
 }
 
-// forgottenRedeem refuses a redeem whose command ID the ledger no longer
-// remembers (more than the ledger size of other commands for the card came
-// after it) but whose redemption is on the card: applying it again would
-// debit the card twice. Redemptions are never trimmed from the card, so a
-// redeem is applied at most once whatever the ledger size. The answer is an
-// idempotency_conflict, a transient answer, so the first result stays what
-// the results topic (GET /v1/commands/{id}) holds for the command ID.
-func forgottenRedeem(card *Card, env *topics.Envelope) error {
-	if card == nil || env.Type != TypeRedeem {
+// forgottenCommand refuses a command that moves money when its command ID
+// is no longer in the card's ledger (more than the ledger size of other
+// commands for the card came after it) but its effect is on the card:
+// applying it again would move the money twice. Every such command creates
+// something on the card under an ID derived from the card key and its
+// command ID, and the card keeps it for good: a redeem or a capture its
+// redemption, an authorize its hold, a transfer its transfer, a refund its
+// ID on the redemption it refunded; and the transfer saga's credit step
+// the transfer's ID on the destination. So these commands are applied at
+// most once whatever the ledger size. The answer is an idempotency_conflict, a
+// transient answer, so the first result stays what the results topic
+// (GET /v1/commands/{id}) holds for the command ID.
+func forgottenCommand(card *Card, env *topics.Envelope) error {
+	if card == nil {
 		return nil
 	}
-	id := DeriveID(card.Key, env.CommandID, "redemption")
-	if _, ok := card.redemption(id); !ok {
+	var what, id string
+	var found bool
+	switch env.Type {
+	case TypeRedeem, TypeCapture:
+		what, id = "redemption", DeriveID(card.Key, env.CommandID, "redemption")
+		_, found = card.redemption(id)
+	case TypeAuthorize:
+		what, id = "hold", DeriveID(card.Key, env.CommandID, "hold")
+		_, found = card.hold(id)
+	case TypeTransfer:
+		what, id = "transfer", DeriveID(card.Key, env.CommandID, "transfer")
+		_, found = card.transfer(id)
+	case TypeRefund:
+		what, id = "refund", DeriveID(card.Key, env.CommandID, "refund")
+		found = card.refunded(id)
+	case TypeTransferCredit:
+		var cmd TransferCreditCommand
+		if json.Unmarshal(env.Data, &cmd) == nil && cmd.TransferID != "" {
+			what, id = "transfer", cmd.TransferID
+			found = slices.Contains(card.Credits, id)
+		}
+	}
+	if !found {
 		return nil
 	}
 	return topics.ErrIdempotencyConflict.
-		Withf("command %s was already applied to this card (redemption %s); its first result is no longer kept with the card: read it at GET /v1/commands/%s", env.CommandID, id, env.CommandID).
-		With("command_id", env.CommandID).With("redemption_id", id)
+		Withf("command %s was already applied to this card (%s %s); its first result is no longer kept with the card: read it at GET /v1/commands/%s", env.CommandID, what, id, env.CommandID).
+		With("command_id", env.CommandID).With(what+"_id", id)
 }
 
 // emit writes events to their topics and the index records derived from

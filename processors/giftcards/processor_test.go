@@ -178,28 +178,84 @@ func TestProcessorIdempotency(t *testing.T) {
 // A redeem delivered again after its command ID left the card's ledger
 // (more than the ledger size of other commands came in between) is refused,
 // not applied twice: its redemption is still on the card.
-func TestProcessorForgottenRedeemIsNotAppliedTwice(t *testing.T) {
-	f := newFixture(t, WithLedgerSize(2))
-	_, key := f.create(t, "50.00", "USD")
-	cmd := RedeemCommand{CardKey: key, OrderID: "o1", Amount: amt("10")}
-	first := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "old-1", cmd, t0)
-	require.True(t, first.OK)
-	for i := range 3 {
-		res := f.send(t, topics.GiftCardCommands, key, TypeRedeem, fmt.Sprintf("later-%d", i), RedeemCommand{CardKey: key, OrderID: "o2", Amount: amt("1")}, t0)
-		require.True(t, res.OK)
+// A command that moves money, repeated after its command ID left the
+// card's ledger (a ledger of 2 here), is recognized by what it left on the
+// card and refused with a transient idempotency_conflict: it is never
+// applied twice. A new command ID is applied as usual.
+func TestProcessorForgottenCommandIsNotAppliedTwice(t *testing.T) {
+	cases := []struct {
+		name string
+		// setup prepares the card and returns the command to repeat.
+		setup   func(t *testing.T, f *fixture, key string) (typ string, cmd func(id string) any)
+		idField string
+	}{
+		{"redeem", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
+			return TypeRedeem, func(string) any { return RedeemCommand{CardKey: key, OrderID: "o1", Amount: amt("10")} }
+		}, "redemption_id"},
+		{"authorize", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
+			return TypeAuthorize, func(string) any { return AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{dec("10")}} }
+		}, "hold_id"},
+		{"capture", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
+			h1 := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "auth-1", AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{dec("10")}}, t0))
+			h2 := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "auth-2", AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{dec("10")}}, t0))
+			holds := map[string]string{"old-1": h1.HoldID, "new-1": h2.HoldID}
+			return TypeCapture, func(id string) any { return CaptureCommand{CardKey: key, HoldID: holds[id]} }
+		}, "redemption_id"},
+		{"transfer", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
+			_, to := f.create(t, "5.00", "USD")
+			return TypeTransfer, func(string) any { return TransferCommand{CardKey: key, ToKey: to, Amount: Amount{dec("10")}} }
+		}, "transfer_id"},
+		{"refund", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
+			r := f.redeem(t, key, "o1", "40.00")
+			return TypeRefund, func(string) any { return RefundCommand{RedemptionID: r.RedemptionID, CardKey: key, Amount: amt("10")} }
+		}, "refund_id"},
 	}
-	require.Equal(t, "37", f.card(t, key).Balance.String())
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, WithLedgerSize(2))
+			_, key := f.create(t, "100.00", "USD")
+			typ, cmd := tc.setup(t, f, key)
+			first := f.send(t, topics.GiftCardCommands, key, typ, "old-1", cmd("old-1"), t0)
+			require.True(t, first.OK, "%+v", first.Error)
+			for i := range 3 { // push old-1 out of the ledger
+				res := f.send(t, topics.GiftCardCommands, key, TypeRedeem, fmt.Sprintf("later-%d", i), RedeemCommand{CardKey: key, OrderID: "o2", Amount: amt("1")}, t0)
+				require.True(t, res.OK)
+			}
+			before := f.card(t, key)
 
-	again := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "old-1", cmd, t0)
-	requireCode(t, again, topics.CodeIdempotencyConflict)
-	require.True(t, again.Transient(), "the first result stays the command's result")
-	require.Equal(t, "37", f.card(t, key).Balance.String(), "not debited twice")
-	require.Len(t, f.events(t, topics.GiftCardRedeemed), 4)
+			again := f.send(t, topics.GiftCardCommands, key, typ, "old-1", cmd("old-1"), t0)
+			requireCode(t, again, topics.CodeIdempotencyConflict)
+			require.True(t, again.Transient(), "the first result stays the command's result")
+			require.Contains(t, again.Error.Details, tc.idField)
+			after := f.card(t, key)
+			require.Equal(t, before.Balance.String(), after.Balance.String(), "not applied twice")
+			require.Equal(t, before.Available().String(), after.Available().String())
+			require.Equal(t, before.TransactionCount(), after.TransactionCount())
 
-	// A new command ID is applied as usual.
-	res := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "new-1", cmd, t0)
-	require.True(t, res.OK)
-	require.Equal(t, "27", f.card(t, key).Balance.String())
+			res := f.send(t, topics.GiftCardCommands, key, typ, "new-1", cmd("new-1"), t0)
+			require.True(t, res.OK, "a new command ID is applied: %+v", res.Error)
+			now := f.card(t, key)
+			require.False(t, now.Balance.Equal(before.Balance) && now.Available().Equal(before.Available()), "it moved money")
+		})
+	}
+}
+
+// The transfer saga's credit step, delivered again after it left the
+// destination's ledger, is not credited twice (and, a saga step, gets no
+// result: nobody waits for one).
+func TestProcessorForgottenTransferCreditIsNotAppliedTwice(t *testing.T) {
+	f := newFixture(t, WithLedgerSize(2))
+	_, from := f.create(t, "50.00", "USD")
+	_, to := f.create(t, "10.00", "USD")
+	credit := TransferCreditCommand{TransferID: "tr-forgotten", FromKey: from, ToKey: to, Amount: usd("5.00")}
+	f.send(t, topics.GiftCardCommands, to, TypeTransferCredit, "credit-1", credit, t0)
+	require.Equal(t, "15", f.card(t, to).Balance.String())
+	for i := range 3 {
+		require.True(t, f.send(t, topics.GiftCardCommands, to, TypeRedeem, fmt.Sprintf("later-%d", i), RedeemCommand{CardKey: to, OrderID: "o", Amount: amt("1")}, t0).OK)
+	}
+	f.send(t, topics.GiftCardCommands, to, TypeTransferCredit, "credit-1", credit, t0)
+	require.Equal(t, "12", f.card(t, to).Balance.String(), "credited once")
+	require.Len(t, f.events(t, topics.GiftCardTransfers), 1, "one transfer_credited")
 }
 
 func TestProcessorRedeemIndexesAndRefund(t *testing.T) {

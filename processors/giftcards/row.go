@@ -25,8 +25,9 @@ import (
 
 // MarshalJSON stores a redemption as ["id","order_id","amount"], followed
 // by "refunded" when something was refunded or a hold follows, and by
-// "hold_id" when it captured a hold: about half the size of the object
-// form, and cheaper to encode and decode.
+// "hold_id" when it captured a hold: the compact JSON form of the card rows
+// earlier versions stored (the row is binary now, rowcodec.go), which never
+// had the refund IDs.
 func (r Redemption) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, 16+len(r.ID)+len(r.OrderID)+len(r.HoldID))
 	b = append(b, '[')
@@ -69,7 +70,7 @@ func (r *Redemption) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*r = Redemption(s)
+		*r = Redemption{ID: s.ID, OrderID: s.OrderID, Amount: s.Amount, Refunded: s.Refunded, HoldID: s.HoldID}
 		return nil
 	}
 	f, err := stringArray(b, 5)

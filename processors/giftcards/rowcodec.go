@@ -158,6 +158,10 @@ func appendCard(b []byte, c *Card) ([]byte, error) {
 		b = binrow.AppendDecimal(b, r.Amount)
 		b = binrow.AppendDecimal(b, r.Refunded)
 		b = binrow.AppendID(b, r.HoldID)
+		b = binrow.AppendUvarint(b, uint64(len(r.Refunds)))
+		for _, id := range r.Refunds {
+			b = binrow.AppendID(b, id)
+		}
 	}
 	b = binrow.AppendUvarint(b, uint64(len(c.Holds)))
 	for _, h := range c.Holds {
@@ -186,6 +190,10 @@ func appendCard(b []byte, c *Card) ([]byte, error) {
 		b = binrow.AppendString(b, t.Origin.Type)
 		b = binrow.AppendBytes(b, t.Origin.Data)
 		b = binrow.AppendTime(b, t.At)
+	}
+	b = binrow.AppendUvarint(b, uint64(len(c.Credits)))
+	for _, id := range c.Credits {
+		b = binrow.AppendID(b, id)
 	}
 	return binrow.AppendVarint(b, c.Seq), nil
 }
@@ -309,10 +317,16 @@ func readCard(r *binrow.Reader) *Card {
 				BalanceAfter: r.Decimal(), OrderID: r.ID(), ReferenceID: r.ID(), CommandID: r.ID(), At: r.Time()}
 		}
 	}
-	if n := r.Count(11); n > 0 {
+	if n := r.Count(12); n > 0 {
 		c.Redemptions = make([]Redemption, n)
 		for i := range c.Redemptions {
 			c.Redemptions[i] = Redemption{ID: r.ID(), OrderID: r.ID(), Amount: r.Decimal(), Refunded: r.Decimal(), HoldID: r.ID()}
+			if k := r.Count(2); k > 0 {
+				c.Redemptions[i].Refunds = make([]string, k)
+				for j := range c.Redemptions[i].Refunds {
+					c.Redemptions[i].Refunds[j] = r.ID()
+				}
+			}
 		}
 	}
 	if n := r.Count(19); n > 0 {
@@ -331,6 +345,12 @@ func readCard(r *binrow.Reader) *Card {
 			t.Origin = Origin{CommandID: r.ID(), Type: r.String(), Data: cloneRaw(r.Bytes())}
 			t.At = r.Time()
 			c.Transfers[i] = t
+		}
+	}
+	if n := r.Count(2); n > 0 {
+		c.Credits = make([]string, n)
+		for i := range c.Credits {
+			c.Credits[i] = r.ID()
 		}
 	}
 	c.Seq = r.Varint()
