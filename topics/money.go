@@ -1,10 +1,12 @@
 package topics
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 
+	sjson "github.com/segmentio/encoding/json"
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/currency"
 )
@@ -27,7 +29,7 @@ type moneyJSON struct {
 // rejected, because a client that sends floats has already lost precision.
 func (m *Money) UnmarshalJSON(b []byte) error {
 	var w moneyJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := sjson.Unmarshal(b, &w); err != nil {
 		return err
 	}
 	amt, err := ParseAmountJSON(w.Amount)
@@ -46,8 +48,12 @@ func ParseAmountJSON(raw json.RawMessage) (decimal.Decimal, error) {
 	if raw[0] != '"' {
 		return decimal.Decimal{}, ErrInvalidAmount.Withf("amount must be a decimal string such as \"12.34\", not a JSON number")
 	}
+	// A decimal string has no escapes: read it as it is.
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' && !bytes.ContainsAny(raw[1:len(raw)-1], `"\`) {
+		return ParseAmount(string(raw[1 : len(raw)-1]))
+	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := sjson.Unmarshal(raw, &s); err != nil {
 		return decimal.Decimal{}, ErrInvalidAmount.Withf("amount: %v", err)
 	}
 	return ParseAmount(s)

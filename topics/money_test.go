@@ -122,6 +122,32 @@ func TestMoneyJSON(t *testing.T) {
 	})
 }
 
+func TestParseAmountJSON(t *testing.T) {
+	for _, tc := range []struct {
+		raw, want string
+		ok        bool
+	}{
+		{`"12.34"`, "12.34", true},
+		{`"1\u002e5"`, "1.5", true}, // an escaped string is unescaped first
+		{`"-0.01"`, "-0.01", true},
+		{`"`, "", false},
+		{`"12.34`, "", false},
+		{`12.34`, "", false},
+		{`"1e3"`, "", false},
+		{``, "", false},
+	} {
+		t.Run(tc.raw, func(t *testing.T) {
+			d, err := topics.ParseAmountJSON(json.RawMessage(tc.raw))
+			if !tc.ok {
+				require.ErrorIs(t, err, topics.ErrInvalidAmount)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, d.String())
+		})
+	}
+}
+
 func TestRoundHalfAwayFromZero(t *testing.T) {
 	r, err := topics.Round(decimal.RequireFromString("2.345"), "USD")
 	require.NoError(t, err)
