@@ -158,10 +158,7 @@ func appendCard(b []byte, c *Card) ([]byte, error) {
 		b = binrow.AppendDecimal(b, r.Amount)
 		b = binrow.AppendDecimal(b, r.Refunded)
 		b = binrow.AppendID(b, r.HoldID)
-		b = binrow.AppendUvarint(b, uint64(len(r.Refunds)))
-		for _, id := range r.Refunds {
-			b = binrow.AppendID(b, id)
-		}
+		b = binrow.AppendIDs(b, r.Refunds)
 	}
 	b = binrow.AppendUvarint(b, uint64(len(c.Holds)))
 	for _, h := range c.Holds {
@@ -191,10 +188,7 @@ func appendCard(b []byte, c *Card) ([]byte, error) {
 		b = binrow.AppendBytes(b, t.Origin.Data)
 		b = binrow.AppendTime(b, t.At)
 	}
-	b = binrow.AppendUvarint(b, uint64(len(c.Credits)))
-	for _, id := range c.Credits {
-		b = binrow.AppendID(b, id)
-	}
+	b = binrow.AppendIDs(b, c.Credits)
 	return binrow.AppendVarint(b, c.Seq), nil
 }
 
@@ -320,13 +314,8 @@ func readCard(r *binrow.Reader) *Card {
 	if n := r.Count(12); n > 0 {
 		c.Redemptions = make([]Redemption, n)
 		for i := range c.Redemptions {
-			c.Redemptions[i] = Redemption{ID: r.ID(), OrderID: r.ID(), Amount: r.Decimal(), Refunded: r.Decimal(), HoldID: r.ID()}
-			if k := r.Count(2); k > 0 {
-				c.Redemptions[i].Refunds = make([]string, k)
-				for j := range c.Redemptions[i].Refunds {
-					c.Redemptions[i].Refunds[j] = r.ID()
-				}
-			}
+			c.Redemptions[i] = Redemption{ID: r.ID(), OrderID: r.ID(), Amount: r.Decimal(), Refunded: r.Decimal(), HoldID: r.ID(),
+				Refunds: r.IDs()}
 		}
 	}
 	if n := r.Count(19); n > 0 {
@@ -347,12 +336,7 @@ func readCard(r *binrow.Reader) *Card {
 			c.Transfers[i] = t
 		}
 	}
-	if n := r.Count(2); n > 0 {
-		c.Credits = make([]string, n)
-		for i := range c.Credits {
-			c.Credits[i] = r.ID()
-		}
-	}
+	c.Credits = r.IDs()
 	c.Seq = r.Varint()
 	return c
 }

@@ -107,6 +107,15 @@ func AppendID(b []byte, s string) []byte {
 	return AppendString(b, s)
 }
 
+// AppendIDs appends a list of identifiers (AppendID each).
+func AppendIDs(b []byte, ids []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = AppendID(b, id)
+	}
+	return b
+}
+
 // hexValue maps a lower-case hex digit to its value and anything else to
 // 0xff.
 var hexValue = func() (t [256]byte) {
@@ -326,6 +335,19 @@ func (r *Reader) ID() string {
 		}
 		return ""
 	}
+}
+
+// IDs reads what AppendIDs wrote (nil for an empty list).
+func (r *Reader) IDs() []string {
+	n := r.Count(2)
+	if n == 0 {
+		return nil
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = r.ID()
+	}
+	return ids
 }
 
 // Decimal reads what AppendDecimal wrote.

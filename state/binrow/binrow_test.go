@@ -34,6 +34,14 @@ func TestIDRoundTrip(t *testing.T) {
 	}
 }
 
+func TestIDsRoundTrip(t *testing.T) {
+	for _, ids := range [][]string{nil, {"0194f6c2-7a3b-7c4d-8e5f-0123456789ab", "order-1", "ab"}} {
+		r := NewReader(AppendIDs(nil, ids))
+		require.Equal(t, ids, r.IDs())
+		require.NoError(t, r.Done())
+	}
+}
+
 func TestDecimalRoundTripKeepsCoefficientAndExponent(t *testing.T) {
 	huge, _ := new(big.Int).SetString("-123456789012345678901234567890", 10)
 	for _, tc := range []struct {
