@@ -37,7 +37,7 @@ type RedemptionEntry struct {
 func redemptionIndexGraph() *goka.GroupGraph {
 	return goka.DefineGroup(RedemptionIndexGroup,
 		goka.Input(goka.Stream(topics.GiftCardRedemptions), new(topics.BytesCodec), indexRedemption),
-		goka.Persist(new(topics.JSONCodec[RedemptionEntry])),
+		goka.Persist(redemptionEntryCodec{}),
 		goka.Output(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec)),
 		command.Edges(RedemptionIndexGroup)[0], command.Edges(RedemptionIndexGroup)[1],
 	)
@@ -90,7 +90,7 @@ func indexRedemption(ctx goka.Context, msg any) {
 func orderIndexGraph() *goka.GroupGraph {
 	return goka.DefineGroup(OrderIndexGroup,
 		goka.Input(goka.Stream(topics.GiftCardOrders), new(topics.BytesCodec), indexOrder),
-		goka.Persist(new(topics.JSONCodec[OrderState])),
+		goka.Persist(orderStateCodec{}),
 		goka.Output(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec)),
 		command.Edges(OrderIndexGroup)[0], command.Edges(OrderIndexGroup)[1],
 	)

@@ -363,7 +363,7 @@ func TestIntegrationOrderRefundedBeforeItsRedemptions(t *testing.T) {
 	_, a := kcreate(t, "50.00", "USD")
 	_, b := kcreate(t, "50.00", "USD")
 	order, refundID := cluster.Unique("order"), cluster.Unique("rf")
-	orders, err := goka.NewView(cluster.Clients.Brokers(), OrderIndexTable, new(topics.JSONCodec[OrderState]),
+	orders, err := goka.NewView(cluster.Clients.Brokers(), OrderIndexTable, OrderIndexCodec(),
 		cluster.Clients.ViewOptions(storage.MemoryBuilder())...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
