@@ -1,7 +1,6 @@
 package topics
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
@@ -150,18 +149,35 @@ func NewID() string {
 	return id.String()
 }
 
-// idRandom is crypto/rand read 4 KiB at a time; safe for concurrent use.
-var idRandom io.Reader = &lockedReader{r: bufio.NewReaderSize(rand.Reader, 4096)}
+// idRandom is crypto/rand read 4 KiB at a time into buffers that
+// goroutines take from a pool, so that they do not wait on each other;
+// every byte is handed out once.
+var idRandom io.Reader = pooledRandom{}
 
-type lockedReader struct {
-	mu sync.Mutex
-	r  *bufio.Reader
+type randomBuffer struct {
+	b    [4096]byte
+	next int // first unread byte
 }
 
-func (l *lockedReader) Read(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return io.ReadFull(l.r, p)
+var randomBuffers = sync.Pool{New: func() any { return &randomBuffer{next: 4096} }}
+
+type pooledRandom struct{}
+
+func (pooledRandom) Read(p []byte) (int, error) {
+	if len(p) > 4096 {
+		return rand.Read(p)
+	}
+	rb := randomBuffers.Get().(*randomBuffer)
+	defer randomBuffers.Put(rb)
+	if len(rb.b)-rb.next < len(p) {
+		if _, err := rand.Read(rb.b[:]); err != nil {
+			return 0, err
+		}
+		rb.next = 0
+	}
+	n := copy(p, rb.b[rb.next:])
+	rb.next += n
+	return n, nil
 }
 
 // DecodeError says why a record could not be decoded or validated. It is the

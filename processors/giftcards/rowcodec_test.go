@@ -269,7 +269,9 @@ func TestIndexCodecs(t *testing.T) {
 	}
 }
 
-func moneyIn(cur, amount string) topics.Money { return topics.Money{Amount: dec(amount), Currency: cur} }
+func moneyIn(cur, amount string) topics.Money {
+	return topics.Money{Amount: dec(amount), Currency: cur}
+}
 
 func jsonString(t *testing.T, v any) string {
 	t.Helper()
