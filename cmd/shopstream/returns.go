@@ -80,7 +80,9 @@ func wireReturns(p *platform) ([]runner, error) {
 			n, _ := strconv.Atoi(os.Getenv("SHOPSTREAM_RETURNS_SIM_" + name + "_FAILURES"))
 			return n
 		}
-		sims, err := simulators.New(p.clients, p.procStorage, p.viewStorage, simulators.Config{
+		// No view of the simulators' table: nothing here reads what they
+		// did (Simulators.State is for tests).
+		sims, err := simulators.New(p.clients, p.procStorage, nil, simulators.Config{
 			PaymentFailures: count("PAYMENT"), InventoryFailures: count("INVENTORY"),
 			LabelFailures: count("LABEL"), NotificationFailures: count("NOTIFICATION"),
 			DropWhen: dropKinds(os.Getenv("SHOPSTREAM_RETURNS_SIM_DROP"))})
