@@ -33,14 +33,9 @@ type redemptionEntryCodec struct{}
 
 // Encode implements goka.Codec; it accepts *RedemptionEntry or RedemptionEntry.
 func (redemptionEntryCodec) Encode(value any) ([]byte, error) {
-	var e *RedemptionEntry
-	switch v := value.(type) {
-	case *RedemptionEntry:
-		e = v
-	case RedemptionEntry:
-		e = &v
-	default:
-		return nil, fmt.Errorf("giftcards: the redemption index cannot store %T", value)
+	e, err := tableValue[RedemptionEntry](value, "redemption index")
+	if err != nil {
+		return nil, err
 	}
 	b := make([]byte, 0, 64+len(e.RedemptionID)+len(e.CardKey)+len(e.OrderID))
 	b = append(b, redemptionEntryFormat)
@@ -76,14 +71,9 @@ type orderStateCodec struct{}
 
 // Encode implements goka.Codec; it accepts *OrderState or OrderState.
 func (orderStateCodec) Encode(value any) ([]byte, error) {
-	var o *OrderState
-	switch v := value.(type) {
-	case *OrderState:
-		o = v
-	case OrderState:
-		o = &v
-	default:
-		return nil, fmt.Errorf("giftcards: the order index cannot store %T", value)
+	o, err := tableValue[OrderState](value, "order index")
+	if err != nil {
+		return nil, err
 	}
 	b := make([]byte, 0, 64+160*len(o.Redemptions)+100*len(o.Holds)+40*(len(o.Refunds)+len(o.Seen))+100*len(o.Open))
 	b = append(b, orderStateFormat)
@@ -161,6 +151,17 @@ func (orderStateCodec) Decode(data []byte) (any, error) {
 		return nil, fmt.Errorf("giftcards: decoding an order index state: %w", err)
 	}
 	return o, nil
+}
+
+// tableValue is the value a table codec is asked to encode: a *T or a T.
+func tableValue[T any](value any, table string) (*T, error) {
+	switch v := value.(type) {
+	case *T:
+		return v, nil
+	case T:
+		return &v, nil
+	}
+	return nil, fmt.Errorf("giftcards: the %s cannot store %T", table, value)
 }
 
 func appendMoney(b []byte, m topics.Money) []byte {

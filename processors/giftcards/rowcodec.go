@@ -53,13 +53,11 @@ type rowCodec struct{}
 
 // Encode implements goka.Codec; it accepts *CardState or CardState.
 func (rowCodec) Encode(value any) ([]byte, error) {
-	switch v := value.(type) {
-	case *CardState:
-		return encodeRow(make([]byte, 0, rowSizeHint(v)), v)
-	case CardState:
-		return encodeRow(make([]byte, 0, rowSizeHint(&v)), &v)
+	st, err := tableValue[CardState](value, "card table")
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("giftcards: the card table cannot store %T", value)
+	return encodeRow(make([]byte, 0, rowSizeHint(st)), st)
 }
 
 // Decode implements goka.Codec; it returns a *CardState, or nil for an
