@@ -94,6 +94,25 @@ type Item struct {
 	Bought map[string]int64 `json:"bought,omitempty"`
 	// Increments counts the increments applied.
 	Increments int64 `json:"increments"`
+	// Last is where the last increment applied came from on the
+	// increments topic (nil when unknown: a row of an earlier version, or
+	// increments applied outside the item processor). The item processor
+	// skips an increment at or before it: a redelivery.
+	Last *IncrementPosition `json:"last,omitempty"`
+}
+
+// IncrementPosition is an increment's partition and offset on the
+// increments topic. A product's increments all go to one partition, in
+// order, so the last one applied tells every redelivery apart.
+type IncrementPosition struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+}
+
+// applied reports whether the increment at pos was applied already: pos is
+// in the same partition at or before the last one applied.
+func (p *IncrementPosition) applied(pos *IncrementPosition) bool {
+	return p != nil && pos != nil && p.Partition == pos.Partition && pos.Offset <= p.Offset
 }
 
 // Apply adds one increment.
@@ -128,12 +147,12 @@ func (it *Item) Apply(inc *Increment, cfg *config) {
 // header returns the item's fields other than its pair counts.
 func (it *Item) header() itemHeader {
 	return itemHeader{productID: it.ProductID, users: it.Users, orders: it.Orders, popularity: it.Popularity,
-		increments: it.Increments}
+		increments: it.Increments, last: it.Last}
 }
 
 // setHeader sets the item's fields other than its pair counts.
 func (it *Item) setHeader(h itemHeader) {
-	it.ProductID, it.Users, it.Orders, it.Popularity, it.Increments = h.productID, h.users, h.orders, h.popularity, h.increments
+	it.ProductID, it.Users, it.Orders, it.Popularity, it.Increments, it.Last = h.productID, h.users, h.orders, h.popularity, h.increments, h.last
 }
 
 // trimSlack is how far (a share of the cap) a count map may grow past the

@@ -28,6 +28,10 @@ import (
 // Partner IDs of one catalog share long prefixes, so a row is several
 // times smaller, and so is every changelog record, compression and fetch
 // that carries it.
+//
+// itemFormat3 (written since 2026-12-01) is itemFormat2 with, after the
+// increments count, the position of the last increment applied (Item.Last):
+// a uvarint 0 when unknown, else the partition + 1 and a varint offset.
 type itemCodec struct{}
 
 // itemFormat1 and itemFormat2 are the first byte of a binary item row; a
@@ -35,6 +39,7 @@ type itemCodec struct{}
 const (
 	itemFormat1 = 0x01
 	itemFormat2 = 0x02
+	itemFormat3 = 0x03
 )
 
 // errItemRow is returned for a row that is neither format.
@@ -65,7 +70,7 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// appendSortedCounts appends m as an itemFormat2 count section.
+// appendSortedCounts appends m as a front-coded count section.
 func appendSortedCounts(b []byte, m map[string]int64) []byte {
 	ids := make([]string, 0, len(m))
 	for q := range m {
@@ -96,12 +101,12 @@ func appendFrontCoded[S ~string | ~[]byte, T ~string | ~[]byte](b []byte, prev S
 
 // Decode implements goka.Codec.
 func (itemCodec) Decode(data []byte) (any, error) {
-	if len(data) == 0 || (data[0] != itemFormat1 && data[0] != itemFormat2) {
+	if len(data) == 0 || data[0] < itemFormat1 || data[0] > itemFormat3 {
 		return topics.JSONCodec[Item]{}.Decode(data)
 	}
-	r := itemReader{b: data[1:], frontCoded: data[0] == itemFormat2}
+	r := itemReader{b: data[1:], frontCoded: data[0] >= itemFormat2}
 	var h itemHeader
-	h.read(&r)
+	h.read(&r, data[0])
 	it := &Item{}
 	it.setHeader(h)
 	it.Co = r.counts()

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// itemBytes is an items table row in itemFormat2 as the item processor
+// itemBytes is an items table row in itemFormat3 (or 2) as the item processor
 // holds it: the processor applies an increment to the encoded row
 // (applyRaw) instead of decoding every pair count into a map and encoding
 // the map again, which was most of the processor's CPU per increment.
@@ -24,7 +24,7 @@ type rawItemCodec struct{}
 func (rawItemCodec) Encode(value any) ([]byte, error) {
 	switch v := value.(type) {
 	case *itemBytes:
-		if v != nil && len(v.b) > 0 && v.b[0] == itemFormat2 {
+		if v != nil && len(v.b) > 0 && (v.b[0] == itemFormat2 || v.b[0] == itemFormat3) {
 			return v.b, nil
 		}
 	case *Item:
@@ -36,7 +36,7 @@ func (rawItemCodec) Encode(value any) ([]byte, error) {
 // Decode implements goka.Codec. The returned row refers to data, which it
 // never modifies.
 func (rawItemCodec) Decode(data []byte) (any, error) {
-	if len(data) > 0 && data[0] == itemFormat2 {
+	if len(data) > 0 && (data[0] == itemFormat2 || data[0] == itemFormat3) {
 		return &itemBytes{b: data}, nil // applyRaw validates it
 	}
 	v, err := itemCodec{}.Decode(data)
@@ -61,6 +61,7 @@ type itemHeader struct {
 	orders     int64
 	popularity Affinity
 	increments int64
+	last       *IncrementPosition
 }
 
 // apply counts inc in the header: everything an increment changes but the
@@ -81,7 +82,8 @@ func (h *itemHeader) apply(inc *Increment, cfg *config) {
 	}
 }
 
-func (h *itemHeader) read(r *itemReader) {
+// read reads the header of a row in format.
+func (h *itemHeader) read(r *itemReader, format byte) {
 	h.productID = r.str()
 	h.users = r.varint()
 	h.orders = r.varint()
@@ -91,11 +93,18 @@ func (h *itemHeader) read(r *itemReader) {
 	}
 	h.popularity.Count = int(r.varint())
 	h.increments = r.varint()
+	if format >= itemFormat3 {
+		if p := r.uvarint(); p > 0 && p <= math.MaxInt32+1 {
+			h.last = &IncrementPosition{Partition: int32(p - 1), Offset: r.varint()}
+		} else if p > 0 {
+			r.fail()
+		}
+	}
 }
 
-// append appends the format byte (itemFormat2) and the header.
+// append appends the format byte (itemFormat3) and the header.
 func (h *itemHeader) append(b []byte) []byte {
-	b = append(b, itemFormat2)
+	b = append(b, itemFormat3)
 	b = appendString(b, h.productID)
 	b = binary.AppendVarint(b, h.users)
 	b = binary.AppendVarint(b, h.orders)
@@ -107,29 +116,42 @@ func (h *itemHeader) append(b []byte) []byte {
 		b = binary.AppendVarint(b, h.popularity.At.UnixNano())
 	}
 	b = binary.AppendVarint(b, int64(h.popularity.Count))
-	return binary.AppendVarint(b, h.increments)
+	b = binary.AppendVarint(b, h.increments)
+	if h.last == nil {
+		return binary.AppendUvarint(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(h.last.Partition)+1)
+	return binary.AppendVarint(b, h.last.Offset)
 }
 
-// applyRaw returns row (itemFormat2, or empty for a new item) with inc
-// applied: the bytes itemCodec would write for Item.Apply on the decoded
-// row, byte for byte. It merges the increment's partners into each sorted
+// applyRaw returns row (itemFormat2 or 3, or empty for a new item) with
+// inc, read at pos on the increments topic (nil: unknown), applied: the
+// bytes itemCodec would write for Item.Apply on the decoded row, byte for
+// byte. An increment at or before the last one the row applied is a
+// redelivery: applyRaw returns row itself and applied false. It merges the increment's partners into each sorted
 // count section in one pass, without building a map, copying unchanged
 // entries in runs. A section that grows past its trim
 // threshold takes the decoded path (Item.Apply trims it).
-func applyRaw(row []byte, inc *Increment, cfg *config) ([]byte, error) {
+func applyRaw(row []byte, inc *Increment, pos *IncrementPosition, cfg *config) (_ []byte, applied bool, _ error) {
 	var h itemHeader
 	r := itemReader{}
 	if len(row) > 0 {
-		if row[0] != itemFormat2 {
-			return nil, errItemRow
+		if row[0] != itemFormat2 && row[0] != itemFormat3 {
+			return nil, false, errItemRow
 		}
 		r.b = row[1:]
-		h.read(&r)
+		h.read(&r, row[0])
 		if r.err != nil {
-			return nil, r.err
+			return nil, false, r.err
 		}
 	}
+	if h.last.applied(pos) {
+		return row, false, nil
+	}
 	h.apply(inc, cfg)
+	if pos != nil {
+		h.last = pos
+	}
 	with := partners(inc.With, h.productID)
 	basket := partners(inc.Basket, h.productID)
 	limit := cfg.candidates + cfg.candidates/trimSlack
@@ -139,20 +161,22 @@ func applyRaw(row []byte, inc *Increment, cfg *config) ([]byte, error) {
 	var n int
 	var ok bool
 	if out, rest, n, ok = rewriteCounts(out, rest, with); !ok {
-		return nil, errItemRow
+		return nil, false, errItemRow
 	}
 	over := n > limit
 	if out, rest, n, ok = rewriteCounts(out, rest, basket); !ok || len(rest) != 0 {
-		return nil, errItemRow
+		return nil, false, errItemRow
 	}
 	if over || n > limit {
-		return applyDecoded(row, inc, cfg)
+		out, err := applyDecoded(row, inc, h.last, cfg)
+		return out, err == nil, err
 	}
-	return out, nil
+	return out, true, nil
 }
 
-// applyDecoded is applyRaw through the decoded Item.
-func applyDecoded(row []byte, inc *Increment, cfg *config) ([]byte, error) {
+// applyDecoded is applyRaw through the decoded Item; last is the position
+// the row records afterwards.
+func applyDecoded(row []byte, inc *Increment, last *IncrementPosition, cfg *config) ([]byte, error) {
 	it := &Item{}
 	if len(row) > 0 {
 		v, err := itemCodec{}.Decode(row)
@@ -162,6 +186,7 @@ func applyDecoded(row []byte, inc *Increment, cfg *config) ([]byte, error) {
 		it = v.(*Item)
 	}
 	it.Apply(inc, cfg)
+	it.Last = last
 	return itemCodec{}.Encode(it)
 }
 

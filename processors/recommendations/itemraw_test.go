@@ -65,8 +65,10 @@ func TestApplyRawMatchesItemApply(t *testing.T) {
 					if len(want.Co) < before {
 						trims++
 					}
-					row, err = applyRaw(row, inc, &cfg)
+					var applied bool
+					row, applied, err = applyRaw(row, inc, nil, &cfg)
 					require.NoError(t, err, "increment %d", i)
+					require.True(t, applied)
 					got, err := itemCodec{}.Decode(row)
 					require.NoError(t, err, "increment %d", i)
 					requireSameItem(t, want, got.(*Item))
@@ -99,8 +101,8 @@ func TestRawItemCodec(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(raw)
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat2), row[0])
-		out, err := applyRaw(row, inc, &cfg)
+		require.Equal(t, byte(itemFormat3), row[0])
+		out, _, err := applyRaw(row, inc, nil, &cfg)
 		require.NoError(t, err)
 		enc, err := rawItemCodec{}.Encode(&itemBytes{b: out})
 		require.NoError(t, err)
@@ -108,12 +110,12 @@ func TestRawItemCodec(t *testing.T) {
 		require.NoError(t, err)
 		requireSameItem(t, want, got.(*Item))
 	})
-	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat2", func(t *testing.T) {
+	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat3", func(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(encodeItemFormat1(full))
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat2), row[0])
-		out, err := applyRaw(row, inc, &cfg)
+		require.Equal(t, byte(itemFormat3), row[0])
+		out, _, err := applyRaw(row, inc, nil, &cfg)
 		require.NoError(t, err)
 		got, err := itemCodec{}.Decode(out)
 		require.NoError(t, err)
@@ -127,13 +129,13 @@ func TestRawItemCodec(t *testing.T) {
 		raw = appendFrontCoded(raw, "p3", "p2")
 		raw = binary.AppendVarint(raw, 1)
 		raw = binary.AppendUvarint(raw, 0)
-		_, err := applyRaw(raw, inc, &cfg)
+		_, _, err := applyRaw(raw, inc, nil, &cfg)
 		require.ErrorIs(t, err, errItemRow)
 		_, err = itemCodec{}.Decode(raw)
 		require.ErrorIs(t, err, errItemRow, "the views' codec refuses it too")
 	})
 	t.Run("a new item", func(t *testing.T) {
-		out, err := applyRaw(nil, inc, &cfg)
+		out, _, err := applyRaw(nil, inc, nil, &cfg)
 		require.NoError(t, err)
 		got, err := itemCodec{}.Decode(out)
 		require.NoError(t, err)
@@ -144,19 +146,19 @@ func TestRawItemCodec(t *testing.T) {
 		raw, err := itemCodec{}.Encode(full)
 		require.NoError(t, err)
 		for _, n := range []int{1, 2, 10, len(raw) - 1} {
-			_, err := applyRaw(raw[:n], inc, &cfg)
+			_, _, err := applyRaw(raw[:n], inc, nil, &cfg)
 			require.ErrorIs(t, err, errItemRow, "first %d bytes", n)
 		}
-		_, err = applyRaw(append(raw, 0), inc, &cfg)
+		_, _, err = applyRaw(append(raw, 0), inc, nil, &cfg)
 		require.ErrorIs(t, err, errItemRow)
-		_, err = applyRaw([]byte(`{"product_id":"p1"}`), inc, &cfg)
+		_, _, err = applyRaw([]byte(`{"product_id":"p1"}`), inc, nil, &cfg)
 		require.ErrorIs(t, err, errItemRow)
 	})
 	t.Run("the row read is not modified", func(t *testing.T) {
 		raw, err := itemCodec{}.Encode(full)
 		require.NoError(t, err)
 		keep := append([]byte(nil), raw...)
-		_, err = applyRaw(raw, inc, &cfg)
+		_, _, err = applyRaw(raw, inc, nil, &cfg)
 		require.NoError(t, err)
 		require.Equal(t, keep, raw)
 	})
@@ -167,7 +169,95 @@ func TestRawItemCodec(t *testing.T) {
 		require.Error(t, err)
 		raw, err := rawItemCodec{}.Encode(full)
 		require.NoError(t, err)
-		require.Equal(t, byte(itemFormat2), raw[0])
+		require.Equal(t, byte(itemFormat3), raw[0])
+	})
+	t.Run("an itemFormat2 row of an earlier version is applied to and rewritten in itemFormat3", func(t *testing.T) {
+		raw, err := itemCodec{}.Encode(full)
+		require.NoError(t, err)
+		row := append([]byte{itemFormat2}, raw[1:len(raw)-len(countSections(t, full))-1]...) // the header without its position
+		row = append(row, countSections(t, full)...)
+		v, err := itemCodec{}.Decode(row)
+		require.NoError(t, err)
+		requireSameItem(t, full, v.(*Item))
+		out, applied, err := applyRaw(row, inc, &IncrementPosition{Partition: 2, Offset: 7}, &cfg)
+		require.NoError(t, err)
+		require.True(t, applied)
+		got, err := itemCodec{}.Decode(out)
+		require.NoError(t, err)
+		w := *want
+		w.Last = &IncrementPosition{Partition: 2, Offset: 7}
+		requireSameItem(t, &w, got.(*Item))
+	})
+}
+
+// countSections is the encoded pair-count sections of it (the row after
+// its header).
+func countSections(t *testing.T, it *Item) []byte {
+	t.Helper()
+	return appendSortedCounts(appendSortedCounts(nil, it.Co), it.Bought)
+}
+
+// A redelivered increment (at or before the last position the row applied,
+// in the same partition) changes nothing; the next one, or one from another
+// partition (the topic was repartitioned), is applied. The trimming path
+// keeps the position too.
+func TestApplyRawSkipsRedeliveries(t *testing.T) {
+	cfg, err := newConfig(nil)
+	require.NoError(t, err)
+	inc := &Increment{ProductID: "p1", Weight: 1, At: t0, NewUser: true, With: []string{"p2"}}
+	at := func(p int32, o int64) *IncrementPosition { return &IncrementPosition{Partition: p, Offset: o} }
+	row, applied, err := applyRaw(nil, inc, at(3, 10), &cfg)
+	require.NoError(t, err)
+	require.True(t, applied)
+	cases := []struct {
+		name    string
+		pos     *IncrementPosition
+		applied bool
+	}{
+		{"the same offset again", at(3, 10), false},
+		{"an earlier offset", at(3, 4), false},
+		{"the next offset", at(3, 11), true},
+		{"another partition", at(5, 0), true},
+		{"position unknown", nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, applied, err := applyRaw(row, inc, tc.pos, &cfg)
+			require.NoError(t, err)
+			require.Equal(t, tc.applied, applied)
+			got, err := itemCodec{}.Decode(out)
+			require.NoError(t, err)
+			it := got.(*Item)
+			if !tc.applied {
+				require.Equal(t, row, out, "unchanged")
+				require.Equal(t, int64(1), it.Increments)
+				return
+			}
+			require.Equal(t, int64(2), it.Increments)
+			require.Equal(t, int64(2), it.Co["p2"])
+			want := tc.pos
+			if want == nil {
+				want = at(3, 10) // kept
+			}
+			require.Equal(t, want, it.Last)
+		})
+	}
+	t.Run("through the trimming path", func(t *testing.T) {
+		small, err := newConfig([]Option{WithCandidates(2), WithNeighbours(1), WithSeeds(1)})
+		require.NoError(t, err)
+		row, _, err := applyRaw(nil, &Increment{ProductID: "p1", With: []string{"a", "b"}}, at(0, 1), &small)
+		require.NoError(t, err)
+		out, applied, err := applyRaw(row, &Increment{ProductID: "p1", With: []string{"c", "d", "e"}}, at(0, 2), &small)
+		require.NoError(t, err)
+		require.True(t, applied)
+		got, err := itemCodec{}.Decode(out)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(got.(*Item).Co), 2, "trimmed")
+		require.Equal(t, at(0, 2), got.(*Item).Last)
+		again, applied, err := applyRaw(out, &Increment{ProductID: "p1", With: []string{"c", "d", "e"}}, at(0, 2), &small)
+		require.NoError(t, err)
+		require.False(t, applied)
+		require.Equal(t, out, again)
 	})
 }
 

@@ -45,11 +45,16 @@ func ItemsGraph(opts ...Option) (*goka.GroupGraph, error) {
 			if it, _ := ctx.Value().(*itemBytes); it != nil {
 				row = it.b
 			}
-			out, err := applyRaw(row, &inc, &cfg)
+			// A redelivered increment (the processor restarted after
+			// applying it, before its offset was committed) is skipped.
+			pos := &IncrementPosition{Partition: ctx.Partition(), Offset: ctx.Offset()}
+			out, applied, err := applyRaw(row, &inc, pos, &cfg)
 			if err != nil {
 				ctx.Fail(fmt.Errorf("recommendations: items table row of %q: %w", ctx.Key(), err))
 			}
-			ctx.SetValue(&itemBytes{b: out})
+			if applied {
+				ctx.SetValue(&itemBytes{b: out})
+			}
 		}),
 		goka.Persist(new(rawItemCodec)),
 		goka.Output(goka.Stream(topics.DLQ(string(ItemsGroup))), new(command.DeadLetterCodec)),
