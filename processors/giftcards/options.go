@@ -38,10 +38,14 @@ const DefaultTransactionWindow = 8
 // is the gift card events, and gift_card_transactions in PostgreSQL.
 func WithTransactionWindow(n int) Option { return func(c *config) { c.txWindow = n } }
 
+// DefaultStateCacheBytes is four times the bound of each card table
+// partition's cache of stored state bytes (WithStateCacheBytes).
+const DefaultStateCacheBytes = 64 << 20
+
 // WithStateCacheBytes gives each card table partition a write-through
 // cache of a quarter of n for the stored bytes of card states (default
 // DefaultStateCacheBytes; 0 turns it off). A hit saves Pebble's read of the
-// state a command reads; see cachedStorage for why it is never stale.
+// state a command reads; see state.CachedBuilder for why it is never stale.
 func WithStateCacheBytes(n int) Option { return func(c *config) { c.stateCache = n } }
 
 // WithCardTTL sets the lifetime of a card created without expires_at

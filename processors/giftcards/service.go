@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 )
 
@@ -38,9 +39,9 @@ func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service,
 	s := &Service{cfg: cfg}
 	var err error
 	// The card table's reads are served from the bytes last written when
-	// it can (cachedStorage); the option comes last, so it wraps sb even
-	// when the goka options name a builder of their own.
-	cardOpts := append(slices.Clone(popts), goka.WithStorageBuilder(cachedStorageBuilder(sb, cfg.stateCache/4)))
+	// it can (state.CachedBuilder); the option comes last, so it wraps sb
+	// even when the goka options name a builder of their own.
+	cardOpts := append(slices.Clone(popts), goka.WithStorageBuilder(state.CachedBuilder(sb, cfg.stateCache/4)))
 	if s.cards, err = goka.NewProcessor(clients.Brokers(), newCardProcessor(cfg).graph(), cardOpts...); err != nil {
 		return nil, err
 	}

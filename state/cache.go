@@ -1,4 +1,4 @@
-package giftcards
+package state
 
 import (
 	"sync"
@@ -6,13 +6,10 @@ import (
 	"github.com/lovoo/goka/storage"
 )
 
-// DefaultStateCacheBytes is four times the bound of each card table
-// partition's cache of stored state bytes (WithStateCacheBytes).
-const DefaultStateCacheBytes = 64 << 20
-
-// cachedStorage keeps, in front of a card table partition's storage, the
-// bytes last written for each key, so that the read of the next command
-// for the same card does not go to Pebble. It is write-through: every
+// cachedStorage keeps, in front of a table partition's storage, the bytes
+// last written for each key, so that the read of the next message for the
+// same key does not go to Pebble (a processor reads a key's value on every
+// message for it, and usually wrote it a moment earlier). It is write-through: every
 // write and delete of the partition goes through it (goka owns the storage
 // and nothing else writes to it), so a cached value is always the stored
 // one. Writes during recovery only invalidate (the cache fills with what
@@ -27,9 +24,14 @@ type cachedStorage struct {
 	values    map[string][]byte
 }
 
-// cachedStorageBuilder wraps sb's storages in a cachedStorage of at most
-// maxBytes each (0: sb unchanged).
-func cachedStorageBuilder(sb storage.Builder, maxBytes int) storage.Builder {
+// CachedBuilder wraps the storages sb builds in a write-through cache of
+// the bytes last written per key, of at most maxBytes per storage (one
+// storage is one table partition; 0 or less: sb unchanged). A processor's
+// table is the place for it: goka owns the storage and every write goes
+// through the cache, so a cached value is always the stored one. Values
+// are the slices goka wrote (never modified by goka or its codecs), so
+// they cost the GC nothing to mark.
+func CachedBuilder(sb storage.Builder, maxBytes int) storage.Builder {
 	if maxBytes <= 0 {
 		return sb
 	}

@@ -1,4 +1,4 @@
-package giftcards
+package state
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCachedStorageIsWriteThrough checks the card table's storage cache:
+// TestCachedStorageIsWriteThrough checks the table storage cache:
 // after recovery a read returns the bytes last written (the same slice),
 // writes during recovery and deletes only invalidate, and the cache keeps
 // within its bound.
@@ -15,7 +15,7 @@ func TestCachedStorageIsWriteThrough(t *testing.T) {
 	open := func(t *testing.T, max int) (*cachedStorage, storage.Storage) {
 		t.Helper()
 		inner := storage.NewMemory()
-		sb := cachedStorageBuilder(func(string, int32) (storage.Storage, error) { return inner, nil }, max)
+		sb := CachedBuilder(func(string, int32) (storage.Storage, error) { return inner, nil }, max)
 		st, err := sb("gift_card.cards-table", 0)
 		require.NoError(t, err)
 		require.NoError(t, st.Open())
@@ -80,37 +80,6 @@ func TestCachedStorageIsWriteThrough(t *testing.T) {
 			s, inner := open(t, 25)
 			tc.run(t, s, inner)
 			require.NoError(t, s.Close())
-		})
-	}
-}
-
-// TestStateCacheOptions checks the stored-bytes cache's bound: on by
-// default, settable, 0 turns it off, never negative.
-func TestStateCacheOptions(t *testing.T) {
-	cases := []struct {
-		name    string
-		opts    []Option
-		want    int
-		wantErr bool
-	}{
-		{"default", nil, DefaultStateCacheBytes, false},
-		{"set", []Option{WithStateCacheBytes(8 << 20)}, 8 << 20, false},
-		{"off", []Option{WithStateCacheBytes(0)}, 0, false},
-		{"negative", []Option{WithStateCacheBytes(-1)}, 0, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := defaultConfig()
-			for _, o := range tc.opts {
-				o(&cfg)
-			}
-			err := cfg.validate()
-			if tc.wantErr {
-				require.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, cfg.stateCache)
 		})
 	}
 }
