@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 )
 
@@ -20,6 +21,9 @@ type config struct {
 	// recordCacheSize is how many encoded return records the table codec
 	// keeps decoded (0: none).
 	recordCacheSize int
+	// tableCacheBytes bounds each table partition's cache of the bytes
+	// last written (state.CachedBuilder; 0: none).
+	tableCacheBytes int
 	gokaOptions     []goka.ProcessorOption
 	views           bool
 	// sagaTimeout and sagaTimeoutInterval drive the saga timeout ticker.
@@ -47,6 +51,16 @@ func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } 
 // keeps decoded beside their stored bytes (default DefaultRecordCacheSize;
 // 0 turns the cache off). Each costs about twice the record's encoded size.
 func WithRecordCacheSize(n int) Option { return func(c *config) { c.recordCacheSize = n } }
+
+// DefaultTableCacheBytes bounds each order and return table partition's
+// cache of the bytes last written (WithTableCacheBytes).
+const DefaultTableCacheBytes = 8 << 20
+
+// WithTableCacheBytes gives each partition of the order and return tables
+// a write-through cache of at most n bytes of the values last written
+// (default DefaultTableCacheBytes; 0 turns it off), so the read of the next
+// message for a return or order does not go to Pebble (state.CachedBuilder).
+func WithTableCacheBytes(n int) Option { return func(c *config) { c.tableCacheBytes = n } }
 
 // WithProcessorOptions adds goka options to every processor (tests).
 func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
@@ -92,6 +106,9 @@ func (c *config) validate() error {
 	if c.recordCacheSize < 0 {
 		return errors.New("returns: negative record cache size")
 	}
+	if c.tableCacheBytes < 0 {
+		return errors.New("returns: negative table cache size")
+	}
 	return nil
 }
 
@@ -111,7 +128,8 @@ type Service struct {
 // processor of the same table cannot share one).
 func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts ...Option) (*Service, error) {
 	cfg := config{policy: DefaultPolicy(), views: true, sagaTimeout: DefaultSagaTimeout,
-		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default(), recordCacheSize: DefaultRecordCacheSize}
+		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default(), recordCacheSize: DefaultRecordCacheSize,
+		tableCacheBytes: DefaultTableCacheBytes}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -119,7 +137,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		return nil, err
 	}
 	s := &Service{cfg: cfg}
-	popts := append(clients.ProcessorOptions(procStorage), cfg.gokaOptions...)
+	popts := append(clients.ProcessorOptions(state.CachedBuilder(procStorage, cfg.tableCacheBytes)), cfg.gokaOptions...)
 	for _, g := range []*goka.GroupGraph{ingressGraph(), s.orderGraph(), s.returnGraph()} {
 		p, err := goka.NewProcessor(clients.Brokers(), g, popts...)
 		if err != nil {
