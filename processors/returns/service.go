@@ -112,6 +112,12 @@ func (c *config) validate() error {
 	return nil
 }
 
+func defaultConfig() config {
+	return config{policy: DefaultPolicy(), views: true, sagaTimeout: DefaultSagaTimeout,
+		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default(), recordCacheSize: DefaultRecordCacheSize,
+		tableCacheBytes: DefaultTableCacheBytes}
+}
+
 // Service runs the returns processors: the ingress, the order processor and
 // the return processor, and the views of their tables.
 type Service struct {
@@ -127,9 +133,7 @@ type Service struct {
 // builders over different directories in production: a view and a
 // processor of the same table cannot share one).
 func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts ...Option) (*Service, error) {
-	cfg := config{policy: DefaultPolicy(), views: true, sagaTimeout: DefaultSagaTimeout,
-		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default(), recordCacheSize: DefaultRecordCacheSize,
-		tableCacheBytes: DefaultTableCacheBytes}
+	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
