@@ -53,4 +53,15 @@
 // iterator relies on). IteratorWithRange(start, limit) iterates [start, limit)
 // when limit is non-empty and over all keys with prefix start otherwise.
 // Iterators read a consistent snapshot taken when they are created.
+//
+// # Read cache
+//
+// CachedBuilder puts a write-through cache of the bytes last written per
+// key in front of any storage a builder makes: a processor reads a key's
+// value on every message for it, usually a moment after writing it, and
+// the cache answers those reads without Pebble. It holds only what goka
+// wrote after recovery, within a byte bound per partition.
+//
+// Subpackage binrow is the binary encoding the processors' table codecs
+// write their rows with.
 package state
