@@ -19,7 +19,11 @@
 // already stored, and are never updated or deleted. Current-state tables
 // are upserted and ordered per key by (version, occurred_at,
 // last_event_id): a row is replaced only by a newer event, so a late or
-// replayed event can never make a read model go backwards.
+// replayed event can never make a read model go backwards. Replaced-set
+// tables hold a list per group (a product's neighbours): a newer list,
+// checked against the order its group's row of a current-state Lists table
+// records, replaces the group's rows (deleting those it no longer has); an
+// older one changes nothing.
 //
 // A record that is not a valid envelope, or that a Mapper refuses, goes to
 // the sink's dead-letter topic (topics.DLQ("sink-<name>")) with the reason,

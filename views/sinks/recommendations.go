@@ -22,17 +22,24 @@ var (
 		Columns: []string{"user_id", "strategy", "recommendations", "expires_at", "created_at"},
 		Key:     []string{"user_id", "strategy"},
 	}
+	// ProductSimilarityListsTable records, per product and similarity type,
+	// the neighbour list ProductSimilaritiesTable holds: its version (the
+	// item's increment count), time and event.
+	ProductSimilarityListsTable = &Table{Name: "product_similarity_lists", Kind: CurrentState,
+		Columns: []string{"product_id", "similarity_type", "updated_at"},
+		Key:     []string{"product_id", "similarity_type"},
+	}
 	// ProductSimilaritiesTable is the top-K neighbour list per product and
 	// similarity type, from recommendations.similarities_updated: type
 	// "cosine" (or the service's configured similarity) for co-occurrence
-	// neighbours, "frequently_bought_together" for basket partners. A
-	// neighbour that drops out of a later list keeps its row from the earlier
-	// one (the sink never deletes): the current list of a product and type
-	// is its rows with the latest last_event_id (docs/recommendations.md has
-	// the query).
-	ProductSimilaritiesTable = &Table{Name: "product_similarities", Kind: CurrentState,
+	// neighbours, "frequently_bought_together" for basket partners. It holds
+	// exactly each product's latest list of each type: a newer list
+	// replaces the older one's rows (a neighbour that drops out is
+	// deleted), an older one changes nothing (ReplacedSet).
+	ProductSimilaritiesTable = &Table{Name: "product_similarities", Kind: ReplacedSet,
 		Columns: []string{"product_id", "similar_product_id", "similarity_type", "similarity_score", "updated_at"},
 		Key:     []string{"product_id", "similarity_type", "similar_product_id"},
+		Lists:   ProductSimilarityListsTable,
 	}
 )
 
@@ -42,7 +49,9 @@ const SimilarityBoughtTogether = "frequently_bought_together"
 // Recommendations is the recommendations sink: the interactions the user
 // processor recorded (with the weight each was given) into user_interactions,
 // recommendations.generated into recommendation_cache and
-// recommendations.similarities_updated into product_similarities.
+// recommendations.similarities_updated into product_similarities (each
+// event carries both of a product's lists, so it replaces both; an empty
+// list deletes the type's rows) and product_similarity_lists.
 //
 // It reads topics.RecommendationsRecorded, not the ingress's
 // topics.RecommendationsInteractions: only the user processor sees the
@@ -54,7 +63,7 @@ func Recommendations() Spec {
 		Name: topics.SinkRecommendations,
 		Topics: []string{topics.RecommendationsRecorded, topics.RecommendationsGenerated,
 			topics.RecommendationsSimilarities},
-		Tables: []*Table{UserInteractionsTable, RecommendationCacheTable, ProductSimilaritiesTable},
+		Tables: []*Table{UserInteractionsTable, RecommendationCacheTable, ProductSimilarityListsTable, ProductSimilaritiesTable},
 		Map:    mapRecommendations,
 	}
 }
@@ -133,15 +142,17 @@ func mapSimilarities(env *topics.Envelope) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
 	}
-	if u.ProductID == "" || u.Similarity == "" {
-		return nil, fmt.Errorf("%w: recommendations.similarities_updated without product or similarity", ErrMalformedEvent)
+	if u.ProductID == "" || u.Similarity == "" || string(u.Similarity) == SimilarityBoughtTogether {
+		return nil, fmt.Errorf("%w: recommendations.similarities_updated without product, or with similarity %q", ErrMalformedEvent, u.Similarity)
 	}
 	order := Order{Version: u.Version, OccurredAt: env.OccurredAt, EventID: env.ID}
-	rows := make([]Row, 0, len(u.Neighbours)+len(u.BoughtTogether))
+	rows := make([]Row, 0, 2+len(u.Neighbours)+len(u.BoughtTogether))
 	for _, list := range []struct {
 		typ string
 		ns  []recommendations.Neighbour
 	}{{string(u.Similarity), u.Neighbours}, {SimilarityBoughtTogether, u.BoughtTogether}} {
+		rows = append(rows, Row{Table: ProductSimilarityListsTable,
+			Values: []any{u.ProductID, list.typ, env.OccurredAt}, Order: order})
 		for _, n := range list.ns {
 			if n.ProductID == "" || n.ProductID == u.ProductID || n.Score < 0 || n.Score > 1 {
 				return nil, fmt.Errorf("%w: similarity of %s to %q scores %v", ErrMalformedEvent, u.ProductID, n.ProductID, n.Score)

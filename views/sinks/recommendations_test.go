@@ -201,8 +201,13 @@ func TestMapSimilarities(t *testing.T) {
 		{"neighbours and bought together", recommendations.SimilaritiesUpdated{ProductID: "a", Version: 7, Similarity: recommendations.Cosine,
 			Neighbours:     []recommendations.Neighbour{{ProductID: "b", Score: 0.8, Count: 4}, {ProductID: "c", Score: 0.5, Count: 2}},
 			BoughtTogether: []recommendations.Neighbour{{ProductID: "b", Score: 1, Count: 3}}},
-			[][]any{{"a", "b", "cosine", 0.8, at}, {"a", "c", "cosine", 0.5, at}, {"a", "b", SimilarityBoughtTogether, 1.0, at}}, false},
-		{"no neighbours yet", recommendations.SimilaritiesUpdated{ProductID: "a", Version: 1, Similarity: recommendations.Jaccard}, [][]any{}, false},
+			[][]any{{"product_similarity_lists", "a", "cosine", at},
+				{"product_similarities", "a", "b", "cosine", 0.8, at}, {"product_similarities", "a", "c", "cosine", 0.5, at},
+				{"product_similarity_lists", "a", SimilarityBoughtTogether, at},
+				{"product_similarities", "a", "b", SimilarityBoughtTogether, 1.0, at}}, false},
+		{"no neighbours yet: two empty lists", recommendations.SimilaritiesUpdated{ProductID: "a", Version: 1, Similarity: recommendations.Jaccard},
+			[][]any{{"product_similarity_lists", "a", "jaccard", at}, {"product_similarity_lists", "a", SimilarityBoughtTogether, at}}, false},
+		{"bought together as the similarity", recommendations.SimilaritiesUpdated{ProductID: "a", Similarity: SimilarityBoughtTogether}, nil, true},
 		{"no product", recommendations.SimilaritiesUpdated{Similarity: recommendations.Cosine}, nil, true},
 		{"a score above 1", recommendations.SimilaritiesUpdated{ProductID: "a", Similarity: recommendations.Cosine,
 			Neighbours: []recommendations.Neighbour{{ProductID: "b", Score: 1.5}}}, nil, true},
@@ -220,11 +225,12 @@ func TestMapSimilarities(t *testing.T) {
 			require.NoError(t, err)
 			got := make([][]any, 0, len(rows))
 			for _, r := range rows {
-				require.Equal(t, ProductSimilaritiesTable, r.Table)
+				require.Contains(t, []*Table{ProductSimilarityListsTable, ProductSimilaritiesTable}, r.Table)
 				require.Equal(t, Order{Version: tc.u.Version, OccurredAt: at, EventID: env.ID}, r.Order)
-				got = append(got, r.Values)
+				got = append(got, append([]any{r.Table.Name}, r.Values...))
 			}
 			require.Equal(t, tc.want, got)
+			require.NoError(t, checkSets(rows))
 		})
 	}
 }

@@ -152,6 +152,19 @@ func New(spec Spec, pool *pgxpool.Pool, clients *topics.Clients, opts ...Option)
 		s.tables[t] = true
 		s.states[t] = &tableState{}
 	}
+	for _, t := range spec.Tables {
+		if t.Kind != ReplacedSet {
+			continue
+		}
+		st := s.states[t.Lists]
+		switch {
+		case st == nil:
+			return nil, fmt.Errorf("sinks: the lists table %s of %s is not in the spec", t.Lists.Name, t.Name)
+		case st.set != nil && st.set != t:
+			return nil, fmt.Errorf("sinks: %s is the lists table of both %s and %s", t.Lists.Name, st.set.Name, t.Name)
+		}
+		st.set = t
+	}
 	s.cfg.logger = cfg.logger.With("sink", spec.Name)
 	for range cfg.workers {
 		s.workers = append(s.workers, &worker{s: s})

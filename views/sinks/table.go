@@ -23,9 +23,22 @@ const (
 	// version, occurred_at and last_event_id, and is replaced only by a row
 	// whose (version, occurred_at, last_event_id) is greater.
 	CurrentState
+	// ReplacedSet tables hold, per group, the rows of the group's newest
+	// list: an event that carries a whole list (a product's neighbours)
+	// replaces the group's rows as a whole. The group is the Key of the
+	// table's Lists, a CurrentState table with one row per group that
+	// records the order of the list applied. A record's rows of the set
+	// come with its row of Lists (same group, same Order; a list row
+	// without set rows is an empty list). When that list row is newer than
+	// the stored one, the group's rows that are not in the list are
+	// deleted and the others upserted, in the batch's transaction; an
+	// older or repeated list changes nothing. Rows carry version,
+	// occurred_at and last_event_id like CurrentState rows.
+	ReplacedSet
 )
 
-// Columns every current-state table has, ordering the events of a key.
+// Columns every current-state (and replaced-set) table has, ordering the
+// events of a key.
 const (
 	ColVersion     = "version"
 	ColOccurredAt  = "occurred_at"
@@ -36,15 +49,19 @@ const (
 type Table struct {
 	// Name is the table's name (in the pool's search_path).
 	Name string
-	// Kind is AppendOnly or CurrentState.
+	// Kind is AppendOnly, CurrentState or ReplacedSet.
 	Kind Kind
 	// Columns are the columns a Row's Values fill, in order. For a
-	// CurrentState table they do not include version, occurred_at and
-	// last_event_id, which come from the Row's Order.
+	// CurrentState or ReplacedSet table they do not include version,
+	// occurred_at and last_event_id, which come from the Row's Order.
 	Columns []string
-	// Key is the primary key of a CurrentState table (the upsert's conflict
-	// target). Unused for AppendOnly tables.
+	// Key is the primary key of a CurrentState or ReplacedSet table (the
+	// upsert's conflict target). Unused for AppendOnly tables.
 	Key []string
+	// Lists is the CurrentState table recording, per group, the list a
+	// ReplacedSet table holds; its Key columns (the group) are columns and
+	// key columns of the set table. Unused for the other kinds.
+	Lists *Table
 	// Unique lists the columns of an AppendOnly table with a unique index
 	// besides event_id (a ledger's transaction ID): a row that repeats any
 	// of them is skipped.
@@ -96,16 +113,45 @@ func (t *Table) validate() error {
 				return fmt.Errorf("sinks: table %s: %s comes from the row's order, not from Columns", t.Name, c)
 			}
 		}
+	case ReplacedSet:
+		if len(t.Key) == 0 {
+			return fmt.Errorf("sinks: replaced-set table %s has no key", t.Name)
+		}
+		if len(t.Merge) > 0 {
+			return fmt.Errorf("sinks: replaced-set table %s: merge columns are not supported (a list replaces its rows)", t.Name)
+		}
+		for _, c := range t.Key {
+			if !seen[c] {
+				return fmt.Errorf("sinks: table %s: key column %q is not a column", t.Name, c)
+			}
+		}
+		for _, c := range []string{ColVersion, ColOccurredAt, ColLastEventID} {
+			if seen[c] {
+				return fmt.Errorf("sinks: table %s: %s comes from the row's order, not from Columns", t.Name, c)
+			}
+		}
+		if t.Lists == nil || t.Lists.Kind != CurrentState {
+			return fmt.Errorf("sinks: replaced-set table %s needs a current-state Lists table", t.Name)
+		}
+		for _, c := range t.Lists.Key {
+			if !slices.Contains(t.Key, c) {
+				return fmt.Errorf("sinks: table %s: group column %q (the key of %s) is not a key column", t.Name, c, t.Lists.Name)
+			}
+		}
 	default:
 		return fmt.Errorf("sinks: table %s has no kind", t.Name)
 	}
 	return nil
 }
 
+// ordered reports whether t's rows carry version, occurred_at and
+// last_event_id.
+func (t *Table) ordered() bool { return t.Kind == CurrentState || t.Kind == ReplacedSet }
+
 // allColumns are the columns written: Columns, plus the order columns of a
-// current-state table.
+// current-state or replaced-set table.
 func (t *Table) allColumns() []string {
-	if t.Kind == CurrentState {
+	if t.ordered() {
 		return append(slices.Clone(t.Columns), ColVersion, ColOccurredAt, ColLastEventID)
 	}
 	return t.Columns
@@ -121,6 +167,10 @@ type Order struct {
 	// EventID breaks ties (UUIDv7 IDs sort by creation time).
 	EventID string
 }
+
+// equal reports whether o and p place an event at the same position (the
+// same event).
+func (o Order) equal(p Order) bool { return !o.less(p) && !p.less(o) }
 
 // less reports whether o is older than p.
 func (o Order) less(p Order) bool {
@@ -138,7 +188,8 @@ type Row struct {
 	Table *Table
 	// Values fill Table.Columns in order; nil (or a nil pointer) is NULL.
 	Values []any
-	// Order places a CurrentState row among its key's events.
+	// Order places a CurrentState row among its key's events, and a
+	// ReplacedSet row (and its Lists row) among its group's lists.
 	Order Order
 }
 
@@ -152,7 +203,7 @@ func (r *Row) values() []any {
 		}
 		out = append(out, v)
 	}
-	if r.Table.Kind == CurrentState {
+	if r.Table.ordered() {
 		out = append(out, r.Order.Version, r.Order.OccurredAt, r.Order.EventID)
 	}
 	return out
@@ -165,8 +216,8 @@ func (r *Row) check() error {
 	if len(r.Values) != len(r.Table.Columns) {
 		return fmt.Errorf("sinks: row for %s has %d values for %d columns", r.Table.Name, len(r.Values), len(r.Table.Columns))
 	}
-	if r.Table.Kind == CurrentState && (r.Order.EventID == "" || r.Order.OccurredAt.IsZero()) {
-		return fmt.Errorf("sinks: current-state row for %s without an event ID or time", r.Table.Name)
+	if r.Table.ordered() && (r.Order.EventID == "" || r.Order.OccurredAt.IsZero()) {
+		return fmt.Errorf("sinks: current-state or set row for %s without an event ID or time", r.Table.Name)
 	}
 	return nil
 }
@@ -185,9 +236,12 @@ func isNull(v any) bool {
 
 // key returns the row's key values as a string, for merging rows of one key
 // within a batch.
-func (r *Row) key() string {
+func (r *Row) key() string { return r.keyOf(r.Table.Key) }
+
+// keyOf returns the values of the columns cols as a string.
+func (r *Row) keyOf(cols []string) string {
 	var b strings.Builder
-	for _, k := range r.Table.Key {
+	for _, k := range cols {
 		i := slices.Index(r.Table.Columns, k)
 		fmt.Fprintf(&b, "%v\x00", r.Values[i])
 	}
@@ -224,6 +278,22 @@ func (t *Table) conflictClause() string {
 	if t.Kind == AppendOnly {
 		return "ON CONFLICT DO NOTHING"
 	}
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = pgx.Identifier{k}.Sanitize()
+	}
+	if t.Kind == ReplacedSet {
+		// The list's order was checked against the group's (writeSet):
+		// its rows replace the stored ones.
+		var sets []string
+		for _, c := range t.allColumns() {
+			if !slices.Contains(t.Key, c) {
+				q := pgx.Identifier{c}.Sanitize()
+				sets = append(sets, fmt.Sprintf("%[1]s = EXCLUDED.%[1]s", q))
+			}
+		}
+		return fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", strings.Join(keys, ", "), strings.Join(sets, ", "))
+	}
 	name := pgx.Identifier{t.Name}.Sanitize()
 	newer := fmt.Sprintf("(EXCLUDED.%[2]s, EXCLUDED.%[3]s, EXCLUDED.%[4]s) > (%[1]s.%[2]s, %[1]s.%[3]s, %[1]s.%[4]s)",
 		name, ColVersion, ColOccurredAt, ColLastEventID)
@@ -240,10 +310,6 @@ func (t *Table) conflictClause() string {
 			continue
 		}
 		sets = append(sets, fmt.Sprintf("%[1]s = CASE WHEN %[2]s THEN EXCLUDED.%[1]s ELSE %[3]s.%[1]s END", q, newer, name))
-	}
-	keys := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		keys[i] = pgx.Identifier{k}.Sanitize()
 	}
 	where := append([]string{newer}, fills...)
 	return fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s WHERE %s",

@@ -8,6 +8,7 @@ import (
 )
 
 func TestTableValidate(t *testing.T) {
+	lists := &Table{Name: "l", Kind: CurrentState, Columns: []string{"g"}, Key: []string{"g"}}
 	cases := []struct {
 		name    string
 		table   Table
@@ -22,6 +23,14 @@ func TestTableValidate(t *testing.T) {
 		{name: "order column among the columns", table: Table{Name: "s", Kind: CurrentState, Columns: []string{"k", "version"}, Key: []string{"k"}}, wantErr: "row's order"},
 		{name: "repeated column", table: Table{Name: "s", Kind: AppendOnly, Columns: []string{"event_id", "event_id"}}, wantErr: "repeated"},
 		{name: "no kind", table: Table{Name: "s", Columns: []string{"event_id"}}, wantErr: "no kind"},
+		{name: "replaced set", table: Table{Name: "m", Kind: ReplacedSet, Columns: []string{"g", "k", "v"}, Key: []string{"g", "k"}, Lists: lists}},
+		{name: "replaced set without lists", table: Table{Name: "m", Kind: ReplacedSet, Columns: []string{"g", "k"}, Key: []string{"g", "k"}}, wantErr: "Lists"},
+		{name: "replaced set with append-only lists", table: Table{Name: "m", Kind: ReplacedSet, Columns: []string{"g", "k"}, Key: []string{"g", "k"},
+			Lists: &Table{Name: "l", Kind: AppendOnly, Columns: []string{"event_id"}}}, wantErr: "Lists"},
+		{name: "replaced set without key", table: Table{Name: "m", Kind: ReplacedSet, Columns: []string{"g", "k"}, Lists: lists}, wantErr: "no key"},
+		{name: "replaced set whose group is not in its key", table: Table{Name: "m", Kind: ReplacedSet, Columns: []string{"g", "k"}, Key: []string{"k"}, Lists: lists}, wantErr: "group column"},
+		{name: "replaced set with merge columns", table: Table{Name: "m", Kind: ReplacedSet, Columns: []string{"g", "k", "v"}, Key: []string{"g", "k"}, Merge: []string{"v"}, Lists: lists}, wantErr: "merge"},
+		{name: "replaced set with an order column", table: Table{Name: "m", Kind: ReplacedSet, Columns: []string{"g", "k", "version"}, Key: []string{"g", "k"}, Lists: lists}, wantErr: "row's order"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

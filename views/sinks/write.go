@@ -25,6 +25,9 @@ type tableState struct {
 	// table's batches then go through the staging table until one finds
 	// none stored.
 	staged atomic.Bool
+	// set is the ReplacedSet table whose Lists this table is (nil for
+	// none): the two are written together.
+	set *Table
 }
 
 // copyThreshold is the row count from which a table's rows go through COPY
@@ -55,6 +58,9 @@ func (s *Sink) mapRecord(rec *kgo.Record) mapped {
 		if !s.tables[rows[i].Table] {
 			return mapped{rec: rec, reason: fmt.Errorf("sinks: mapper wrote to table %s not in the spec", rows[i].Table.Name)}
 		}
+	}
+	if err := checkSets(rows); err != nil {
+		return mapped{rec: rec, reason: fmt.Errorf("%w: %v", ErrMalformedEvent, err)}
 	}
 	return mapped{rec: rec, rows: rows}
 }
@@ -155,9 +161,33 @@ func writeRows(ctx context.Context, tx pgx.Tx, ms []mapped, states map[*Table]*t
 			byTable[r.Table] = append(byTable[r.Table], r)
 		}
 	}
+	// A set table is written with its lists table (the lists of a batch
+	// may all be empty: no row of the set itself).
+	sets := map[*Table]*Table{}
+	for t, st := range states {
+		if st != nil && st.set != nil {
+			sets[t] = st.set
+		}
+	}
+	for _, t := range order {
+		if t.Kind == ReplacedSet {
+			sets[t.Lists] = t
+		}
+	}
 	n := 0
 	for _, t := range order {
 		rows := byTable[t]
+		if t.Kind == ReplacedSet {
+			continue // written with its lists table
+		}
+		if set := sets[t]; set != nil {
+			k, err := writeSet(ctx, tx, set, rows, byTable[set])
+			if err != nil {
+				return 0, err
+			}
+			n += k
+			continue
+		}
 		if t.Kind == CurrentState {
 			rows = mergeByKey(rows)
 		} else {
@@ -292,7 +322,7 @@ func writeTable(ctx context.Context, tx pgx.Tx, t *Table, rows []*Row, st *table
 		return fmt.Errorf("sinks: copying into %s: %w", t.Name, err)
 	}
 	b := &pgx.Batch{}
-	if t.Kind == CurrentState {
+	if t.Kind != AppendOnly {
 		b.Queue(fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s %s", name, colList, colList, qstage, t.conflictClause()))
 	} else {
 		// Append-only rows: an anti-join on the unique columns instead of
