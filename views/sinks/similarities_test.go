@@ -52,14 +52,22 @@ func simEnvelope(t *testing.T, product string, l simList) []byte {
 }
 
 // writeSimBatch maps the events of product as one batch and writes it in one
-// transaction, as the sink does.
-func writeSimBatch(t *testing.T, s *Sink, pool *pgxpool.Pool, product string, batch []simList) {
+// transaction, as the sink does. pad adds as many events of other products
+// (two lists each) to the batch.
+func writeSimBatch(t *testing.T, s *Sink, pool *pgxpool.Pool, product string, batch []simList, pad int) {
 	t.Helper()
 	ctx := context.Background()
-	ms := make([]mapped, len(batch))
-	for i, l := range batch {
-		ms[i] = s.mapRecord(&kgo.Record{Topic: topics.RecommendationsSimilarities, Value: simEnvelope(t, product, l)})
-		require.NoError(t, ms[i].reason)
+	var ms []mapped
+	add := func(product string, l simList) {
+		m := s.mapRecord(&kgo.Record{Topic: topics.RecommendationsSimilarities, Value: simEnvelope(t, product, l)})
+		require.NoError(t, m.reason)
+		ms = append(ms, m)
+	}
+	for i := range pad {
+		add(fmt.Sprintf("%s-pad-%d", product, i), simList{id: topics.NewID(), cos: map[string]float64{"b": 0.5}})
+	}
+	for _, l := range batch {
+		add(product, l)
 	}
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
@@ -175,16 +183,23 @@ func TestSimilarityListsReplaceTheirRows(t *testing.T) {
 			batches: [][]simList{{{id: "e2", version: 2, cos: neighbours(70, 0.5)}}, {{id: "e1", version: 1, cos: neighbours(120, 0.9)}}},
 			want:    simRows{"cosine": neighbours(70, 0.5)}, wantVersions: map[string]int64{"cosine": 2, fbt: 2}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			product := cluster.Unique("sim")
-			for _, b := range tc.batches {
-				writeSimBatch(t, s, pool, product, b)
-			}
-			got, versions := storedSimilarities(t, pool, product)
-			require.Equal(t, tc.want, got)
-			require.Equal(t, tc.wantVersions, versions)
-		})
+	// Batches of a few lists upsert them one statement each; from
+	// copyThreshold lists on they go through a staging table.
+	for _, mode := range []struct {
+		name string
+		pad  int
+	}{{"few lists", 0}, {"staged lists", copyThreshold / 2}} {
+		for _, tc := range cases {
+			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
+				product := cluster.Unique("sim")
+				for _, b := range tc.batches {
+					writeSimBatch(t, s, pool, product, b, mode.pad)
+				}
+				got, versions := storedSimilarities(t, pool, product)
+				require.Equal(t, tc.want, got)
+				require.Equal(t, tc.wantVersions, versions)
+			})
+		}
 	}
 }
 
