@@ -53,8 +53,9 @@ func simEnvelope(t *testing.T, product string, l simList) []byte {
 
 // writeSimBatch maps the events of product as one batch and writes it in one
 // transaction, as the sink does. pad adds as many events of other products
-// (two lists each) to the batch.
-func writeSimBatch(t *testing.T, s *Sink, pool *pgxpool.Pool, product string, batch []simList, pad int) {
+// (two lists each) to the batch; each writes it record by record under
+// savepoints, as the sink does when PostgreSQL refuses a row of the batch.
+func writeSimBatch(t *testing.T, s *Sink, pool *pgxpool.Pool, product string, batch []simList, pad int, each bool) {
 	t.Helper()
 	ctx := context.Background()
 	var ms []mapped
@@ -72,8 +73,14 @@ func writeSimBatch(t *testing.T, s *Sink, pool *pgxpool.Pool, product string, ba
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	_, err = writeRows(ctx, tx, ms, s.states)
-	require.NoError(t, err)
+	if each {
+		_, refused, err := writeEach(ctx, tx, ms, s.states)
+		require.NoError(t, err)
+		require.Empty(t, refused)
+	} else {
+		_, err = writeRows(ctx, tx, ms, s.states)
+		require.NoError(t, err)
+	}
 	require.NoError(t, tx.Commit(ctx))
 }
 
@@ -188,12 +195,13 @@ func TestSimilarityListsReplaceTheirRows(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		pad  int
-	}{{"few lists", 0}, {"staged lists", copyThreshold / 2}} {
+		each bool
+	}{{"few lists", 0, false}, {"staged lists", copyThreshold / 2, false}, {"record by record", 0, true}} {
 		for _, tc := range cases {
 			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
 				product := cluster.Unique("sim")
 				for _, b := range tc.batches {
-					writeSimBatch(t, s, pool, product, b, mode.pad)
+					writeSimBatch(t, s, pool, product, b, mode.pad, mode.each)
 				}
 				got, versions := storedSimilarities(t, pool, product)
 				require.Equal(t, tc.want, got)
