@@ -366,6 +366,9 @@ func (c *Card) refunded(id string) bool {
 	return false
 }
 
+// credited reports whether the transfer with this ID was credited to the card.
+func (c *Card) credited(transferID string) bool { return slices.Contains(c.Credits, transferID) }
+
 func (c *Card) transfer(id string) (int, bool) {
 	for i := range c.Transfers {
 		if c.Transfers[i].ID == id {

@@ -243,10 +243,9 @@ func forgottenCommand(card *Card, env *topics.Envelope) error {
 		what, id = "refund", DeriveID(card.Key, env.CommandID, "refund")
 		found = card.refunded(id)
 	case TypeTransferCredit:
-		var cmd TransferCreditCommand
-		if json.Unmarshal(env.Data, &cmd) == nil && cmd.TransferID != "" {
+		if cmd, err := topics.DecodeData[TransferCreditCommand](env); err == nil && cmd.TransferID != "" {
 			what, id = "transfer", cmd.TransferID
-			found = slices.Contains(card.Credits, id)
+			found = card.credited(id)
 		}
 	}
 	if !found {
