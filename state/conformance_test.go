@@ -55,6 +55,15 @@ func implementations() []implementation {
 			closedErr:    ErrClosed,
 		},
 		{
+			// a write buffer so small that writes reach Pebble every few
+			// operations, in the middle of each case
+			name:         "pebble-without-wal-small-write-buffer",
+			open:         openPebbleSmallWriteBuffer,
+			idempotent:   true,
+			separateMeta: true,
+			closedErr:    ErrClosed,
+		},
+		{
 			name: "leveldb",
 			open: openLevelDB,
 		},
@@ -71,6 +80,13 @@ func openPebble(t *testing.T, dir string) storage.Storage {
 func openPebbleWithoutWAL(t *testing.T, dir string) storage.Storage {
 	t.Helper()
 	st := openTest(t, dir, WithoutWAL())
+	require.NoError(t, st.Open())
+	return st
+}
+
+func openPebbleSmallWriteBuffer(t *testing.T, dir string) storage.Storage {
+	t.Helper()
+	st := openTest(t, dir, WithoutWAL(), WithWriteBuffer(1<<10))
 	require.NoError(t, st.Open())
 	return st
 }

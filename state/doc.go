@@ -35,6 +35,12 @@
 // an offset that does not run ahead of its data, so goka reads the rest
 // again from the changelog. Close flushes, so a clean restart loses nothing.
 //
+// Such a storage also buffers its writes after MarkRecovered (WithWriteBuffer):
+// the latest write per key and the latest offset stay in memory and reach
+// Pebble together in one batch when the buffer is full, when an iterator is
+// created and on Close. Reads see the buffer first. A crash loses the buffer
+// and the offset covering it together, so what survives is still a prefix.
+//
 // # Concurrency
 //
 // As goka requires, a storage is safe for any number of concurrent readers

@@ -9,8 +9,9 @@ import (
 )
 
 // newIterator creates an iterator over the user keys in [lower, upper)
-// (both including the data tag). Pending recovery writes are committed first
-// so that the iterator's snapshot contains everything written so far.
+// (both including the data tag). Pending recovery writes and buffered
+// writes are committed first so that the iterator's snapshot contains
+// everything written so far.
 func (s *store) newIterator(op string, lower, upper []byte) (storage.Iterator, error) {
 	s.mu.RLock()
 	if s.closed {
@@ -19,6 +20,12 @@ func (s *store) newIterator(op string, lower, upper []byte) (storage.Iterator, e
 	}
 	if s.batch == nil || (s.batch.Empty() && !s.offsetPending) {
 		defer s.mu.RUnlock()
+		if s.wb != nil {
+			// The iterator's snapshot must hold the buffered writes.
+			if err := s.wb.flush(s.db); err != nil {
+				return nil, opErr(op, s.path, "", err)
+			}
+		}
 		return s.openIterLocked(op, lower, upper)
 	}
 	s.mu.RUnlock()

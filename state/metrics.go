@@ -21,6 +21,7 @@ var (
 	descDebt     = prometheus.NewDesc("shopstream_pebble_compaction_debt_bytes", "Estimated bytes to compact before the LSM is stable.", labels, nil)
 	descCompact  = prometheus.NewDesc("shopstream_pebble_compactions_total", "Compactions the database ran since it was opened.", labels, nil)
 	descFlushes  = prometheus.NewDesc("shopstream_pebble_flushes_total", "Memtable flushes since the database was opened.", labels, nil)
+	descBuffered = prometheus.NewDesc("shopstream_state_write_buffer_bytes", "Estimated memtable footprint of the writes the table partition's write buffer holds (WithWriteBuffer).", labels, nil)
 )
 
 func init() { prometheus.MustRegister(pebbleCollector{}) }
@@ -29,7 +30,7 @@ func init() { prometheus.MustRegister(pebbleCollector{}) }
 type pebbleCollector struct{}
 
 func (pebbleCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDisk, descMemtable, descReadAmp, descDebt, descCompact, descFlushes} {
+	for _, d := range []*prometheus.Desc{descDisk, descMemtable, descReadAmp, descDebt, descCompact, descFlushes, descBuffered} {
 		ch <- d
 	}
 }
@@ -50,6 +51,10 @@ func (pebbleCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDebt, prometheus.GaugeValue, float64(m.Compact.EstimatedDebt), lv...)
 		ch <- prometheus.MustNewConstMetric(descCompact, prometheus.CounterValue, float64(m.Compact.Count), lv...)
 		ch <- prometheus.MustNewConstMetric(descFlushes, prometheus.CounterValue, float64(m.Flush.Count), lv...)
+		if s.wb != nil {
+			_, footprint := s.wb.buffered()
+			ch <- prometheus.MustNewConstMetric(descBuffered, prometheus.GaugeValue, float64(footprint), lv...)
+		}
 		return true
 	})
 }

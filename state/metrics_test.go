@@ -51,6 +51,22 @@ func TestPebbleMetricsPerTable(t *testing.T) {
 	require.Greater(t, mem, float64(1000*100), "the writes sit in the memtable")
 	require.Equal(t, []string{"views", "metrics-table", "3"}, storeLabels(PartitionPath(dir, "metrics-table", 3)))
 
+	_, ok = gauge(t, "shopstream_state_write_buffer_bytes", "metrics-table", "3")
+	require.False(t, ok, "with the write-ahead log there is no write buffer")
+
+	wb, err := NewBuilder(filepath.Join(t.TempDir(), "state"), WithoutWAL())
+	require.NoError(t, err)
+	buffered, err := wb("buffered-table", 0)
+	require.NoError(t, err)
+	defer buffered.Close()
+	require.NoError(t, buffered.MarkRecovered())
+	for i := range 10 {
+		require.NoError(t, buffered.Set(fmt.Sprintf("key-%d", i), make([]byte, 100)))
+	}
+	footprint, ok := gauge(t, "shopstream_state_write_buffer_bytes", "buffered-table", "0")
+	require.True(t, ok)
+	require.Equal(t, float64(10*memTableEntrySize(len("key-0")+1, 100)), footprint)
+
 	require.NoError(t, st.Close())
 	_, ok = gauge(t, "shopstream_pebble_disk_bytes", "metrics-table", "3")
 	require.False(t, ok, "a closed database is no longer reported")

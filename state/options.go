@@ -23,6 +23,9 @@ const (
 	// DefaultRecoveryBatchOps is the default number of operations at which
 	// the pending recovery batch is committed.
 	DefaultRecoveryBatchOps = 100_000
+	// DefaultWriteBufferBytes is the default size of the write buffer of a
+	// storage without write-ahead log (WithWriteBuffer).
+	DefaultWriteBufferBytes = 4 << 20
 )
 
 const (
@@ -43,6 +46,8 @@ type config struct {
 	pebbleOpts         []func(*pebble.Options)
 	// withoutWAL turns Pebble's write-ahead log off (WithoutWAL).
 	withoutWAL bool
+	// writeBufferBytes bounds the write buffer used with withoutWAL (0: none).
+	writeBufferBytes int
 }
 
 func defaultConfig() config {
@@ -51,6 +56,7 @@ func defaultConfig() config {
 		memTableSize:       DefaultMemTableSize,
 		recoveryBatchBytes: DefaultRecoveryBatchBytes,
 		recoveryBatchOps:   DefaultRecoveryBatchOps,
+		writeBufferBytes:   DefaultWriteBufferBytes,
 	}
 }
 
@@ -76,6 +82,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: recovery batch bytes must be > 0, got %d", ErrInvalidConfig, c.recoveryBatchBytes)
 	case c.recoveryBatchOps <= 0:
 		return fmt.Errorf("%w: recovery batch ops must be > 0, got %d", ErrInvalidConfig, c.recoveryBatchOps)
+	case c.writeBufferBytes < 0:
+		return fmt.Errorf("%w: write buffer bytes must be >= 0, got %d", ErrInvalidConfig, c.writeBufferBytes)
 	}
 	// Pebble options supplied through WithPebbleOptions must not turn off the
 	// guarantees this package documents.
@@ -165,6 +173,29 @@ func WithRecoveryBatchOps(n int) Option {
 // again.
 func WithoutWAL() Option {
 	return func(c *config) { c.withoutWAL = true }
+}
+
+// WithWriteBuffer sets the size of the write buffer of a storage opened
+// WithoutWAL (default DefaultWriteBufferBytes; 0 turns it off). Without
+// WithoutWAL it has no effect: with the log on, every write is meant to
+// survive a process restart as soon as Set returns.
+//
+// After MarkRecovered, such a storage keeps its writes in memory, the
+// latest per key, and writes them to Pebble in one batch, together with
+// the latest offset passed to SetOffset, when their estimated memtable
+// footprint reaches bytes (at most 3/8 of the memtable size, as for the
+// recovery batch), when an iterator is created, and on Close. A key a
+// processor rewrites within that window (a return moving through its
+// states, a product's co-occurrence row) reaches the memtable once, and
+// the per-message SetOffset costs no Pebble write. Reads see the buffered
+// writes.
+//
+// A crash loses what is buffered together with the offset covering it, so
+// the database still holds a prefix of the writes with an offset that does
+// not run ahead of them, and goka reads the rest again from the changelog,
+// as WithoutWAL describes.
+func WithWriteBuffer(bytes int) Option {
+	return func(c *config) { c.writeBufferBytes = bytes }
 }
 
 // WithLogger sets the logger Pebble uses for its informational and error

@@ -115,6 +115,7 @@ func TestInvalidConfig(t *testing.T) {
 		{"memtable-too-large", []Option{WithMemTableSize(4 << 30)}},
 		{"recovery-batch-bytes-zero", []Option{WithRecoveryBatchBytes(0)}},
 		{"recovery-batch-ops-negative", []Option{WithRecoveryBatchOps(-1)}},
+		{"write-buffer-negative", []Option{WithoutWAL(), WithWriteBuffer(-1)}},
 		{"disable-wal", []Option{WithPebbleOptions(func(o *pebble.Options) { o.DisableWAL = true })}},
 		{"read-only", []Option{WithPebbleOptions(func(o *pebble.Options) { o.ReadOnly = true })}},
 	}

@@ -48,6 +48,10 @@ type store struct {
 	offset    atomic.Int64
 	hasOffset atomic.Bool
 
+	// wb buffers the writes after recovery of a storage without
+	// write-ahead log (WithWriteBuffer); nil otherwise.
+	wb *writeBuffer
+
 	// itersMu guards iters, the iterators to release on Close. It is never
 	// held while acquiring an iterator's mutex.
 	itersMu sync.Mutex
@@ -102,6 +106,9 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 	if ok {
 		s.offset.Store(off)
 		s.hasOffset.Store(true)
+	}
+	if cfg.withoutWAL && cfg.writeBufferBytes > 0 {
+		s.wb = newWriteBuffer(min(uint64(cfg.writeBufferBytes), s.maxBatchFootprint))
 	}
 	s.batch = s.newBatch()
 	openStores.Store(s, struct{}{})
@@ -194,6 +201,18 @@ func (s *store) get(op, key string, copyValue bool) ([]byte, error) {
 	if s.closed {
 		return nil, opErr(op, s.path, key, ErrClosed)
 	}
+	if s.wb != nil {
+		if e, ok := s.wb.lookup(key); ok {
+			switch {
+			case e.del:
+				return nil, nil
+			case copyValue:
+				return append(make([]byte, 0, len(e.value)), e.value...), nil
+			default:
+				return present, nil
+			}
+		}
+	}
 	var (
 		v      []byte
 		closer interface{ Close() error }
@@ -245,13 +264,19 @@ func (s *store) write(op, key string, value []byte, del bool) error {
 		return opErr(op, s.path, key, ErrClosed)
 	}
 	if s.batch == nil {
+		defer s.mu.RUnlock()
+		if s.wb != nil {
+			if s.wb.put(key, value, del) {
+				return opErr(op, s.path, key, s.wb.flush(s.db))
+			}
+			return nil
+		}
 		var err error
 		if del {
 			err = s.db.Delete(k, pebble.NoSync)
 		} else {
 			err = s.db.Set(k, value, pebble.NoSync)
 		}
-		s.mu.RUnlock()
 		return opErr(op, s.path, key, err)
 	}
 	s.mu.RUnlock()
@@ -357,7 +382,12 @@ func (s *store) SetOffset(offset int64) error {
 		return opErr("set-offset", s.path, "", ErrClosed)
 	}
 	if s.batch == nil {
-		err := s.db.Set(metaOffsetKey, encodeOffset(offset), pebble.NoSync)
+		var err error
+		if s.wb != nil {
+			s.wb.setOffset(offset)
+		} else {
+			err = s.db.Set(metaOffsetKey, encodeOffset(offset), pebble.NoSync)
+		}
 		if err == nil {
 			s.offset.Store(offset)
 			s.hasOffset.Store(true)
@@ -423,6 +453,11 @@ func (s *store) Close() error {
 	}
 
 	var errs []error
+	if s.wb != nil {
+		if err := s.wb.flush(s.db); err != nil {
+			errs = append(errs, opErr("close", s.path, "", err))
+		}
+	}
 	if s.batch != nil {
 		if err := s.commitLocked("close", pebble.Sync, false); err != nil {
 			errs = append(errs, err)

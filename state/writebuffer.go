@@ -1,0 +1,141 @@
+package state
+
+import (
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// writeBuffer holds the writes of a storage without write-ahead log made
+// after recovery, the latest per key, until they are written to Pebble in
+// one batch together with the latest offset (WithWriteBuffer). A key
+// rewritten while buffered costs one map update instead of a memtable
+// insert, and one SetOffset per message costs nothing until the flush.
+//
+// Readers see buffered writes first, then the ones being flushed, then the
+// database, so a read always returns the latest write. Flushes are
+// serialized and swap the buffer out under mu, taking the offset with it:
+// goka calls SetOffset only after the write it covers, so the offset of a
+// flush never runs ahead of its data, and a crash leaves a prefix of the
+// writes with an offset that covers no more than that prefix.
+type writeBuffer struct {
+	limit uint64 // footprint at which the writer flushes
+
+	// flushMu serializes flushes, so batches reach Pebble in write order.
+	flushMu sync.Mutex
+
+	mu        sync.RWMutex
+	dirty     map[string]bufferedWrite
+	flushing  map[string]bufferedWrite // being committed; nil otherwise
+	footprint uint64                   // memtable estimate of dirty
+	// offset is the latest SetOffset not yet flushed (hasOffset false:
+	// none since the last flush).
+	offset    int64
+	hasOffset bool
+}
+
+// bufferedWrite is a pending Set (value, owned by the buffer) or Delete.
+type bufferedWrite struct {
+	value []byte
+	del   bool
+}
+
+func newWriteBuffer(limit uint64) *writeBuffer {
+	return &writeBuffer{limit: limit, dirty: make(map[string]bufferedWrite)}
+}
+
+// lookup returns the buffered write of key, if any.
+func (w *writeBuffer) lookup(key string) (bufferedWrite, bool) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if e, ok := w.dirty[key]; ok {
+		return e, true
+	}
+	e, ok := w.flushing[key]
+	return e, ok
+}
+
+// put buffers a write and reports whether the buffer is due for a flush.
+func (w *writeBuffer) put(key string, value []byte, del bool) (full bool) {
+	e := bufferedWrite{del: del}
+	if !del {
+		e.value = append(make([]byte, 0, len(value)), value...)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if old, ok := w.dirty[key]; ok {
+		w.footprint -= memTableEntrySize(1+len(key), len(old.value))
+	}
+	w.dirty[key] = e
+	w.footprint += memTableEntrySize(1+len(key), len(e.value))
+	return w.footprint >= w.limit
+}
+
+// setOffset records the latest offset, written with the next flush.
+func (w *writeBuffer) setOffset(off int64) {
+	w.mu.Lock()
+	w.offset, w.hasOffset = off, true
+	w.mu.Unlock()
+}
+
+// flush writes the buffered writes and the latest offset to db in one
+// batch. The caller keeps the database open (holds store.mu).
+func (w *writeBuffer) flush(db *pebble.DB) error {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
+	w.mu.Lock()
+	writes, off, hasOff := w.dirty, w.offset, w.hasOffset
+	if len(writes) == 0 && !hasOff {
+		w.mu.Unlock()
+		return nil
+	}
+	w.flushing = writes
+	w.dirty = make(map[string]bufferedWrite, len(writes))
+	w.footprint, w.hasOffset = 0, false
+	w.mu.Unlock()
+
+	b := db.NewBatch()
+	defer b.Close()
+	var err error
+	for k, e := range writes {
+		if e.del {
+			err = b.Delete(dataKey(k), nil)
+		} else {
+			err = b.Set(dataKey(k), e.value, nil)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil && hasOff {
+		err = b.Set(metaOffsetKey, encodeOffset(off), nil)
+	}
+	if err == nil {
+		err = b.Commit(pebble.NoSync)
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		// Nothing was applied: put the writes back under the newer ones,
+		// so the next flush retries them.
+		for k, e := range writes {
+			if _, newer := w.dirty[k]; !newer {
+				w.dirty[k] = e
+				w.footprint += memTableEntrySize(1+len(k), len(e.value))
+			}
+		}
+		if !w.hasOffset && hasOff {
+			w.offset, w.hasOffset = off, true
+		}
+	}
+	w.flushing = nil
+	return err
+}
+
+// buffered reports the number of buffered writes and their footprint.
+func (w *writeBuffer) buffered() (n int, footprint uint64) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return len(w.dirty), w.footprint
+}

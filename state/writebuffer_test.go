@@ -1,0 +1,277 @@
+package state
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/lovoo/goka/storage"
+	"github.com/stretchr/testify/require"
+)
+
+// inPebble reports whether key has reached the database itself, past the
+// write buffer.
+func inPebble(t *testing.T, st storage.Storage, key string) bool {
+	t.Helper()
+	_, closer, err := st.(*store).db.Get(dataKey(key))
+	if err == pebble.ErrNotFound {
+		return false
+	}
+	require.NoError(t, err)
+	require.NoError(t, closer.Close())
+	return true
+}
+
+// TestWriteBufferHoldsWritesUntilFlush: after recovery, a storage without
+// write-ahead log keeps writes in memory, answers reads from them, and
+// writes them to Pebble with the offset when an iterator needs them, when
+// the buffer is full and on Close.
+func TestWriteBufferHoldsWritesUntilFlush(t *testing.T) {
+	path := t.TempDir()
+	st := openTest(t, path, WithoutWAL())
+	recoverKeys(t, st, 0, 10)
+	require.NoError(t, st.MarkRecovered())
+	require.True(t, inPebble(t, st, recoveryKey(9)), "recovery writes are committed by MarkRecovered")
+
+	for round := range 5 {
+		require.NoError(t, st.Set("rewritten", fmt.Appendf(nil, "round-%d", round)))
+		require.NoError(t, st.SetOffset(int64(10+round)))
+	}
+	require.NoError(t, st.Delete(recoveryKey(3)))
+	require.NoError(t, st.Set("new", []byte("n")))
+	require.NoError(t, st.SetOffset(15))
+
+	t.Run("reads-see-buffered-writes", func(t *testing.T) {
+		requireValue(t, st, "rewritten", "round-4")
+		requireValue(t, st, "new", "n")
+		v, err := st.Get(recoveryKey(3))
+		require.NoError(t, err)
+		require.Nil(t, v, "deleted while buffered")
+		has, err := st.Has(recoveryKey(3))
+		require.NoError(t, err)
+		require.False(t, has)
+		has, err = st.Has("new")
+		require.NoError(t, err)
+		require.True(t, has)
+		requireOffset(t, st, -1, 15)
+	})
+	t.Run("nothing-reached-pebble", func(t *testing.T) {
+		require.False(t, inPebble(t, st, "rewritten"))
+		require.False(t, inPebble(t, st, "new"))
+		require.True(t, inPebble(t, st, recoveryKey(3)), "the delete is buffered too")
+		n, _ := st.(*store).wb.buffered()
+		require.Equal(t, 3, n, "one entry per key, however often it was written")
+	})
+	t.Run("a-returned-value-is-the-callers", func(t *testing.T) {
+		v, err := st.Get("new")
+		require.NoError(t, err)
+		v[0] = 'X'
+		requireValue(t, st, "new", "n")
+	})
+	t.Run("iterator-flushes", func(t *testing.T) {
+		it, err := st.Iterator()
+		require.NoError(t, err)
+		got := drain(t, it)
+		it.Release()
+		require.Contains(t, got, "rewritten=round-4")
+		require.Contains(t, got, "new=n")
+		require.NotContains(t, got, recoveryKey(3)+"="+recoveryValue(3))
+		require.True(t, inPebble(t, st, "rewritten"))
+		require.False(t, inPebble(t, st, recoveryKey(3)))
+		n, _ := st.(*store).wb.buffered()
+		require.Zero(t, n)
+	})
+	t.Run("close-flushes-with-offset", func(t *testing.T) {
+		require.NoError(t, st.Set("last", []byte("l")))
+		require.NoError(t, st.SetOffset(16))
+		require.NoError(t, st.Close())
+		st = openTest(t, path, WithoutWAL())
+		requireValue(t, st, "last", "l")
+		requireValue(t, st, "rewritten", "round-4")
+		requireOffset(t, st, -1, 16)
+	})
+}
+
+// TestWriteBufferFlushesWhenFull: the buffer is written to Pebble when its
+// footprint reaches the limit, and a write arriving while it is flushed
+// lands in the next flush.
+func TestWriteBufferFlushesWhenFull(t *testing.T) {
+	st := openTest(t, t.TempDir(), WithoutWAL(), WithWriteBuffer(8<<10))
+	require.NoError(t, st.MarkRecovered())
+	// ~1.2 KiB of footprint per big key: the 8 KiB buffer holds a few.
+	recoverBigKeys(t, st, 0, 50)
+	require.True(t, inPebble(t, st, recoveryKey(0)))
+	n, footprint := st.(*store).wb.buffered()
+	require.Less(t, n, 8)
+	require.Less(t, footprint, uint64(8<<10))
+	requireBigKeys(t, st, 0, 50)
+	requireOffset(t, st, -1, 49)
+}
+
+func TestWriteBufferOnlyWithoutWAL(t *testing.T) {
+	t.Run("with-log", func(t *testing.T) {
+		st := openTest(t, t.TempDir(), WithWriteBuffer(1<<20))
+		require.Nil(t, st.(*store).wb, "with the log on, a write is durable when Set returns")
+	})
+	t.Run("turned-off", func(t *testing.T) {
+		st := openTest(t, t.TempDir(), WithoutWAL(), WithWriteBuffer(0))
+		require.Nil(t, st.(*store).wb)
+		require.NoError(t, st.MarkRecovered())
+		require.NoError(t, st.Set("k", []byte("v")))
+		require.True(t, inPebble(t, st, "k"))
+	})
+	t.Run("capped-below-pebbles-large-batch", func(t *testing.T) {
+		st := openTest(t, t.TempDir(), WithoutWAL(), WithMemTableSize(1<<20), WithWriteBuffer(64<<20))
+		require.Equal(t, uint64(1<<20*3/8), st.(*store).wb.limit)
+	})
+}
+
+// TestWriteBufferCrashKeepsAPrefix: keys rewritten and deleted through a
+// small write buffer, then simulated crashes. What survives is the state
+// after some prefix of the writes, and the stored offset does not run
+// ahead of that prefix: goka reads the rest again from the changelog.
+func TestWriteBufferCrashKeepsAPrefix(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	st := openTest(t, "/db", WithoutWAL(), WithMemTableSize(minMemTableSize), WithWriteBuffer(4<<10),
+		WithPebbleOptions(func(o *pebble.Options) { o.FS = mem }))
+	require.NoError(t, st.MarkRecovered())
+	rng := rand.New(rand.NewPCG(5, 6))
+
+	// models[n] is the state after the first n writes; write i is followed
+	// by SetOffset(i), as goka stores a changelog offset after its write.
+	const keys = 200
+	models := []map[string]string{{}}
+	written := 0
+	var survived []int64
+	for step := range 12 {
+		for range 1 + rng.IntN(600) {
+			k := fmt.Sprintf("k%03d", rng.IntN(keys))
+			m := maps.Clone(models[written])
+			if rng.IntN(8) == 0 {
+				require.NoError(t, st.Delete(k))
+				delete(m, k)
+			} else {
+				v := fmt.Sprintf("%s-%d-%s", k, written, bigValue(written)[:200])
+				require.NoError(t, st.Set(k, []byte(v)))
+				m[k] = v
+			}
+			require.NoError(t, st.SetOffset(int64(written)))
+			written++
+			models = append(models, m)
+		}
+		t.Run(fmt.Sprintf("step-%d", step), func(t *testing.T) {
+			crashed := crashClone(t, mem, 100, rng)
+			defer crashed.Close()
+			off, err := crashed.GetOffset(-1)
+			require.NoError(t, err)
+			require.Less(t, off, int64(written))
+			got := map[string]string{}
+			for i := range keys {
+				k := fmt.Sprintf("k%03d", i)
+				if v, err := crashed.Get(k); err == nil && v != nil {
+					got[k] = string(v)
+				} else {
+					require.NoError(t, err)
+				}
+			}
+			// the surviving state is that after n writes, n > off
+			for n := int(off) + 1; n <= written; n++ {
+				if maps.Equal(got, models[n]) {
+					survived = append(survived, off)
+					return
+				}
+			}
+			t.Fatalf("the state after the crash (offset %d) is no prefix of the writes", off)
+		})
+	}
+	require.NotEmpty(t, survived)
+	require.Greater(t, survived[len(survived)-1], int64(written/2), "survived offsets %v", survived)
+
+	require.NoError(t, st.Close())
+	crashed := crashClone(t, mem, 0, rng)
+	requireOffset(t, crashed, -1, int64(written-1))
+	for k, v := range models[written] {
+		requireValue(t, crashed, k, v)
+	}
+	require.NoError(t, crashed.Close())
+}
+
+// TestWriteBufferConcurrency: goka's single writer, SetOffset from the
+// producer's callback goroutine, readers and iterators (which flush) at
+// the same time; run with -race. Readers never see a value older than one
+// they saw before.
+func TestWriteBufferConcurrency(t *testing.T) {
+	t.Run("readers-one-writer", func(t *testing.T) {
+		st := openTest(t, t.TempDir(), WithoutWAL(), WithWriteBuffer(2<<10))
+		runConcurrentReadersOneWriter(t, st)
+	})
+	t.Run("offsets-from-another-goroutine", func(t *testing.T) {
+		st := openTest(t, t.TempDir(), WithoutWAL(), WithWriteBuffer(4<<10))
+		require.NoError(t, st.MarkRecovered())
+		const writes = 3000
+		offsets := make(chan int64, 64)
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() { // goka's callback: the offset after the write is produced
+			defer wg.Done()
+			for off := range offsets {
+				if err := st.SetOffset(off); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		go func() { // a view serving reads, iterating now and then
+			defer wg.Done()
+			last := -1
+			for last < writes-1 {
+				v, err := st.Get("counter")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if v != nil {
+					var n int
+					_, _ = fmt.Sscan(string(v), &n)
+					if n < last {
+						t.Errorf("read %d after %d", n, last)
+						return
+					}
+					last = n
+				}
+				if n := rand.IntN(50); n == 0 {
+					it, err := st.Iterator()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for it.Next() {
+					}
+					it.Release()
+				}
+			}
+		}()
+		go func() { // the processor
+			defer wg.Done()
+			defer close(offsets)
+			for i := range writes {
+				if err := st.Set("counter", fmt.Append(nil, i)); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := st.Set(fmt.Sprintf("k%d", i%100), bigValue(i)); err != nil {
+					t.Error(err)
+					return
+				}
+				offsets <- int64(i)
+			}
+		}()
+		wg.Wait()
+		requireValue(t, st, "counter", fmt.Sprint(writes-1))
+		requireOffset(t, st, -1, writes-1)
+	})
+}
