@@ -2,8 +2,11 @@ package views_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 	"github.com/shopstream/streams/topics/kafkatest"
 	"github.com/shopstream/streams/views"
@@ -20,7 +24,27 @@ import (
 
 var cluster *kafkatest.Cluster
 
-func TestMain(m *testing.M) { kafkatest.Main(m, &cluster) }
+func TestMain(m *testing.M) {
+	var err error
+	if stateDir, err = os.MkdirTemp("", "views-state-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	kafkatest.Main(m, &cluster, func() { _ = os.RemoveAll(stateDir) })
+}
+
+// stateDir holds the Pebble databases of fixtures that run as shopstream
+// does (the recommendations service).
+var stateDir string
+
+// pebbleStorage is a Pebble storage builder without write-ahead log under
+// stateDir/name, as shopstream's tables and views use.
+func pebbleStorage(t testing.TB, name string) storage.Builder {
+	t.Helper()
+	sb, err := state.NewBuilder(filepath.Join(stateDir, name), state.WithoutWAL())
+	require.NoError(t, err)
+	return sb
+}
 
 // echoState is the fixture processor's per-key state.
 type echoState struct {

@@ -46,7 +46,9 @@ func startRecs(t testing.TB) *recsFixture {
 		require.NoError(t, err)
 		cluster.EnsureCatalog(t, cat)
 		ctx := context.Background() // runs until the test binary exits
-		svc, err := recommendations.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(),
+		// Pebble without its log, as shopstream runs (the benchmarks
+		// measure that)
+		svc, err := recommendations.New(cluster.Clients, pebbleStorage(t, "recs-processors"), pebbleStorage(t, "recs-views"),
 			recommendations.WithIndexRefresh(recsRefresh))
 		require.NoError(t, err)
 		go func() { _ = svc.Run(ctx) }()

@@ -43,8 +43,9 @@ func Start() (*Cluster, error) {
 }
 
 // Main is a test package's TestMain: it starts a broker, stores it in *c,
-// runs the package's tests, closes the broker and exits with their code.
-func Main(m *testing.M, c **Cluster) {
+// runs the package's tests, closes the broker, runs cleanup (removing what
+// the package's fixtures left, say) and exits with the tests' code.
+func Main(m *testing.M, c **Cluster, cleanup ...func()) {
 	cl, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kafkatest: starting the embedded broker:", err)
@@ -53,6 +54,9 @@ func Main(m *testing.M, c **Cluster) {
 	*c = cl
 	code := m.Run()
 	cl.Close()
+	for _, f := range cleanup {
+		f()
+	}
 	os.Exit(code)
 }
 
