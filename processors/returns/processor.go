@@ -288,7 +288,7 @@ func (s *Service) returnGraph() *goka.GroupGraph {
 	edges := []goka.Edge{
 		goka.Input(goka.Stream(topics.ReturnsCommands), new(topics.BytesCodec), s.handleCommand),
 		goka.Input(goka.Stream(topics.ReturnsReplies), new(topics.BytesCodec), s.handleReply),
-		goka.Persist(newReturnTableCodec(s.cfg.recordCacheSize)),
+		goka.Persist(returnTableCodec{}),
 		goka.Visitor(visitSagaTimeouts, s.visitTimeouts),
 		// an input too: same codec, goka keeps one codec per topic
 		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.BytesCodec)),

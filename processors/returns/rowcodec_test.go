@@ -96,7 +96,7 @@ func TestBinaryRecord(t *testing.T) {
 		other.CommandID = "another-command"
 		rec.Commands.Entries = append(rec.Commands.Entries, command.Entry{ID: "e3", Digest: "not hex", Result: &other},
 			command.Entry{ID: "e4", Digest: "ab"})
-		raw, err := newReturnTableCodec(0).Encode(rec)
+		raw, err := returnTableCodec{}.Encode(rec)
 		require.NoError(t, err)
 		require.Equal(t, byte(recordFormatBinary), raw[0])
 		got, err := decodeReturnRecord(raw)
@@ -105,12 +105,12 @@ func TestBinaryRecord(t *testing.T) {
 		viewed, err := returnViewCodec{}.Decode(raw)
 		require.NoError(t, err)
 		requireSameRecord(t, rec, viewed.(*ReturnRecord))
-		again, err := newReturnTableCodec(0).Encode(got)
+		again, err := returnTableCodec{}.Encode(got)
 		require.NoError(t, err)
 		require.Equal(t, raw, again, "stable")
 	})
 	t.Run("a record without a return and an empty ledger", func(t *testing.T) {
-		raw, err := newReturnTableCodec(0).Encode(&ReturnRecord{})
+		raw, err := returnTableCodec{}.Encode(&ReturnRecord{})
 		require.NoError(t, err)
 		got, err := decodeReturnRecord(raw)
 		require.NoError(t, err)
@@ -122,7 +122,7 @@ func TestBinaryRecord(t *testing.T) {
 	})
 	t.Run("much smaller than the JSON form", func(t *testing.T) {
 		rec := completedRecord(t)
-		raw, err := newReturnTableCodec(0).Encode(rec)
+		raw, err := returnTableCodec{}.Encode(rec)
 		require.NoError(t, err)
 		js, err := returnRecordCodec{}.Encode(rec)
 		require.NoError(t, err)
@@ -146,7 +146,7 @@ func TestBinaryRecord(t *testing.T) {
 		viewed, err := returnViewCodec{}.Decode(old)
 		require.NoError(t, err)
 		requireSameRecord(t, want, viewed.(*ReturnRecord))
-		stored, err := newReturnTableCodec(4).Decode(old)
+		stored, err := returnTableCodec{}.Decode(old)
 		require.NoError(t, err)
 		lazy := stored.(*ReturnRecord)
 		_, _, ok, err := lazy.outstanding()
@@ -156,7 +156,7 @@ func TestBinaryRecord(t *testing.T) {
 		requireSameRecord(t, want, lazy)
 
 		// the next write stores it in the binary form, with the same content
-		raw, err := newReturnTableCodec(0).Encode(lazy)
+		raw, err := returnTableCodec{}.Encode(lazy)
 		require.NoError(t, err)
 		require.Equal(t, byte(recordFormatBinary), raw[0])
 		back, err := decodeReturnRecord(raw)
@@ -166,14 +166,14 @@ func TestBinaryRecord(t *testing.T) {
 	})
 	t.Run("an undecoded record is encoded from its content, not as empty", func(t *testing.T) {
 		rec := completedRecord(t)
-		raw, err := newReturnTableCodec(0).Encode(rec)
+		raw, err := returnTableCodec{}.Encode(rec)
 		require.NoError(t, err)
-		again, err := newReturnTableCodec(0).Encode(&ReturnRecord{stored: raw})
+		again, err := returnTableCodec{}.Encode(&ReturnRecord{stored: raw})
 		require.NoError(t, err)
 		require.Equal(t, raw, again)
 	})
 	t.Run("truncated or extended bytes fail", func(t *testing.T) {
-		raw, err := newReturnTableCodec(0).Encode(populatedRecord(t))
+		raw, err := returnTableCodec{}.Encode(populatedRecord(t))
 		require.NoError(t, err)
 		for n := 1; n < len(raw); n++ {
 			_, err := decodeReturnRecord(raw[:n])
@@ -286,7 +286,7 @@ func requireSameValue(t *testing.T, path string, a, b reflect.Value) {
 func TestBinaryRecordCorrupted(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for _, rec := range []*ReturnRecord{populatedRecord(t), completedRecord(t)} {
-		raw, err := newReturnTableCodec(0).Encode(rec)
+		raw, err := returnTableCodec{}.Encode(rec)
 		require.NoError(t, err)
 		accepted := 0
 		for range 5000 {

@@ -18,9 +18,6 @@ type config struct {
 	policy      *Policy
 	storeCredit *StoreCredit
 	ledgerSize  int
-	// recordCacheSize is how many encoded return records the table codec
-	// keeps decoded (0: none).
-	recordCacheSize int
 	// tableCacheBytes bounds each table partition's cache of the bytes
 	// last written (state.CachedBuilder; 0: none).
 	tableCacheBytes int
@@ -46,11 +43,6 @@ func WithStoreCredit(s *StoreCredit) Option { return func(c *config) { c.storeCr
 // WithLedgerSize sets how many command IDs each order and return remembers
 // (default command.DefaultLedgerSize).
 func WithLedgerSize(n int) Option { return func(c *config) { c.ledgerSize = n } }
-
-// WithRecordCacheSize sets how many return records the return processor
-// keeps decoded beside their stored bytes (default DefaultRecordCacheSize;
-// 0 turns the cache off). Each costs about twice the record's encoded size.
-func WithRecordCacheSize(n int) Option { return func(c *config) { c.recordCacheSize = n } }
 
 // DefaultTableCacheBytes bounds each order and return table partition's
 // cache of the bytes last written (WithTableCacheBytes).
@@ -103,9 +95,6 @@ func (c *config) validate() error {
 	if c.ledgerSize < 0 {
 		return errors.New("returns: negative ledger size")
 	}
-	if c.recordCacheSize < 0 {
-		return errors.New("returns: negative record cache size")
-	}
 	if c.tableCacheBytes < 0 {
 		return errors.New("returns: negative table cache size")
 	}
@@ -114,7 +103,7 @@ func (c *config) validate() error {
 
 func defaultConfig() config {
 	return config{policy: DefaultPolicy(), views: true, sagaTimeout: DefaultSagaTimeout,
-		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default(), recordCacheSize: DefaultRecordCacheSize,
+		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default(),
 		tableCacheBytes: DefaultTableCacheBytes}
 }
 

@@ -20,117 +20,49 @@ func recordOf(t *testing.T, r *Return, commands ...string) *ReturnRecord {
 	return rec
 }
 
-// TestRecordCache: the return table codec answers what plain decoding
-// would, shares nothing a handler changes, and keeps a bounded number of
-// records.
-func TestRecordCache(t *testing.T) {
-	plain := returnRecordCodec{}
-	t.Run("decoding what it encoded answers the record without parsing, equal to a plain decode", func(t *testing.T) {
-		c := newReturnTableCodec(4)
+// TestReturnTableCodec: the return table codec hands goka the bytes
+// undecoded, and they decode to what it encoded, whichever form wrote them.
+func TestReturnTableCodec(t *testing.T) {
+	c := returnTableCodec{}
+	t.Run("what it encoded decodes when read, equal to a plain decode", func(t *testing.T) {
 		rec := recordOf(t, received(t, ReasonDefective, RefundOriginalPayment, ActualSellable), "c1", "c2")
 		b, err := c.Encode(rec)
 		require.NoError(t, err)
 		got, err := c.Decode(b)
 		require.NoError(t, err)
-		require.Same(t, rec.Return, got.(*ReturnRecord).Return, "answered from the cache")
+		lazy := got.(*ReturnRecord)
+		require.Nil(t, lazy.Return, "decoded when a handler reads it")
+		require.NoError(t, lazy.load())
 		want, err := decodeReturnRecord(b)
 		require.NoError(t, err)
-		requireSameRecord(t, want, got.(*ReturnRecord))
+		requireSameRecord(t, want, lazy)
+		require.Equal(t, []string{"c1", "c2"}, ledgerIDs(lazy))
 	})
-	t.Run("changes to a decoded record do not reach the cache", func(t *testing.T) {
-		c := newReturnTableCodec(4)
-		rec := recordOf(t, received(t, ReasonDefective, RefundOriginalPayment, ActualSellable), "c1", "c2", "c3")
-		b, err := c.Encode(rec)
+	t.Run("the decoded record does not share the encoded bytes", func(t *testing.T) {
+		b, err := c.Encode(recordOf(t, received(t, ReasonDefective, RefundOriginalPayment, ActualSellable), "c1"))
 		require.NoError(t, err)
-		rec.Commands.Entries[0].ID = "changed after encoding"
-		first, err := c.Decode(b)
+		got, err := c.Decode(b)
 		require.NoError(t, err)
-		r1 := first.(*ReturnRecord)
-		require.Equal(t, "c1", r1.Commands.Entries[0].ID)
-		// what a handler does: ledger changes in place, Return replaced
-		env, err := topics.NewEnvelope(TypeApprove, tDelivered, map[string]string{"x": "c2"}, topics.WithCommandID("c2"))
-		require.NoError(t, err)
-		r1.Commands.Remember(env, &topics.CommandResult{CommandID: "c2", Type: TypeApprove}, 0)
-		r1.Commands.Entries[0].Result = nil
-		r1.Return = nil
-		second, err := c.Decode(b)
-		require.NoError(t, err)
-		r2 := second.(*ReturnRecord)
-		require.NotNil(t, r2.Return)
-		require.Equal(t, []string{"c1", "c2", "c3"}, ledgerIDs(r2))
-		require.NotNil(t, r2.Commands.Entries[0].Result)
+		clear(b)
+		lazy := got.(*ReturnRecord)
+		require.NoError(t, lazy.load())
+		require.Equal(t, []string{"c1"}, ledgerIDs(lazy))
 	})
-	t.Run("other bytes are decoded", func(t *testing.T) {
-		c := newReturnTableCodec(4)
+	t.Run("JSON bytes of earlier versions", func(t *testing.T) {
 		r := received(t, ReasonDefective, RefundOriginalPayment, ActualSellable)
-		b, err := c.Encode(recordOf(t, r))
-		require.NoError(t, err)
-		older, err := plain.Encode(recordOf(t, r, "c1"))
+		older, err := returnRecordCodec{}.Encode(recordOf(t, r, "c1"))
 		require.NoError(t, err)
 		got, err := c.Decode(older)
 		require.NoError(t, err)
 		lazy := got.(*ReturnRecord)
-		require.Nil(t, lazy.Return, "decoded when a handler reads it")
 		require.NoError(t, lazy.load())
-		require.NotSame(t, r, lazy.Return)
 		require.Equal(t, r.ID, lazy.Return.ID)
 		require.Equal(t, []string{"c1"}, ledgerIDs(lazy))
-		got, err = c.Decode(b)
-		require.NoError(t, err)
-		require.Same(t, r, got.(*ReturnRecord).Return)
-		got, err = c.Decode(nil)
-		require.NoError(t, err)
-		require.Nil(t, got, "a tombstone")
 	})
-	t.Run("bounded: the oldest encodings are forgotten first", func(t *testing.T) {
-		c := newReturnTableCodec(3)
-		base := received(t, ReasonDefective, RefundOriginalPayment, ActualSellable)
-		var raws [][]byte
-		var recs []*ReturnRecord
-		for i := range 5 {
-			r := base.Clone()
-			r.Description = string(rune('a' + i))
-			rec := recordOf(t, r)
-			b, err := c.Encode(rec)
-			require.NoError(t, err)
-			raws, recs = append(raws, b), append(recs, rec)
-		}
-		require.Equal(t, 3, c.cache.len())
-		for i, b := range raws {
-			got, err := c.Decode(b)
-			require.NoError(t, err)
-			rec := got.(*ReturnRecord)
-			if i < 2 {
-				require.NotNil(t, rec.stored, "record %d was forgotten", i)
-				require.NoError(t, rec.load())
-				require.NotSame(t, recs[i].Return, rec.Return, "record %d was forgotten", i)
-			} else {
-				require.Same(t, recs[i].Return, rec.Return, "record %d is kept", i)
-			}
-			require.Equal(t, string(rune('a'+i)), rec.Return.Description)
-		}
-		// the same bytes encoded again are kept once, and not evicted by
-		// their own earlier slot
-		for range 3 {
-			_, err := c.Encode(recs[4])
-			require.NoError(t, err)
-		}
-		require.Equal(t, 1, c.cache.len())
-		got, err := c.Decode(raws[4])
+	t.Run("a tombstone", func(t *testing.T) {
+		got, err := c.Decode(nil)
 		require.NoError(t, err)
-		require.Same(t, recs[4].Return, got.(*ReturnRecord).Return)
-	})
-	t.Run("size 0 turns it off", func(t *testing.T) {
-		c := newReturnTableCodec(0)
-		rec := recordOf(t, received(t, ReasonDefective, RefundOriginalPayment, ActualSellable))
-		b, err := c.Encode(rec)
-		require.NoError(t, err)
-		got, err := c.Decode(b)
-		require.NoError(t, err)
-		decoded := got.(*ReturnRecord)
-		require.NoError(t, decoded.load())
-		require.NotSame(t, rec.Return, decoded.Return)
-		require.Equal(t, rec.Return.ID, decoded.Return.ID)
+		require.Nil(t, got)
 	})
 }
 
@@ -147,9 +79,9 @@ func TestUndecodedRecord(t *testing.T) {
 		"completed": completedRecord(t).Return}
 	for name, ret := range cases {
 		t.Run(name, func(t *testing.T) {
-			raw, err := newReturnTableCodec(0).Encode(recordOf(t, ret, "c1"))
+			raw, err := returnTableCodec{}.Encode(recordOf(t, ret, "c1"))
 			require.NoError(t, err)
-			got, err := newReturnTableCodec(4).Decode(raw)
+			got, err := returnTableCodec{}.Decode(raw)
 			require.NoError(t, err)
 			lazy := got.(*ReturnRecord)
 			require.NotNil(t, lazy.stored)
@@ -171,7 +103,7 @@ func TestUndecodedRecord(t *testing.T) {
 	}
 	require.True(t, func() bool { _, _, ok := refunding.Outstanding(); return ok }(), "the cases include outstanding requests")
 	t.Run("bytes that are no record fail when read, as decoding them did", func(t *testing.T) {
-		got, err := newReturnTableCodec(4).Decode([]byte(`{"return":{"status":`))
+		got, err := returnTableCodec{}.Decode([]byte(`{"return":{"status":`))
 		require.NoError(t, err)
 		lazy := got.(*ReturnRecord)
 		_, _, _, err = lazy.outstanding()
@@ -232,7 +164,7 @@ func BenchmarkTableEncode(b *testing.B) {
 	for _, form := range []struct {
 		name  string
 		codec interface{ Encode(any) ([]byte, error) }
-	}{{"binary", newReturnTableCodec(0)}, {"json", returnRecordCodec{}}} {
+	}{{"binary", returnTableCodec{}}, {"json", returnRecordCodec{}}} {
 		b.Run(form.name, func(b *testing.B) {
 			rec := completedRecord(b)
 			var n int
@@ -255,7 +187,7 @@ func BenchmarkTableDecode(b *testing.B) {
 	for _, form := range []struct {
 		name  string
 		codec interface{ Encode(any) ([]byte, error) }
-	}{{"binary", newReturnTableCodec(0)}, {"json", returnRecordCodec{}}} {
+	}{{"binary", returnTableCodec{}}, {"json", returnRecordCodec{}}} {
 		b.Run(form.name, func(b *testing.B) {
 			raw, err := form.codec.Encode(rec)
 			if err != nil {

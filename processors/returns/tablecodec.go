@@ -1,0 +1,81 @@
+package returns
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+)
+
+// returnTableCodec is the return processor's table codec. It writes the
+// binary form of a ReturnRecord (rowcodec.go) and reads it and the JSON
+// form earlier versions wrote. Decode does not parse: the handlers decode
+// the record when they read it (ReturnRecord.load), and the saga timeout
+// visitor, which reads every return on each tick, decodes only the status
+// and saga.
+type returnTableCodec struct{}
+
+var recordBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// recordValue is the record goka hands a codec, decoded.
+func recordValue(value any) (*ReturnRecord, error) {
+	switch v := value.(type) {
+	case *ReturnRecord:
+		if err := v.load(); err != nil {
+			return nil, err
+		}
+		return v, nil
+	case ReturnRecord:
+		if err := v.load(); err != nil {
+			return nil, err
+		}
+		return &v, nil
+	}
+	return nil, fmt.Errorf("returns: table codec cannot encode %T", value)
+}
+
+// Encode implements goka.Codec: the record's binary form.
+func (returnTableCodec) Encode(value any) ([]byte, error) {
+	rec, err := recordValue(value)
+	if err != nil {
+		return nil, err
+	}
+	bp := recordBuffers.Get().(*[]byte)
+	b := appendReturnRecord((*bp)[:0], rec)
+	out := append([]byte(nil), b...)
+	if cap(b) <= 1<<20 {
+		*bp = b
+		recordBuffers.Put(bp)
+	}
+	return out, nil
+}
+
+// Decode implements goka.Codec: the bytes, to be decoded when read (nil for
+// an empty value, a tombstone).
+func (returnTableCodec) Decode(data []byte) (any, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	return &ReturnRecord{stored: bytes.Clone(data)}, nil
+}
+
+// returnViewCodec is the codec of the views of the return table: it
+// decodes both forms (and encodes the binary one).
+type returnViewCodec struct{}
+
+// Encode implements goka.Codec.
+func (returnViewCodec) Encode(value any) ([]byte, error) {
+	rec, err := recordValue(value)
+	if err != nil {
+		return nil, err
+	}
+	return appendReturnRecord(nil, rec), nil
+}
+
+// Decode implements goka.Codec; nil for an empty value (a tombstone).
+func (returnViewCodec) Decode(data []byte) (any, error) {
+	rec, err := decodeReturnRecord(data)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return rec, nil
+}
