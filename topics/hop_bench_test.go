@@ -30,10 +30,12 @@ import (
 //   - goka-table: the same, plus a 100-byte table write per record on Pebble
 //     (a state read, a Pebble write and a changelog record), keys spread over
 //     10,000 keys as a keyed processor's would be.
+//   - goka-table-nowal: goka-table on Pebble without its write-ahead log, as
+//     shopstream runs its tables (state.WithoutWAL, with its write buffer).
 //
 // Values are 200 bytes. Run with -benchtime Nx (N records).
 func BenchmarkHop(b *testing.B) {
-	for _, mode := range []string{"broker", "goka-emit", "goka-table"} {
+	for _, mode := range []string{"broker", "goka-emit", "goka-table", "goka-table-nowal"} {
 		b.Run(mode, func(b *testing.B) { benchHop(b, mode) })
 	}
 }
@@ -52,7 +54,7 @@ func benchHop(b *testing.B, mode string) {
 		value := make([]byte, 100)
 		edges := []goka.Edge{
 			goka.Input(goka.Stream(in), new(topics.BytesCodec), func(gctx goka.Context, _ any) {
-				if mode == "goka-table" {
+				if mode != "goka-emit" {
 					_ = gctx.Value()
 					gctx.SetValue(value)
 				}
@@ -61,7 +63,11 @@ func benchHop(b *testing.B, mode string) {
 			goka.Output(goka.Stream(out), new(topics.BytesCodec)),
 			goka.Persist(new(topics.BytesCodec)),
 		}
-		sb, err := state.NewBuilder(b.TempDir(), state.WithLogger(quietPebble{}))
+		opts := []state.Option{state.WithLogger(quietPebble{})}
+		if mode == "goka-table-nowal" {
+			opts = append(opts, state.WithoutWAL())
+		}
+		sb, err := state.NewBuilder(b.TempDir(), opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
