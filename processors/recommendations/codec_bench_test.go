@@ -59,3 +59,62 @@ func BenchmarkRowDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkApplyRaw measures the item processor's work per increment on a
+// row shaped like the ingestion benchmark's (225 pair counts, between the
+// cap of 200 and the trim threshold of 250): go test -run '^$' -bench
+// ApplyRaw ./processors/recommendations/
+func BenchmarkApplyRaw(b *testing.B) {
+	cfg, err := newConfig(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := func(i int) string { return fmt.Sprintf("ing-123456-7-p%d", i) }
+	row := func(n int) []byte {
+		it := &Item{ProductID: id(1), Users: 900, Increments: 5000, Co: map[string]int64{}, Bought: map[string]int64{}}
+		for i := range n {
+			it.Co[id(i*7+2)] = int64(1 + i%5)
+			if i%4 == 0 {
+				it.Bought[id(i*7+2)] = int64(1 + i%3)
+			}
+		}
+		raw, err := itemCodec{}.Encode(it)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return raw
+	}
+	some := func(n, step int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, id(i*step+2))
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		row  []byte
+		inc  Increment
+	}{
+		{"1 partner counted", row(225), Increment{With: []string{id(700)}}},
+		{"1 partner new", row(225), Increment{With: []string{id(701)}}},
+		{"5 partners", row(225), Increment{With: some(5, 301)}},
+		{"20 partners", row(225), Increment{With: some(4, 301), Order: true, Basket: some(20, 79)}},
+		{"1 partner new, trimmed", row(250), Increment{With: []string{id(701)}}},
+		{"popularity only", row(225), Increment{}},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			inc := tc.inc
+			inc.ProductID, inc.Weight, inc.At, inc.NewUser = id(1), 1, t0, true
+			pos := &IncrementPosition{Partition: 1}
+			for b.Loop() {
+				pos.Offset++
+				if _, _, err := applyRaw(tc.row, &inc, pos, &cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(tc.row)), "bytes/row")
+		})
+	}
+}

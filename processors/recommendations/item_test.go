@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,17 +79,37 @@ func TestItemCodec(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := itemCodec{}.Encode(tc.item)
 			require.NoError(t, err)
-			require.Equal(t, byte(itemFormat3), raw[0])
+			require.Equal(t, byte(itemFormat4), raw[0])
 			got, err := itemCodec{}.Decode(raw)
 			require.NoError(t, err)
 			requireSameItem(t, tc.item, got.(*Item))
+			w := *tc.item
+			w.Last = nil // itemFormat1 and 2 have no position
 			old, err := itemCodec{}.Decode(encodeItemFormat1(tc.item))
 			require.NoError(t, err, "itemFormat1, written by an earlier version")
-			w := *tc.item
-			w.Last = nil // itemFormat1 has no position
 			requireSameItem(t, &w, old.(*Item))
+			old, err = itemCodec{}.Decode(encodeItemFormat23(tc.item, itemFormat2))
+			require.NoError(t, err, "itemFormat2, written by an earlier version")
+			requireSameItem(t, &w, old.(*Item))
+			old, err = itemCodec{}.Decode(encodeItemFormat23(tc.item, itemFormat3))
+			require.NoError(t, err, "itemFormat3, written by an earlier version")
+			requireSameItem(t, tc.item, old.(*Item))
 		})
 	}
+	t.Run("a count section whose byte length disagrees with its entries is an error", func(t *testing.T) {
+		raw, err := itemCodec{}.Encode(&Item{ProductID: "p1", Co: map[string]int64{"p2": 1, "p3": 1}})
+		require.NoError(t, err)
+		// The row ends with the Co section (2 entries in 9 bytes: 0 2 p2 1,
+		// 1 1 3 1) and an empty Bought section (0 entries, 0 bytes).
+		at := len(raw) - 2 - 9 - 2
+		require.Equal(t, []byte{2, 9}, raw[at:at+2])
+		for _, size := range []byte{8, 10} {
+			bad := append([]byte(nil), raw...)
+			bad[at+1] = size
+			_, err := itemCodec{}.Decode(bad)
+			require.ErrorIs(t, err, errItemRow, "length %d", size)
+		}
+	})
 	t.Run("rows written as JSON by earlier versions decode", func(t *testing.T) {
 		raw, err := json.Marshal(full)
 		require.NoError(t, err)
@@ -156,6 +177,31 @@ func TestTrimCounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// encodeItemFormat23 is the itemFormat2 and itemFormat3 encoder of earlier
+// versions: the count sections without their byte length, and in
+// itemFormat2 no position.
+func encodeItemFormat23(it *Item, format byte) []byte {
+	h := it.header()
+	b := h.append(nil)
+	if format == itemFormat2 {
+		h.last = nil
+		b = h.append(nil)
+		b = b[:len(b)-1] // the uvarint 0 of the unknown position
+	}
+	b[0] = format
+	for _, m := range []map[string]int64{it.Co, it.Bought} {
+		ids := slices.Sorted(maps.Keys(m))
+		b = binary.AppendUvarint(b, uint64(len(ids)))
+		prev := ""
+		for _, q := range ids {
+			b = appendFrontCoded(b, prev, q)
+			b = binary.AppendVarint(b, m[q])
+			prev = q
+		}
+	}
+	return b
 }
 
 // encodeItemFormat1 is the itemFormat1 encoder of earlier versions (the

@@ -12,8 +12,8 @@ import (
 // itemCodec is the items table's codec. The item processor rewrites a
 // whole Item on every increment, and an Item holds up to `candidates` pair
 // counts: as JSON (with map keys sorted) that was the largest cost of
-// ingestion. It writes a compact binary form (itemFormat2) and reads it,
-// itemFormat1 and the JSON rows earlier versions wrote.
+// ingestion. It writes a compact binary form (itemFormat4) and reads it,
+// the earlier binary formats and the JSON rows earlier versions wrote.
 //
 // itemFormat1, after the format byte: product ID (uvarint length + bytes),
 // users, orders (varints), popularity score (8 bytes, IEEE 754 big-endian),
@@ -29,17 +29,24 @@ import (
 // times smaller, and so is every changelog record, compression and fetch
 // that carries it.
 //
-// itemFormat3 (written since 2026-12-01) is itemFormat2 with, after the
+// itemFormat3 (written from 2026-12-01 until itemFormat4) is itemFormat2 with, after the
 // increments count, the position of the last increment applied (Item.Last):
 // a uvarint 0 when unknown, else the partition + 1 and a varint offset.
+//
+// itemFormat4 (written since 2026-12-01) is itemFormat3 with
+// each count section's entry count followed by the byte length of its
+// entries (uvarint), so that the item processor (applyRaw) copies the part
+// of a section after the last partner of an increment, and a section the
+// increment does not touch, without reading its entries.
 type itemCodec struct{}
 
-// itemFormat1 and itemFormat2 are the first byte of a binary item row; a
-// JSON row starts with '{' (or is "null").
+// itemFormat1 to itemFormat4 are the first byte of a binary item row; a
+// JSON row starts with '{' (or is "null"). Encode writes itemFormat4.
 const (
 	itemFormat1 = 0x01
 	itemFormat2 = 0x02
 	itemFormat3 = 0x03
+	itemFormat4 = 0x04
 )
 
 // errItemRow is returned for a row that is neither format.
@@ -70,21 +77,39 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// appendSortedCounts appends m as a front-coded count section.
+// appendSortedCounts appends m as an itemFormat4 count section.
 func appendSortedCounts(b []byte, m map[string]int64) []byte {
 	ids := make([]string, 0, len(m))
 	for q := range m {
 		ids = append(ids, q)
 	}
 	slices.Sort(ids)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
+	at := len(b)
+	b = append(b, make([]byte, sectionGap)...)
 	prev := ""
 	for _, q := range ids {
 		b = appendFrontCoded(b, prev, q)
 		b = binary.AppendVarint(b, m[q])
 		prev = q
 	}
-	return b
+	return closeSection(b, at, len(ids))
+}
+
+// sectionGap is the room reserved for a count section's entry count and
+// byte length while its entries are written after it (closeSection).
+const sectionGap = 2 * binary.MaxVarintLen64
+
+// closeSection writes the entry count n and the byte length of the entries
+// that follow the sectionGap bytes reserved at b[at:], and moves the
+// entries to follow them.
+func closeSection(b []byte, at, n int) []byte {
+	body := at + sectionGap
+	var hdr [sectionGap]byte
+	w := binary.PutUvarint(hdr[:], uint64(n))
+	w += binary.PutUvarint(hdr[w:], uint64(len(b)-body))
+	copy(b[at:], hdr[:w])
+	moved := copy(b[at+w:], b[body:])
+	return b[:at+w+moved]
 }
 
 // appendFrontCoded appends id as the length of the prefix it shares with
@@ -101,10 +126,10 @@ func appendFrontCoded[S ~string | ~[]byte, T ~string | ~[]byte](b []byte, prev S
 
 // Decode implements goka.Codec.
 func (itemCodec) Decode(data []byte) (any, error) {
-	if len(data) == 0 || data[0] < itemFormat1 || data[0] > itemFormat3 {
+	if len(data) == 0 || data[0] < itemFormat1 || data[0] > itemFormat4 {
 		return topics.JSONCodec[Item]{}.Decode(data)
 	}
-	r := itemReader{b: data[1:], frontCoded: data[0] >= itemFormat2}
+	r := itemReader{b: data[1:], frontCoded: data[0] >= itemFormat2, sized: data[0] >= itemFormat4}
 	var h itemHeader
 	h.read(&r, data[0])
 	it := &Item{}
@@ -122,10 +147,11 @@ func (itemCodec) Decode(data []byte) (any, error) {
 type itemReader struct {
 	b   []byte
 	err error
-	// frontCoded is set for itemFormat2 count sections.
-	frontCoded bool
-	prev       []byte // the previous front-coded ID
-	started    bool   // whether prev holds one (the next ID must sort after it)
+	// frontCoded is set for itemFormat2 and later count sections, sized
+	// for itemFormat4 ones (their entries' byte length follows the count).
+	frontCoded, sized bool
+	prev              []byte // the previous front-coded ID
+	started           bool   // whether prev holds one (the next ID must sort after it)
 }
 
 func (r *itemReader) fail() { r.err, r.b = errItemRow, nil }
@@ -183,7 +209,19 @@ func (r *itemReader) str() string {
 
 func (r *itemReader) counts() map[string]int64 {
 	n := r.uvarint()
+	end := 0 // len(r.b) after the section (sized)
+	if r.sized {
+		size := r.uvarint()
+		if size > uint64(len(r.b)) {
+			r.fail()
+			return nil
+		}
+		end = len(r.b) - int(size)
+	}
 	if n == 0 || r.err != nil {
+		if r.sized && len(r.b) != end {
+			r.fail()
+		}
 		return nil
 	}
 	if n > uint64(len(r.b)) { // every entry takes at least two bytes
@@ -201,7 +239,8 @@ func (r *itemReader) counts() map[string]int64 {
 		}
 		m[q] = r.varint()
 	}
-	if r.err != nil {
+	if r.err != nil || (r.sized && len(r.b) != end) {
+		r.fail()
 		return nil
 	}
 	return m

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
-// itemBytes is an items table row in itemFormat3 (or 2) as the item processor
+// itemBytes is an items table row in itemFormat4 (or 2, 3) as the item processor
 // holds it: the processor applies an increment to the encoded row
 // (applyRaw) instead of decoding every pair count into a map and encoding
 // the map again, which was most of the processor's CPU per increment.
@@ -17,14 +18,15 @@ type itemBytes struct{ b []byte }
 // rawItemCodec is the item processor's table codec. It reads and writes the
 // same bytes as itemCodec (the service's views decode them with itemCodec):
 // a JSON or itemFormat1 row written by an earlier version is converted to
-// itemFormat2 when it is read, so its first change rewrites it in that form.
+// itemFormat4 when it is read, so its first change rewrites it in that
+// form; an itemFormat2 or 3 row is passed on as it is (applyRaw rewrites it).
 type rawItemCodec struct{}
 
 // Encode implements goka.Codec.
 func (rawItemCodec) Encode(value any) ([]byte, error) {
 	switch v := value.(type) {
 	case *itemBytes:
-		if v != nil && len(v.b) > 0 && (v.b[0] == itemFormat2 || v.b[0] == itemFormat3) {
+		if v != nil && len(v.b) > 0 && v.b[0] >= itemFormat2 && v.b[0] <= itemFormat4 {
 			return v.b, nil
 		}
 	case *Item:
@@ -36,7 +38,7 @@ func (rawItemCodec) Encode(value any) ([]byte, error) {
 // Decode implements goka.Codec. The returned row refers to data, which it
 // never modifies.
 func (rawItemCodec) Decode(data []byte) (any, error) {
-	if len(data) > 0 && (data[0] == itemFormat2 || data[0] == itemFormat3) {
+	if len(data) > 0 && data[0] >= itemFormat2 && data[0] <= itemFormat4 {
 		return &itemBytes{b: data}, nil // applyRaw validates it
 	}
 	v, err := itemCodec{}.Decode(data)
@@ -102,9 +104,9 @@ func (h *itemHeader) read(r *itemReader, format byte) {
 	}
 }
 
-// append appends the format byte (itemFormat3) and the header.
+// append appends the format byte (itemFormat4) and the header.
 func (h *itemHeader) append(b []byte) []byte {
-	b = append(b, itemFormat3)
+	b = append(b, itemFormat4)
 	b = appendString(b, h.productID)
 	b = binary.AppendVarint(b, h.users)
 	b = binary.AppendVarint(b, h.orders)
@@ -124,19 +126,23 @@ func (h *itemHeader) append(b []byte) []byte {
 	return binary.AppendVarint(b, h.last.Offset)
 }
 
-// applyRaw returns row (itemFormat2 or 3, or empty for a new item) with
+// applyRaw returns row (itemFormat2 to 4, or empty for a new item) with
 // inc, read at pos on the increments topic (nil: unknown), applied: the
 // bytes itemCodec would write for Item.Apply on the decoded row, byte for
 // byte. An increment at or before the last one the row applied is a
-// redelivery: applyRaw returns row itself and applied false. It merges the increment's partners into each sorted
-// count section in one pass, without building a map, copying unchanged
-// entries in runs. A section that grows past its trim
-// threshold takes the decoded path (Item.Apply trims it).
+// redelivery: applyRaw returns row itself and applied false.
+//
+// On an itemFormat4 row it merges the increment's partners into each
+// sorted count section in one pass (mergeCounts), without building a map,
+// copying unchanged entries in runs and the part of a section after the
+// last partner without reading it, and trims a section past its threshold
+// on the encoded form too (trimSection). A row of an earlier format takes
+// the decoded path once, which rewrites it in itemFormat4.
 func applyRaw(row []byte, inc *Increment, pos *IncrementPosition, cfg *config) (_ []byte, applied bool, _ error) {
 	var h itemHeader
 	r := itemReader{}
 	if len(row) > 0 {
-		if row[0] != itemFormat2 && row[0] != itemFormat3 {
+		if row[0] < itemFormat2 || row[0] > itemFormat4 {
 			return nil, false, errItemRow
 		}
 		r.b = row[1:]
@@ -148,28 +154,27 @@ func applyRaw(row []byte, inc *Increment, pos *IncrementPosition, cfg *config) (
 	if h.last.applied(pos) {
 		return row, false, nil
 	}
-	h.apply(inc, cfg)
 	if pos != nil {
 		h.last = pos
 	}
-	with := partners(inc.With, h.productID)
-	basket := partners(inc.Basket, h.productID)
-	limit := cfg.candidates + cfg.candidates/trimSlack
-	out := make([]byte, 0, len(row)+2*binary.MaxVarintLen64+64+len(h.productID)+(len(with)+len(basket))*24)
-	out = h.append(out)
-	rest := r.b
-	var n int
-	var ok bool
-	if out, rest, n, ok = rewriteCounts(out, rest, with); !ok {
-		return nil, false, errItemRow
-	}
-	over := n > limit
-	if out, rest, n, ok = rewriteCounts(out, rest, basket); !ok || len(rest) != 0 {
-		return nil, false, errItemRow
-	}
-	if over || n > limit {
+	if len(row) > 0 && row[0] != itemFormat4 {
 		out, err := applyDecoded(row, inc, h.last, cfg)
 		return out, err == nil, err
+	}
+	h.apply(inc, cfg)
+	rest := r.b
+	if len(row) == 0 {
+		rest = []byte{0, 0, 0, 0} // two empty count sections
+	}
+	limit := cfg.candidates + cfg.candidates/trimSlack
+	out := make([]byte, 0, len(row)+2*binary.MaxVarintLen64+2*sectionGap+64+len(h.productID)+(len(inc.With)+len(inc.Basket))*24)
+	out = h.append(out)
+	var ok bool
+	if out, rest, ok = rewriteSection(out, rest, inc.With, h.productID, cfg.candidates, limit); !ok {
+		return nil, false, errItemRow
+	}
+	if out, rest, ok = rewriteSection(out, rest, inc.Basket, h.productID, cfg.candidates, limit); !ok || len(rest) != 0 {
+		return nil, false, errItemRow
 	}
 	return out, true, nil
 }
@@ -190,140 +195,335 @@ func applyDecoded(row []byte, inc *Increment, last *IncrementPosition, cfg *conf
 	return itemCodec{}.Encode(it)
 }
 
-// partners returns ids without self (an item is not its own partner).
-func partners(ids []string, self string) []string {
-	for i, q := range ids {
-		if q == self {
-			out := append([]string(nil), ids[:i]...)
-			for _, q := range ids[i+1:] {
-				if q != self {
-					out = append(out, q)
-				}
-			}
-			return out
-		}
-	}
-	return ids
-}
-
 // tally is a partner of an increment and how often it occurs in it.
 type tally struct {
 	id string
 	n  int64
 }
 
-// tallies returns ids sorted, each once with its number of occurrences.
-func tallies(ids []string) []tally {
-	if len(ids) == 0 {
-		return nil
-	}
-	sorted := slices.Clone(ids)
-	slices.Sort(sorted)
-	out := make([]tally, 0, len(sorted))
-	for _, q := range sorted {
-		if k := len(out) - 1; k >= 0 && out[k].id == q {
-			out[k].n++
-		} else {
+// tallies returns ids other than self sorted, each once with its number of
+// occurrences, in buf's array when it fits.
+func tallies(buf []tally, ids []string, self string) []tally {
+	out := buf[:0]
+	for _, q := range ids {
+		if q != self {
 			out = append(out, tally{q, 1})
 		}
 	}
-	return out
+	if len(out) > 16 {
+		slices.SortFunc(out, func(a, b tally) int { return strings.Compare(a.id, b.id) })
+	} else {
+		for i := 1; i < len(out); i++ {
+			for j := i; j > 0 && out[j].id < out[j-1].id; j-- {
+				out[j], out[j-1] = out[j-1], out[j]
+			}
+		}
+	}
+	k := 0
+	for _, t := range out {
+		if k > 0 && out[k-1].id == t.id {
+			out[k-1].n++
+		} else {
+			out[k] = t
+			k++
+		}
+	}
+	return out[:k]
 }
 
-// rewriteCounts appends to out the itemFormat2 count section at the start
-// of src (an empty src is an empty section) with each of ids counted once
-// more per occurrence, merged in ID order. It returns what follows the
-// section in src and the section's new entry count; ok is false when src is
-// not a well-formed sorted section.
-func rewriteCounts(out, src []byte, ids []string) (_ []byte, rest []byte, n int, ok bool) {
-	r := itemReader{b: src, frontCoded: true}
-	var count uint64
-	if len(src) > 0 {
-		if count = r.uvarint(); r.err != nil || count > uint64(len(r.b)) {
-			return out, nil, 0, false
-		}
+// rewriteSection appends to out the itemFormat4 count section at the start
+// of src with each of ids but self
+// counted once more per occurrence, trimmed to max entries when it holds
+// more than limit (and ids is not empty: Item.Apply trims a map it adds
+// to). It returns what follows the section in src; ok is false when src
+// is not a well-formed section.
+func rewriteSection(out, src []byte, ids []string, self string, max, limit int) (_ []byte, rest []byte, ok bool) {
+	var count, size uint64
+	i := 0
+	if count, i = uvarintAt(src, 0); i > 0 {
+		size, i = uvarintAt(src, i)
 	}
-	add := tallies(ids)
-	// The entry count is written once known: reserve the most a uvarint
-	// takes and close the gap afterwards.
+	if i < 0 || size > uint64(len(src)-i) || count > size {
+		return out, nil, false
+	}
+	body, rest := src[i:i+int(size)], src[i+int(size):]
+	if len(ids) == 0 {
+		return append(out, src[:i+int(size)]...), rest, true
+	}
+	var buf [24]tally
+	add := tallies(buf[:], ids, self)
 	at := len(out)
-	out = append(out, make([]byte, binary.MaxVarintLen64)...)
-	body := len(out)
-	// Entries are copied as they are (in runs) unless their count changes
-	// or a new entry was inserted just before them (their shared prefix
-	// is relative to the previous entry).
-	pos := func() int { return len(src) - len(r.b) }
-	run := pos()       // start of the entries read but not yet copied
-	var last []byte    // the last ID read
-	var inserted bool  // whether the last entry written was a new one
-	var lastNew string // that new entry's ID
-	next := 0          // the first tally not yet merged
-	for e := uint64(0); e < count; e++ {
-		start := pos()
+	out = append(out, make([]byte, sectionGap)...)
+	out, n, ok := mergeCounts(out, body, int(count), add)
+	if !ok {
+		return out, nil, false
+	}
+	if n > limit {
+		entries := at + sectionGap
+		trimmed, m, ok := trimSection(make([]byte, 0, len(out)-entries), out[entries:], n, max)
+		if !ok {
+			return out, nil, false
+		}
+		out, n = append(out[:entries], trimmed...), m
+	}
+	return closeSection(out, at, n), rest, true
+}
+
+// mergeCounts appends to out the entries of body (a section's n front-coded
+// entries) with add (sorted, distinct) merged in: the count of an entry in
+// add raised, the others inserted in ID order. It returns the new entry
+// count; ok is false when the entries read are malformed or out of order.
+//
+// Entries are copied as they are, in runs, unless their count changes or a
+// new entry is inserted just before them (their shared prefix is relative
+// to the previous entry); once every partner is merged the rest of body is
+// copied without being read. The comparisons use the front coding: with m
+// the length of the prefix the next partner shares with the last entry
+// read (which sorts before it), an entry sharing more than m with that one
+// sorts before the partner and one sharing less after it, so only entries
+// sharing exactly m have their rest compared.
+func mergeCounts(out, body []byte, n int, add []tally) (_ []byte, count int, ok bool) {
+	var idBuf [64]byte
+	prev := idBuf[:0] // the ID of the last entry read
+	i, run := 0, 0    // the read position; the start of the entries read but not yet copied
+	next, m := 0, 0   // the first partner not yet merged; the length of the prefix it shares with prev
+	// Whether the last entry written is an inserted partner, which, and
+	// the length of the prefix it shares with the entry read after it.
+	inserted, lastNew, newShared := false, "", 0
+	count = n
+	e := 0
+	for ; e < n; e++ {
 		if next == len(add) && !inserted {
-			// Every partner is merged: the rest of the section is copied
-			// as it is, its entries only skipped over.
-			if !r.skipFrontCoded(count - e) {
-				return out, nil, 0, false
+			if n-e > (len(body)-i)/3 { // an entry takes at least three bytes
+				return out, 0, false
 			}
-			n += int(count - e)
-			break
+			out = append(out, body[run:]...)
+			return out, count, true
 		}
-		id := r.frontCodedID()
-		c := r.varint()
-		if r.err != nil {
-			return out, nil, 0, false
+		// The three varints of an entry are read inline when they take
+		// one byte (the usual case).
+		start := i
+		var s, rl, u uint64
+		if i < len(body) && body[i] < 0x80 {
+			s, i = uint64(body[i]), i+1
+		} else if s, i = uvarintSlow(body, i); i < 0 {
+			return out, 0, false
 		}
-		prevID := last
-		for next < len(add) && add[next].id < string(id) {
-			out = append(out, src[run:start]...)
+		if i < len(body) && body[i] < 0x80 {
+			rl, i = uint64(body[i]), i+1
+		} else if rl, i = uvarintSlow(body, i); i < 0 {
+			return out, 0, false
+		}
+		if s > uint64(len(prev)) || rl > uint64(len(body)-i) {
+			return out, 0, false
+		}
+		suffix := body[i : i+int(rl)]
+		i += int(rl)
+		if e > 0 && (rl == 0 || (s < uint64(len(prev)) && suffix[0] <= prev[s])) {
+			return out, 0, false // not after the previous ID
+		}
+		if i < len(body) && body[i] < 0x80 {
+			u, i = uint64(body[i]), i+1
+		} else if u, i = uvarintSlow(body, i); i < 0 {
+			return out, 0, false
+		}
+		c := int64(u >> 1)
+		if u&1 != 0 {
+			c = ^c
+		}
+		shared := int(s)
+		changed := inserted
+		for next < len(add) {
+			t := add[next].id
+			var common, order int // the prefix t shares with this entry; t's order relative to it
+			switch {
+			case shared > m:
+				common, order = m, 1
+			case shared < m:
+				common, order = shared, -1
+			default:
+				x := commonPrefix(t[m:], suffix)
+				common = m + x
+				switch {
+				case x == len(suffix) && common == len(t):
+					order = 0
+				case common == len(t):
+					order = -1
+				case x == len(suffix):
+					order = 1
+				case t[common] < suffix[x]:
+					order = -1
+				default:
+					order = 1
+				}
+			}
+			if order > 0 {
+				m = common
+				break
+			}
+			if order == 0 {
+				c += add[next].n
+				changed = true
+				if next++; next < len(add) {
+					m = commonPrefix(add[next].id, t)
+				}
+				break
+			}
+			// t goes before this entry.
+			out = append(out, body[run:start]...)
 			run = start
 			if inserted {
-				out = appendFrontCoded(out, lastNew, add[next].id)
+				out = appendFrontCoded(out, lastNew, t)
 			} else {
-				out = appendFrontCoded(out, prevID, add[next].id)
+				out = appendShared(out, m, t)
 			}
 			out = binary.AppendVarint(out, add[next].n)
-			inserted, lastNew = true, add[next].id
-			next++
-			n++
+			inserted, lastNew, newShared, changed = true, t, common, true
+			count++
+			if next++; next < len(add) {
+				m = min(m, commonPrefix(t, add[next].id))
+			}
 		}
-		changed := inserted
-		if next < len(add) && add[next].id == string(id) {
-			c += add[next].n
-			next++
-			changed = true
+		if end := shared + len(suffix); end <= cap(prev) {
+			prev = prev[:end]
+			for j, b := range suffix { // shorter than a call to memmove
+				prev[shared+j] = b
+			}
+		} else {
+			prev = append(prev[:shared], suffix...)
 		}
 		if changed {
-			out = append(out, src[run:start]...)
+			out = append(out, body[run:start]...)
 			if inserted {
-				out = appendFrontCoded(out, lastNew, id)
-			} else {
-				out = appendFrontCoded(out, prevID, id)
+				shared = newShared
 			}
+			out = appendShared(out, shared, prev)
 			out = binary.AppendVarint(out, c)
-			run = pos()
+			run = i
 		}
 		inserted = false
-		last = append(last[:0], id...)
-		n++
 	}
-	out = append(out, src[run:pos()]...)
+	if i != len(body) {
+		return out, 0, false
+	}
+	out = append(out, body[run:]...)
 	for ; next < len(add); next++ {
 		if inserted {
 			out = appendFrontCoded(out, lastNew, add[next].id)
 		} else {
-			out = appendFrontCoded(out, last, add[next].id)
+			out = appendFrontCoded(out, prev, add[next].id)
 		}
 		out = binary.AppendVarint(out, add[next].n)
 		inserted, lastNew = true, add[next].id
+		count++
+	}
+	return out, count, true
+}
+
+// trimSection appends to out the n front-coded entries of body less the
+// smallest counts beyond max, as capCounts drops them (ties: the greatest
+// ID first), and returns how many it kept.
+func trimSection(out, body []byte, n, max int) (_ []byte, kept int, ok bool) {
+	counts := make([]int64, 0, 2*n)
+	i := 0
+	for range n {
+		var rl, u uint64
+		if _, i = uvarintAt(body, i); i > 0 {
+			rl, i = uvarintAt(body, i)
+		}
+		if i < 0 || rl > uint64(len(body)-i) {
+			return out, 0, false
+		}
+		if u, i = uvarintAt(body, i+int(rl)); i < 0 {
+			return out, 0, false
+		}
+		c := int64(u >> 1)
+		if u&1 != 0 {
+			c = ^c
+		}
+		counts = append(counts, c)
+	}
+	if i != len(body) {
+		return out, 0, false
+	}
+	// The entries dropped: every count below the threshold and the last
+	// (greatest IDs) of those equal to it.
+	sorted := append(counts[n:], counts...)
+	slices.Sort(sorted)
+	threshold := sorted[n-max-1]
+	below, _ := slices.BinarySearch(sorted, threshold)
+	keepAtThreshold := 0
+	for _, c := range sorted[below:] {
+		if c != threshold {
+			break
+		}
+		keepAtThreshold++
+	}
+	keepAtThreshold -= n - max - below
+	var curBuf, keptBuf [64]byte
+	cur, last := curBuf[:0], keptBuf[:0]
+	i = 0
+	for _, c := range counts {
+		var s, rl uint64
+		s, i = uvarintAt(body, i)
+		rl, i = uvarintAt(body, i)
+		if s > uint64(len(cur)) {
+			return out, 0, false
+		}
+		cur = append(cur[:s], body[i:i+int(rl)]...)
+		_, i = uvarintAt(body, i+int(rl))
+		if c < threshold {
+			continue
+		}
+		if c == threshold {
+			if keepAtThreshold == 0 {
+				continue
+			}
+			keepAtThreshold--
+		}
+		out = appendFrontCoded(out, last, cur)
+		out = binary.AppendVarint(out, c)
+		last = append(last[:0], cur...)
+		kept++
+	}
+	return out, kept, true
+}
+
+// appendShared appends id front-coded after an ID it shares its first
+// shared bytes with.
+func appendShared[S ~string | ~[]byte](b []byte, shared int, id S) []byte {
+	b = binary.AppendUvarint(b, uint64(shared))
+	b = binary.AppendUvarint(b, uint64(len(id)-shared))
+	return append(b, id[shared:]...)
+}
+
+// commonPrefix returns the length of the prefix a and b share.
+func commonPrefix[S ~string | ~[]byte](a string, b S) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
 		n++
 	}
-	var cnt [binary.MaxVarintLen64]byte
-	w := binary.PutUvarint(cnt[:], uint64(n))
-	copy(out[at:], cnt[:w])
-	moved := copy(out[at+w:], out[body:])
-	return out[:at+w+moved], r.b, n, true
+	return n
+}
+
+// uvarintAt reads the uvarint at b[i:], returning it and the position
+// after it, or -1 when b holds none there.
+func uvarintAt(b []byte, i int) (uint64, int) {
+	if i >= 0 && i < len(b) && b[i] < 0x80 {
+		return uint64(b[i]), i + 1
+	}
+	return uvarintSlow(b, i)
+}
+
+func uvarintSlow(b []byte, i int) (uint64, int) {
+	if i < 0 || i >= len(b) {
+		return 0, -1
+	}
+	v, n := binary.Uvarint(b[i:])
+	if n <= 0 {
+		return 0, -1
+	}
+	return v, i + n
 }
 
 // bytes reads a length-prefixed string without copying it.
@@ -336,20 +536,4 @@ func (r *itemReader) bytes() []byte {
 	s := r.b[:n:n]
 	r.b = r.b[n:]
 	return s
-}
-
-// skipFrontCoded skips n front-coded entries (ID and count), checking only
-// their framing.
-func (r *itemReader) skipFrontCoded(n uint64) bool {
-	for ; n > 0 && r.err == nil; n-- {
-		r.uvarint()
-		rest := r.uvarint()
-		if rest > uint64(len(r.b)) {
-			r.fail()
-			break
-		}
-		r.b = r.b[rest:]
-		r.varint()
-	}
-	return r.err == nil
 }

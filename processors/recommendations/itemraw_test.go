@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -20,17 +21,21 @@ import (
 // and trims past the slack.
 func TestApplyRawMatchesItemApply(t *testing.T) {
 	cases := []struct {
-		name string
-		cap  int
-		ids  func(*rand.Rand) string
+		name   string
+		cap    int
+		basket int // the most partners of an order
+		ids    func(*rand.Rand) string
 	}{
-		{"numbered IDs, cap 8 (trims past 10)", 8, func(rng *rand.Rand) string { return fmt.Sprintf("p%d", rng.IntN(120)) }},
-		{"short IDs over two letters, cap 40", 40, func(rng *rand.Rand) string {
+		{"numbered IDs, cap 8 (trims past 10)", 8, 4, func(rng *rand.Rand) string { return fmt.Sprintf("p%d", rng.IntN(120)) }},
+		{"short IDs over two letters, cap 40", 40, 4, func(rng *rand.Rand) string {
 			b := make([]byte, 1+rng.IntN(5))
 			for i := range b {
 				b[i] = "ab"[rng.IntN(2)]
 			}
 			return string(b)
+		}},
+		{"the ingestion benchmark's IDs, baskets of up to 24, cap 30", 30, 24, func(rng *rand.Rand) string {
+			return fmt.Sprintf("ing-123456-7-p%d", rng.IntN(300))
 		}},
 	}
 	for _, tc := range cases {
@@ -49,7 +54,7 @@ func TestApplyRawMatchesItemApply(t *testing.T) {
 				want := &Item{}
 				var row []byte
 				trims := 0
-				for i := range 600 {
+				for i := range 800 {
 					inc := &Increment{ProductID: self, At: t0.Add(time.Duration(rng.IntN(1000)-200) * time.Minute)}
 					if rng.IntN(3) > 0 {
 						inc.Weight = float64(1 + rng.IntN(5))
@@ -58,7 +63,7 @@ func TestApplyRawMatchesItemApply(t *testing.T) {
 					inc.Order = rng.IntN(5) == 0
 					inc.With = pick(rng.IntN(6))
 					if inc.Order {
-						inc.Basket = pick(rng.IntN(4))
+						inc.Basket = pick(rng.IntN(tc.basket))
 					}
 					before := len(want.Co)
 					want.Apply(inc, &cfg)
@@ -101,7 +106,7 @@ func TestRawItemCodec(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(raw)
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat3), row[0])
+		require.Equal(t, byte(itemFormat4), row[0])
 		out, _, err := applyRaw(row, inc, nil, &cfg)
 		require.NoError(t, err)
 		enc, err := rawItemCodec{}.Encode(&itemBytes{b: out})
@@ -110,11 +115,11 @@ func TestRawItemCodec(t *testing.T) {
 		require.NoError(t, err)
 		requireSameItem(t, want, got.(*Item))
 	})
-	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat3", func(t *testing.T) {
+	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat4", func(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(encodeItemFormat1(full))
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat3), row[0])
+		require.Equal(t, byte(itemFormat4), row[0])
 		out, _, err := applyRaw(row, inc, nil, &cfg)
 		require.NoError(t, err)
 		got, err := itemCodec{}.Decode(out)
@@ -122,17 +127,21 @@ func TestRawItemCodec(t *testing.T) {
 		requireSameItem(t, want, got.(*Item))
 	})
 	t.Run("a row whose pair counts are out of order is an error", func(t *testing.T) {
-		raw := (&itemHeader{productID: "p1"}).append(nil)
-		raw = binary.AppendUvarint(raw, 2)
-		raw = appendFrontCoded(raw, "", "p3")
-		raw = binary.AppendVarint(raw, 1)
-		raw = appendFrontCoded(raw, "p3", "p2")
-		raw = binary.AppendVarint(raw, 1)
-		raw = binary.AppendUvarint(raw, 0)
-		_, _, err := applyRaw(raw, inc, nil, &cfg)
-		require.ErrorIs(t, err, errItemRow)
-		_, err = itemCodec{}.Decode(raw)
-		require.ErrorIs(t, err, errItemRow, "the views' codec refuses it too")
+		for _, order := range [][]string{{"p3", "p2"}, {"p3", "p3"}, {"p3", "p"}} {
+			raw := (&itemHeader{productID: "p1"}).append(nil)
+			at := len(raw)
+			raw = append(raw, make([]byte, sectionGap)...)
+			raw = appendFrontCoded(raw, "", order[0])
+			raw = binary.AppendVarint(raw, 1)
+			raw = appendFrontCoded(raw, order[0], order[1])
+			raw = binary.AppendVarint(raw, 1)
+			raw = closeSection(raw, at, 2)
+			raw = append(raw, 0, 0)
+			_, _, err := applyRaw(raw, inc, nil, &cfg)
+			require.ErrorIs(t, err, errItemRow, "%q", order)
+			_, err = itemCodec{}.Decode(raw)
+			require.ErrorIs(t, err, errItemRow, "the views' codec refuses %q too", order)
+		}
 	})
 	t.Run("a new item", func(t *testing.T) {
 		out, _, err := applyRaw(nil, inc, nil, &cfg)
@@ -145,7 +154,7 @@ func TestRawItemCodec(t *testing.T) {
 	t.Run("a truncated, padded or foreign row is an error, not a reset", func(t *testing.T) {
 		raw, err := itemCodec{}.Encode(full)
 		require.NoError(t, err)
-		for _, n := range []int{1, 2, 10, len(raw) - 1} {
+		for n := 1; n < len(raw); n++ {
 			_, _, err := applyRaw(raw[:n], inc, nil, &cfg)
 			require.ErrorIs(t, err, errItemRow, "first %d bytes", n)
 		}
@@ -153,6 +162,23 @@ func TestRawItemCodec(t *testing.T) {
 		require.ErrorIs(t, err, errItemRow)
 		_, _, err = applyRaw([]byte(`{"product_id":"p1"}`), inc, nil, &cfg)
 		require.ErrorIs(t, err, errItemRow)
+	})
+	t.Run("a corrupted row is an error or a row, never a panic", func(t *testing.T) {
+		raw, err := itemCodec{}.Encode(&Item{ProductID: "p1", Co: map[string]int64{"p2": 3, "p3": 1, "p30": 2, "q": 1}, Bought: map[string]int64{"p2": 1}})
+		require.NoError(t, err)
+		small, err := newConfig([]Option{WithCandidates(2), WithNeighbours(1), WithSeeds(1)}) // trims every row
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(5, 6))
+		for range 5000 {
+			bad := append([]byte(nil), raw...)
+			for range 1 + rng.IntN(3) {
+				bad[1+rng.IntN(len(bad)-1)] = byte(rng.IntN(256))
+			}
+			for _, inc := range []*Increment{inc, {ProductID: "p1", With: []string{"p0", "p25", "p4", "z"}, Basket: []string{"p3"}}} {
+				require.NotPanics(t, func() { _, _, _ = applyRaw(bad, inc, nil, &cfg) }, "%x", bad)
+				require.NotPanics(t, func() { _, _, _ = applyRaw(bad, inc, nil, &small) }, "%x", bad)
+			}
+		}
 	})
 	t.Run("the row read is not modified", func(t *testing.T) {
 		raw, err := itemCodec{}.Encode(full)
@@ -169,32 +195,72 @@ func TestRawItemCodec(t *testing.T) {
 		require.Error(t, err)
 		raw, err := rawItemCodec{}.Encode(full)
 		require.NoError(t, err)
-		require.Equal(t, byte(itemFormat3), raw[0])
-	})
-	t.Run("an itemFormat2 row of an earlier version is applied to and rewritten in itemFormat3", func(t *testing.T) {
-		raw, err := itemCodec{}.Encode(full)
-		require.NoError(t, err)
-		row := append([]byte{itemFormat2}, raw[1:len(raw)-len(countSections(t, full))-1]...) // the header without its position
-		row = append(row, countSections(t, full)...)
-		v, err := itemCodec{}.Decode(row)
-		require.NoError(t, err)
-		requireSameItem(t, full, v.(*Item))
-		out, applied, err := applyRaw(row, inc, &IncrementPosition{Partition: 2, Offset: 7}, &cfg)
-		require.NoError(t, err)
-		require.True(t, applied)
-		got, err := itemCodec{}.Decode(out)
-		require.NoError(t, err)
-		w := *want
-		w.Last = &IncrementPosition{Partition: 2, Offset: 7}
-		requireSameItem(t, &w, got.(*Item))
+		require.Equal(t, byte(itemFormat4), raw[0])
 	})
 }
 
-// countSections is the encoded pair-count sections of it (the row after
-// its header).
-func countSections(t *testing.T, it *Item) []byte {
-	t.Helper()
-	return appendSortedCounts(appendSortedCounts(nil, it.Co), it.Bought)
+// Rows of itemFormat2 and itemFormat3 (written by earlier versions) are
+// applied to through the decoded Item and rewritten in itemFormat4, the
+// bytes Encode writes; an itemFormat3 row's position still tells a
+// redelivery apart.
+func TestApplyRawUpgradesEarlierFormats(t *testing.T) {
+	cfg, err := newConfig([]Option{WithCandidates(4), WithNeighbours(2), WithSeeds(2)})
+	require.NoError(t, err)
+	at := func(p int32, o int64) *IncrementPosition { return &IncrementPosition{Partition: p, Offset: o} }
+	stored := &Item{ProductID: "p1", Users: 4, Orders: 1, Increments: 9,
+		Popularity: Affinity{Score: 2.5, At: t0, Count: 3},
+		Co:         map[string]int64{"p2": 3, "p3": 1, "p30": 2, "q": 1, "r": 1}, Bought: map[string]int64{"p2": 1}, Last: at(2, 7)}
+	cases := []struct {
+		name   string
+		format byte
+		inc    Increment
+		pos    *IncrementPosition
+	}{
+		{"itemFormat2, counts raised and inserted", itemFormat2, Increment{With: []string{"p3", "p4", "p1"}}, at(2, 5)},
+		{"itemFormat2, position unknown", itemFormat2, Increment{Order: true, Basket: []string{"p2", "p5"}}, nil},
+		{"itemFormat3, the next offset", itemFormat3, Increment{With: []string{"p3", "p4"}}, at(2, 8)},
+		{"itemFormat3, trimmed past the slack", itemFormat3, Increment{With: []string{"s", "t"}}, at(2, 9)},
+		{"itemFormat3, another partition", itemFormat3, Increment{}, at(0, 1)},
+		{"itemFormat3, a redelivery", itemFormat3, Increment{With: []string{"p3"}}, at(2, 7)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			inc := tc.inc
+			inc.ProductID, inc.Weight, inc.At, inc.NewUser = "p1", 1, t0.Add(time.Hour), true
+			row := encodeItemFormat23(stored, tc.format)
+			out, applied, err := applyRaw(row, &inc, tc.pos, &cfg)
+			require.NoError(t, err)
+			want := *stored
+			want.Co, want.Bought = maps.Clone(stored.Co), maps.Clone(stored.Bought)
+			if tc.format == itemFormat2 {
+				want.Last = nil
+			}
+			if want.Last.applied(tc.pos) {
+				require.False(t, applied)
+				require.Equal(t, row, out, "unchanged")
+				return
+			}
+			require.True(t, applied)
+			want.Apply(&inc, &cfg)
+			if tc.pos != nil {
+				want.Last = tc.pos
+			}
+			enc, err := itemCodec{}.Encode(&want)
+			require.NoError(t, err)
+			require.Equal(t, enc, out, "rewritten in itemFormat4")
+			require.Equal(t, byte(itemFormat4), out[0])
+			// The next increment takes the raw path on the upgraded row.
+			next := &Increment{ProductID: "p1", With: []string{"p2", "p6"}}
+			want.Apply(next, &cfg)
+			want.Last = at(3, 1)
+			enc, err = itemCodec{}.Encode(&want)
+			require.NoError(t, err)
+			out, applied, err = applyRaw(out, next, at(3, 1), &cfg)
+			require.NoError(t, err)
+			require.True(t, applied)
+			require.Equal(t, enc, out)
+		})
+	}
 }
 
 // A redelivered increment (at or before the last position the row applied,
