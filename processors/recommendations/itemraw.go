@@ -300,6 +300,26 @@ func mergeCounts(out, body []byte, n int, add []tally) (_ []byte, count int, ok 
 			out = append(out, body[run:]...)
 			return out, count, true
 		}
+		// Entries sharing more than m with the previous ID sort before
+		// the next partner: those whose varints take one byte each (the
+		// usual case) are only checked and followed here.
+		for e < n && i+2 < len(body) {
+			s, rl := int(body[i]), int(body[i+1])
+			j := i + 2
+			if s <= m || s > len(prev) || (s|rl) >= 0x80 || rl == 0 || j+rl >= len(body) || body[j+rl] >= 0x80 ||
+				(s < len(prev) && body[j] <= prev[s]) || s+rl > cap(prev) {
+				break
+			}
+			prev = prev[:s+rl]
+			for k, b := range body[j : j+rl] {
+				prev[s+k] = b
+			}
+			i = j + rl + 1
+			e++
+		}
+		if e == n {
+			break
+		}
 		// The three varints of an entry are read inline when they take
 		// one byte (the usual case).
 		start := i
