@@ -232,11 +232,10 @@ func tallies(buf []tally, ids []string, self string) []tally {
 }
 
 // rewriteSection appends to out the itemFormat4 count section at the start
-// of src with each of ids but self
-// counted once more per occurrence, trimmed to max entries when it holds
-// more than limit (and ids is not empty: Item.Apply trims a map it adds
-// to). It returns what follows the section in src; ok is false when src
-// is not a well-formed section.
+// of src with each of ids but self counted once more per occurrence,
+// trimmed to max entries when it holds more than limit (and ids is not
+// empty: Item.Apply trims a map it adds to). It returns what follows the
+// section in src; ok is false when src is not a well-formed section.
 func rewriteSection(out, src []byte, ids []string, self string, max, limit int) (_ []byte, rest []byte, ok bool) {
 	var count, size uint64
 	i := 0
@@ -293,7 +292,7 @@ func mergeCounts(out, body []byte, n int, add []tally) (_ []byte, count int, ok 
 	count = n
 	e := 0
 	for ; e < n; e++ {
-		if next == len(add) && !inserted {
+		if next == len(add) { // (inserted is false here: see the end of the loop)
 			if n-e > (len(body)-i)/3 { // an entry takes at least three bytes
 				return out, 0, false
 			}
@@ -352,7 +351,7 @@ func mergeCounts(out, body []byte, n int, add []tally) (_ []byte, count int, ok 
 			c = ^c
 		}
 		shared := int(s)
-		changed := inserted
+		changed := false
 		for next < len(add) {
 			t := add[next].id
 			var common, order int // the prefix t shares with this entry; t's order relative to it

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +38,15 @@ func TestApplyRawMatchesItemApply(t *testing.T) {
 		}},
 		{"the ingestion benchmark's IDs, baskets of up to 24, cap 30", 30, 24, func(rng *rand.Rand) string {
 			return fmt.Sprintf("ing-123456-7-p%d", rng.IntN(300))
+		}},
+		// Shared prefixes and rests of 128 bytes or more, and counts past
+		// 63, take two-byte varints.
+		{"IDs longer than 128 bytes, counts past 63, cap 30", 30, 4, func(rng *rand.Rand) string {
+			n := rng.IntN(40) // half of them among 4: counts past 63
+			if rng.IntN(2) == 0 {
+				n %= 4
+			}
+			return strings.Repeat("x", rng.IntN(2)*140) + fmt.Sprintf("%d", n) + strings.Repeat("y", rng.IntN(2)*130)
 		}},
 	}
 	for _, tc := range cases {
@@ -82,6 +93,9 @@ func TestApplyRawMatchesItemApply(t *testing.T) {
 					require.Equal(t, enc, row, "increment %d: the bytes Encode writes (sorted, shortest front coding)", i)
 				}
 				require.Positive(t, trims, "the sequence crossed the trim threshold")
+				if strings.HasPrefix(tc.name, "IDs longer") {
+					require.Greater(t, slices.Max(slices.Collect(maps.Values(want.Co))), int64(63), "a count takes two bytes")
+				}
 			}
 		})
 	}
