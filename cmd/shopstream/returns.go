@@ -35,7 +35,9 @@ const devStoreCreditSecret = "shopstream-dev-store-credit-secret-do-not-use-in-p
 // _INVENTORY_, _LABEL_, _NOTIFICATION_) inject failures;
 // SHOPSTREAM_RETURNS_SIM_DROP=payment,restock,label makes the simulators lose
 // those requests (never answer). SHOPSTREAM_RETURNS_SAGA_TIMEOUT (a Go
-// duration, default 2m) is how long the saga waits for a reply.
+// duration, default 2m) is how long the saga waits for a reply;
+// SHOPSTREAM_RETURNS_LINGER (default 5ms) how long the returns processors'
+// producers wait to fill a batch.
 func wireReturns(p *platform) ([]runner, error) {
 	policy, err := returns.LoadPolicy(os.Getenv("SHOPSTREAM_RETURNS_POLICY"))
 	if err != nil {
@@ -62,6 +64,13 @@ func wireReturns(p *platform) ([]runner, error) {
 			return nil, fmt.Errorf("SHOPSTREAM_RETURNS_SAGA_TIMEOUT: %w", err)
 		}
 		opts = append(opts, returns.WithSagaTimeout(d))
+	}
+	if s := os.Getenv("SHOPSTREAM_RETURNS_LINGER"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("SHOPSTREAM_RETURNS_LINGER: %w", err)
+		}
+		opts = append(opts, returns.WithProducerLinger(d))
 	}
 	svc, err := returns.New(p.clients, p.procStorage, p.viewStorage, opts...)
 	if err != nil {

@@ -2,6 +2,7 @@ package returns
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -35,4 +36,14 @@ func TestCacheOptions(t *testing.T) {
 			require.Equal(t, tc.bytes, cfg.tableCacheBytes)
 		})
 	}
+}
+
+func TestProducerLingerOption(t *testing.T) {
+	cfg := defaultConfig()
+	require.Equal(t, DefaultProducerLinger, cfg.linger)
+	WithProducerLinger(0)(&cfg)
+	require.NoError(t, cfg.validate())
+	require.Zero(t, cfg.linger)
+	WithProducerLinger(-time.Millisecond)(&cfg)
+	require.Error(t, cfg.validate())
 }
