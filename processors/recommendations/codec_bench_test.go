@@ -3,6 +3,7 @@ package recommendations
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -84,6 +85,21 @@ func BenchmarkApplyRaw(b *testing.B) {
 		}
 		return raw
 	}
+	// random is a row of n pairs with products drawn from 2,000, as in
+	// the ingestion benchmark.
+	random := func(n int) []byte {
+		rng := rand.New(rand.NewPCG(1, 2))
+		it := &Item{ProductID: id(1), Users: 900, Increments: 5000, Co: map[string]int64{}, Bought: map[string]int64{}}
+		for len(it.Co) < n {
+			q := id(2 + rng.IntN(1998))
+			it.Co[q] = int64(1 + rng.IntN(5))
+		}
+		raw, err := itemCodec{}.Encode(it)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return raw
+	}
 	some := func(n, step int) []string {
 		var out []string
 		for i := range n {
@@ -102,6 +118,8 @@ func BenchmarkApplyRaw(b *testing.B) {
 		{"20 partners", row(225), Increment{With: some(4, 301), Order: true, Basket: some(20, 79)}},
 		{"1 partner new, trimmed", row(250), Increment{With: []string{id(701)}}},
 		{"popularity only", row(225), Increment{}},
+		{"1 partner, 225 of 2000 products at random", random(225), Increment{With: []string{id(1500)}}},
+		{"5 partners, 225 of 2000 products at random", random(225), Increment{With: []string{id(15), id(420), id(999), id(1234), id(1876)}}},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
