@@ -34,7 +34,8 @@ type writeBuffer struct {
 	hasOffset bool
 }
 
-// bufferedWrite is a pending Set (value, owned by the buffer) or Delete.
+// bufferedWrite is a pending Set or Delete. value is the slice passed to
+// Set, kept without a copy (WithWriteBuffer: callers do not modify it).
 type bufferedWrite struct {
 	value []byte
 	del   bool
@@ -59,7 +60,7 @@ func (w *writeBuffer) lookup(key string) (bufferedWrite, bool) {
 func (w *writeBuffer) put(key string, value []byte, del bool) (full bool) {
 	e := bufferedWrite{del: del}
 	if !del {
-		e.value = append(make([]byte, 0, len(value)), value...)
+		e.value = value
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

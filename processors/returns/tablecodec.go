@@ -1,7 +1,6 @@
 package returns
 
 import (
-	"bytes"
 	"fmt"
 	"sync"
 )
@@ -50,12 +49,15 @@ func (returnTableCodec) Encode(value any) ([]byte, error) {
 }
 
 // Decode implements goka.Codec: the bytes, to be decoded when read (nil for
-// an empty value, a tombstone).
+// an empty value, a tombstone). The record keeps data without a copy: goka
+// hands the codec what the table storage returned (a copy of Pebble's
+// bytes, or the bytes goka wrote, which state.CachedBuilder keeps and
+// nothing modifies), and decoding copies what it keeps.
 func (returnTableCodec) Decode(data []byte) (any, error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
-	return &ReturnRecord{stored: bytes.Clone(data)}, nil
+	return &ReturnRecord{stored: data}, nil
 }
 
 // returnViewCodec is the codec of the views of the return table: it

@@ -38,15 +38,20 @@ func TestReturnTableCodec(t *testing.T) {
 		requireSameRecord(t, want, lazy)
 		require.Equal(t, []string{"c1", "c2"}, ledgerIDs(lazy))
 	})
-	t.Run("the decoded record does not share the encoded bytes", func(t *testing.T) {
-		b, err := c.Encode(recordOf(t, received(t, ReasonDefective, RefundOriginalPayment, ActualSellable), "c1"))
+	t.Run("a loaded record does not share the stored bytes", func(t *testing.T) {
+		r := received(t, ReasonDefective, RefundOriginalPayment, ActualSellable)
+		b, err := c.Encode(recordOf(t, r, "c1"))
 		require.NoError(t, err)
 		got, err := c.Decode(b)
 		require.NoError(t, err)
-		clear(b)
 		lazy := got.(*ReturnRecord)
 		require.NoError(t, lazy.load())
+		clear(b)
 		require.Equal(t, []string{"c1"}, ledgerIDs(lazy))
+		require.Equal(t, r.ID, lazy.Return.ID)
+		require.Equal(t, r.Items[0].LineItemID, lazy.Return.Items[0].LineItemID)
+		require.NotEmpty(t, lazy.Return.Audit[0].Metadata)
+		require.Equal(t, r.Audit[0].Metadata, lazy.Return.Audit[0].Metadata)
 	})
 	t.Run("JSON bytes of earlier versions", func(t *testing.T) {
 		r := received(t, ReasonDefective, RefundOriginalPayment, ActualSellable)
