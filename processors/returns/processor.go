@@ -247,6 +247,9 @@ func handedOff(prev *topics.CommandResult) string {
 // repeat's caller. It changes nothing.
 func (s *Service) replay(ctx goka.Context, rec *ReturnRecord, env *topics.Envelope) {
 	var res *topics.CommandResult
+	if err := rec.resolve(env.CommandID); err != nil {
+		ctx.Fail(err)
+	}
 	if rec != nil {
 		for i := len(rec.Commands.Entries) - 1; i >= 0; i-- {
 			if e := rec.Commands.Entries[i]; e.ID == env.CommandID {
@@ -337,6 +340,9 @@ func (s *Service) handleCommand(ctx goka.Context, msg any) {
 		command.Reply(ctx, topics.Failed(env, ErrReturnNotFound.Withf("return %q not found", ctx.Key()).With("return_id", ctx.Key())))
 		return
 	}
+	if err := rec.resolve(env.CommandID); err != nil {
+		ctx.Fail(err)
+	}
 	if prev, err := rec.Commands.Check(env); prev != nil || err != nil {
 		if err != nil {
 			prev = topics.Failed(env, err)
@@ -359,7 +365,9 @@ func (s *Service) handleCommand(ctx goka.Context, msg any) {
 		rec.Return = next
 	}
 	rec.Commands.Remember(env, res, s.cfg.ledgerSize)
-	s.finalResult(rec, env, &out)
+	if err := s.finalResult(rec, env, &out); err != nil {
+		ctx.Fail(err)
+	}
 	ctx.SetValue(rec)
 	command.Reply(ctx, res)
 	s.dispatch(ctx, env, rec.Return, out)
@@ -392,17 +400,22 @@ func (s *Service) handleReply(ctx goka.Context, msg any) {
 		return
 	}
 	rec.Return = next
-	s.finalResult(rec, env, &out)
+	if err := s.finalResult(rec, env, &out); err != nil {
+		ctx.Fail(err)
+	}
 	ctx.SetValue(rec)
 	s.dispatch(ctx, env, rec.Return, out)
 }
 
 // finalResult turns out.Final into the command's final result, replacing
 // its pending result in the ledger, and leaves it in out for dispatch.
-func (s *Service) finalResult(rec *ReturnRecord, cause *topics.Envelope, out *Outcome) {
+func (s *Service) finalResult(rec *ReturnRecord, cause *topics.Envelope, out *Outcome) error {
 	if out.Final == nil || out.Final.CommandID == "" {
 		out.Final = nil
-		return
+		return nil
+	}
+	if err := rec.resolve(out.Final.CommandID); err != nil {
+		return err
 	}
 	res := &topics.CommandResult{CommandID: out.Final.CommandID, Type: TypeComplete, CompletedAt: cause.OccurredAt}
 	if out.Final.Err != nil {
@@ -417,6 +430,7 @@ func (s *Service) finalResult(rec *ReturnRecord, cause *topics.Envelope, out *Ou
 		}
 	}
 	out.Final.Result = res
+	return nil
 }
 
 // dispatch emits what an action produced: events, requests to other

@@ -30,16 +30,25 @@ type ReturnRecord struct {
 	// them, outstanding reads only what the saga timeout needs. Nil for a
 	// decoded record.
 	stored []byte
+
+	// What a loaded record keeps of its stored form (loadReturnRecord):
+	// the first auditN entries of Return.Audit encoded (the last of them
+	// in auditLast), and the ledger entries whose Result is still nil.
+	auditRaw   []byte
+	auditN     int
+	auditLast  AuditEntry
+	ledgerKept []keptEntry
 }
 
 // load decodes a record the table codec left undecoded; it does nothing
 // to a decoded one. Every reader of the return processor's table value but
-// the saga timeout visitor calls it first.
+// the saga timeout visitor calls it first. The ledger entries' results
+// are left undecoded (nil): what reads a Result calls resolve first.
 func (r *ReturnRecord) load() error {
 	if r == nil || r.stored == nil {
 		return nil
 	}
-	v, err := decodeReturnRecord(r.stored)
+	v, err := loadReturnRecord(r.stored)
 	if err != nil {
 		return err
 	}

@@ -40,13 +40,185 @@ func appendReturnRecord(b []byte, rec *ReturnRecord) []byte {
 	b = append(b, recordFormatBinary)
 	b = binrow.AppendBool(b, rec.Return != nil)
 	if r := rec.Return; r != nil {
-		b = appendReturn(b, r)
+		kept, n := rec.keptAudit(r)
+		b = appendReturn(b, r, kept, n)
 	}
 	b = binrow.AppendUvarint(b, uint64(len(rec.Commands.Entries)))
+	j := 0 // kept entries are in ledger order: a walk finds them
 	for i := range rec.Commands.Entries {
-		b = appendLedgerEntry(b, &rec.Commands.Entries[i])
+		e := &rec.Commands.Entries[i]
+		if e.Result == nil && j < len(rec.ledgerKept) {
+			k := j
+			for k < len(rec.ledgerKept) && rec.ledgerKept[k].id != e.ID {
+				k++
+			}
+			if k < len(rec.ledgerKept) {
+				b = append(b, rec.ledgerKept[k].raw...)
+				j = k + 1
+				continue
+			}
+		}
+		b = appendLedgerEntry(b, e)
 	}
 	return b
+}
+
+// keptAudit is the stored form of the first n entries of r's audit trail,
+// kept by loadReturnRecord, when r's trail still starts with them (nil, 0
+// otherwise). Entries are never changed once appended (VerifyAppendOnly
+// checks every action), so the last kept entry standing unchanged at its
+// place says r is the loaded return or a successor of it.
+func (rec *ReturnRecord) keptAudit(r *Return) ([]byte, int) {
+	n := rec.auditN
+	if n == 0 || len(r.Audit) < n || !r.Audit[n-1].equal(&rec.auditLast) {
+		return nil, 0
+	}
+	return rec.auditRaw, n
+}
+
+// keptEntry is a ledger entry of a loaded record in its stored form; the
+// entry's Result stays nil until resolve decodes it from raw.
+type keptEntry struct {
+	id  string
+	raw []byte
+}
+
+// loadReturnRecord decodes a stored record for the return processor's
+// handlers (ReturnRecord.load). A binary record is decoded as by
+// decodeReturnRecord but for what handlers rarely read: the ledger
+// entries' results stay their stored bytes until resolve decodes them (a
+// command's ID and digest are enough to tell it is new), and the stored
+// audit trail is kept, so that encoding the record copies both instead of
+// encoding them again. What the record keeps is one private copy of the
+// stored audit trail and ledger, never written: audit metadata alias it.
+func loadReturnRecord(data []byte) (*ReturnRecord, error) {
+	if len(data) == 0 || data[0] != recordFormatBinary {
+		return decodeReturnRecord(data)
+	}
+	rd := binrow.NewReader(data[1:])
+	rec := &ReturnRecord{}
+	if rd.Bool() {
+		rec.Return = readReturnHead(rd)
+	}
+	if err := rd.Err(); err != nil {
+		return nil, fmt.Errorf("returns: decoding a binary return record: %w", err)
+	}
+	own := copyBytes(data[len(data)-rd.Len():])
+	rd = binrow.NewReader(own)
+	at := func() int { return len(own) - rd.Len() }
+	if r := rec.Return; r != nil {
+		if n := rd.Count(8); n > 0 {
+			start := at()
+			r.Audit = make([]AuditEntry, n)
+			for i := range r.Audit {
+				readAuditEntry(rd, &r.Audit[i], true)
+			}
+			if rd.Err() == nil {
+				end := at()
+				rec.auditRaw, rec.auditN, rec.auditLast = own[start:end:end], n, r.Audit[n-1]
+			}
+		}
+		r.AuditPublished = int(rd.Uvarint())
+	}
+	if n := rd.Count(3); n > 0 {
+		rec.Commands.Entries = make([]command.Entry, n)
+		rec.ledgerKept = make([]keptEntry, n)
+		for i := range rec.Commands.Entries {
+			start := at()
+			e := &rec.Commands.Entries[i]
+			e.ID = rd.ID()
+			e.Digest = rd.ID()
+			skipLedgerResult(rd)
+			end := at()
+			rec.ledgerKept[i] = keptEntry{id: e.ID, raw: own[start:end:end]}
+		}
+	}
+	if err := rd.Done(); err != nil {
+		return nil, fmt.Errorf("returns: decoding a binary return record: %w", err)
+	}
+	return rec, nil
+}
+
+// resolve decodes the kept results of the ledger entries with command ID
+// id (of every entry when id is ""): what reads an entry's Result calls it
+// first. An entry resolved is encoded from its fields again.
+func (rec *ReturnRecord) resolve(id string) error {
+	if rec == nil {
+		return nil
+	}
+	for i := range rec.Commands.Entries {
+		e := &rec.Commands.Entries[i]
+		if e.Result != nil || (id != "" && e.ID != id) {
+			continue
+		}
+		for _, k := range rec.ledgerKept {
+			if k.id != e.ID {
+				continue
+			}
+			var full command.Entry
+			rd := binrow.NewReader(k.raw)
+			readLedgerEntry(rd, &full)
+			if err := rd.Done(); err != nil {
+				return fmt.Errorf("returns: decoding the result of command %s: %w", e.ID, err)
+			}
+			e.Result = full.Result
+			break
+		}
+	}
+	return nil
+}
+
+// ID forms of binrow.AppendID (its first byte).
+const (
+	idRaw  = 0
+	idUUID = 1
+	idHex  = 2
+)
+
+// skipID reads past what binrow.AppendID wrote, as binrow.Reader.ID
+// would, without building the string.
+func skipID(rd *binrow.Reader) {
+	switch form := rd.Byte(); form {
+	case idRaw:
+		rd.Bytes()
+	case idUUID:
+		if rd.Len() < 16 {
+			rd.Failf("short UUID")
+			return
+		}
+		for range 16 {
+			rd.Byte()
+		}
+	case idHex:
+		if v := rd.Bytes(); len(v) == 0 && rd.Err() == nil {
+			rd.Failf("empty hex ID")
+		}
+	default:
+		if rd.Err() == nil {
+			rd.Failf("unknown ID form %d", form)
+		}
+	}
+}
+
+// skipLedgerResult reads past the result readLedgerEntry reads, without
+// decoding it (its error details are checked as JSON only by resolve).
+func skipLedgerResult(rd *binrow.Reader) {
+	flags := rd.Byte()
+	if flags&resultPresent == 0 {
+		return
+	}
+	if flags&resultOwnID == 0 {
+		skipID(rd)
+	}
+	skipID(rd)
+	rd.Bytes() // type
+	rd.Bytes() // result
+	if flags&resultHasError != 0 {
+		rd.Bytes() // code
+		rd.Bytes() // message
+		rd.Bytes() // details
+	}
+	rd.Time()
 }
 
 // decodeReturnRecord decodes a stored return record, binary or JSON.
@@ -82,7 +254,7 @@ func decodeOutstanding(data []byte) (*Return, error) {
 	if !rd.Bool() {
 		return nil, rd.Err()
 	}
-	r := &Return{Status: State(rd.String())}
+	r := &Return{Status: State(rd.Intern(knownStates...))}
 	readSaga(rd, &r.Saga)
 	if err := rd.Err(); err != nil {
 		return nil, fmt.Errorf("returns: decoding a binary return record's saga: %w", err)
@@ -90,7 +262,27 @@ func decodeOutstanding(data []byte) (*Return, error) {
 	return r, nil
 }
 
-func appendReturn(b []byte, r *Return) []byte {
+// appendReturn appends r; kept is the stored form of r's first n audit
+// entries (ReturnRecord.keptAudit), copied instead of encoded.
+// Values of enumerated fields, read without allocating (binrow.Reader.Intern);
+// any other value reads back as it is.
+var (
+	knownStates = []string{string(StatePending), string(StateApproved), string(StateShipped), string(StateReceived),
+		string(StateInspecting), string(StateCompleted), string(StateRejected), string(StateCancelled),
+		string(StateRefunding), string(StateRestocking), string(StateRefundFailed), string(StateRequiresAction), ""}
+	knownActions = []string{string(ActionInitiate), string(ActionApprove), string(ActionReject), string(ActionShip),
+		string(ActionReceive), string(ActionInspect), string(ActionComplete), string(ActionCancel),
+		string(ActionGenerateLabel), string(ActionLabelCreated), string(ActionLabelFailed),
+		string(ActionRefundSucceeded), string(ActionRefundRetry), string(ActionRefundFailed),
+		string(ActionRetryRefund), string(ActionRestockSucceeded), string(ActionRestockRetry),
+		string(ActionRestockFailed), string(ActionRetryRestock), string(ActionResolve), string(ActionNotified),
+		string(ActionNotifyFailed), string(ActionSagaTimeout)}
+	knownReasons       = []string{ReasonDefective, ReasonWrongItem, ReasonNotAsDescribed, ReasonNoLongerNeeded, ReasonOther}
+	knownRefundMethods = []string{RefundOriginalPayment, RefundStoreCredit, RefundGiftCard, RefundExchange, ""}
+	knownConditions    = []string{ConditionNew, ConditionOpened, ActualSellable, ActualDamaged, ActualUnsellable, ""}
+)
+
+func appendReturn(b []byte, r *Return, kept []byte, n int) []byte {
 	b = binrow.AppendString(b, string(r.Status))
 	b = appendSaga(b, &r.Saga)
 	b = binrow.AppendID(b, r.ID)
@@ -139,20 +331,34 @@ func appendReturn(b []byte, r *Return) []byte {
 	b = binrow.AppendTime(b, r.CreatedAt)
 	b = binrow.AppendTime(b, r.UpdatedAt)
 	b = binrow.AppendUvarint(b, uint64(len(r.Audit)))
-	for i := range r.Audit {
+	b = append(b, kept...)
+	for i := n; i < len(r.Audit); i++ {
 		b = appendAuditEntryBinary(b, &r.Audit[i])
 	}
 	return binrow.AppendUvarint(b, uint64(r.AuditPublished))
 }
 
 func readReturn(rd *binrow.Reader) *Return {
-	r := &Return{Status: State(rd.String())}
+	r := readReturnHead(rd)
+	if n := rd.Count(8); n > 0 {
+		r.Audit = make([]AuditEntry, n)
+		for i := range r.Audit {
+			readAuditEntry(rd, &r.Audit[i], false)
+		}
+	}
+	r.AuditPublished = int(rd.Uvarint())
+	return r
+}
+
+// readReturnHead reads a return up to its audit trail.
+func readReturnHead(rd *binrow.Reader) *Return {
+	r := &Return{Status: State(rd.Intern(knownStates...))}
 	readSaga(rd, &r.Saga)
 	r.ID = rd.ID()
 	r.OrderID = rd.ID()
 	r.CustomerID = rd.ID()
-	r.Currency = rd.String()
-	r.Reason = rd.String()
+	r.Currency = rd.Intern("USD", "EUR", "GBP")
+	r.Reason = rd.Intern(knownReasons...)
 	r.Description = rd.String()
 	if n := rd.Count(1); n > 0 {
 		r.Images = make([]string, n)
@@ -177,7 +383,7 @@ func readReturn(rd *binrow.Reader) *Return {
 			p.Reference = rd.String()
 		}
 	}
-	r.RefundMethod = rd.String()
+	r.RefundMethod = rd.Intern(knownRefundMethods...)
 	r.RefundOverride = readDecimalPtr(rd)
 	r.RestockingFeeOverride = readDecimalPtr(rd)
 	r.FinalRefundOverride = readDecimalPtr(rd)
@@ -196,13 +402,6 @@ func readReturn(rd *binrow.Reader) *Return {
 	r.CancellationReason = rd.String()
 	r.CreatedAt = rd.Time()
 	r.UpdatedAt = rd.Time()
-	if n := rd.Count(8); n > 0 {
-		r.Audit = make([]AuditEntry, n)
-		for i := range r.Audit {
-			readAuditEntry(rd, &r.Audit[i])
-		}
-	}
-	r.AuditPublished = int(rd.Uvarint())
 	return r
 }
 
@@ -240,13 +439,13 @@ func readItem(rd *binrow.Reader, it *ReturnItem) {
 	it.LineDiscount = rd.Decimal()
 	it.LineTax = rd.Decimal()
 	it.QuantityRequested = int(rd.Varint())
-	it.ExpectedCondition = rd.String()
+	it.ExpectedCondition = rd.Intern(knownConditions...)
 	if n := rd.Count(6); n > 0 {
 		it.Receipts = make([]Receipt, n)
 		for i := range it.Receipts {
 			rc := &it.Receipts[i]
 			rc.Quantity = int(rd.Varint())
-			rc.ActualCondition = rd.String()
+			rc.ActualCondition = rd.Intern(knownConditions...)
 			rc.Notes = rd.String()
 			rc.ReceivedBy = rd.ID()
 			rc.At = rd.Time()
@@ -405,15 +604,20 @@ func appendAuditEntryBinary(b []byte, e *AuditEntry) []byte {
 	return binrow.AppendTime(b, e.At)
 }
 
-func readAuditEntry(rd *binrow.Reader, e *AuditEntry) {
+// readAuditEntry reads an entry; its metadata alias the row when alias is
+// set (a row the caller owns and never writes), and are copied otherwise.
+func readAuditEntry(rd *binrow.Reader, e *AuditEntry, alias bool) {
 	e.Seq = int(rd.Varint())
-	e.Action = Action(rd.String())
+	e.Action = Action(rd.Intern(knownActions...))
 	e.ActorID = rd.ID()
-	e.ActorType = rd.String()
-	e.PreviousState = State(rd.String())
-	e.NewState = State(rd.String())
+	e.ActorType = rd.Intern(topics.ActorSystem, topics.ActorStaff, topics.ActorCustomer)
+	e.PreviousState = State(rd.Intern(knownStates...))
+	e.NewState = State(rd.Intern(knownStates...))
 	if md := rd.Bytes(); len(md) > 0 {
-		e.Metadata = json.RawMessage(copyBytes(md))
+		if !alias {
+			md = copyBytes(md)
+		}
+		e.Metadata = json.RawMessage(md)
 	}
 	e.CommandID = rd.ID()
 	e.At = rd.Time()

@@ -228,6 +228,7 @@ func requireEveryFieldSet(t *testing.T, path string, v reflect.Value) {
 func requireSameRecord(t *testing.T, want, got *ReturnRecord) {
 	t.Helper()
 	require.Nil(t, got.stored)
+	require.NoError(t, got.resolve(""), "the kept ledger results decode")
 	requireSameValue(t, "ReturnRecord", reflect.ValueOf(want).Elem(), reflect.ValueOf(got).Elem())
 }
 
