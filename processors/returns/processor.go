@@ -118,7 +118,7 @@ func storeCreditResult(ctx goka.Context, msg any) {
 func (s *Service) orderGraph() *goka.GroupGraph {
 	edges := []goka.Edge{
 		goka.Input(goka.Stream(topics.ReturnsOrders), new(topics.BytesCodec), s.handleOrder),
-		goka.Persist(new(orderRecordCodec)),
+		goka.Persist(new(orderTableCodec)),
 		goka.Output(goka.Stream(topics.ReturnsCommands), new(topics.EnvelopeCodec)),
 	}
 	return goka.DefineGroup(OrdersGroup, append(edges, command.Edges(OrdersGroup)...)...)

@@ -90,9 +90,9 @@ func (r *ReturnRecord) outstanding() (requestID string, sentAt time.Time, ok boo
 	return requestID, sentAt, ok, nil
 }
 
-// Codecs of the tables: the order table is JSON; the return table is
-// binary (returnTableCodec, returnViewCodec), and returnRecordCodec reads
-// the JSON records earlier versions wrote.
+// Codecs of the tables: both are binary (orderTableCodec;
+// returnTableCodec, returnViewCodec), and orderRecordCodec and
+// returnRecordCodec read the JSON records earlier versions wrote.
 type (
 	orderRecordCodec  = topics.JSONCodec[OrderRecord]
 	returnRecordCodec = topics.JSONCodec[ReturnRecord]

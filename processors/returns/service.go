@@ -166,7 +166,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 			return nil, err
 		}
 		if s.orders, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsOrdersGroup)),
-			new(orderRecordCodec), clients.ViewOptions(viewStorage)...); err != nil {
+			new(orderTableCodec), clients.ViewOptions(viewStorage)...); err != nil {
 			return nil, err
 		}
 	}
