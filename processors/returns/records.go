@@ -33,7 +33,8 @@ type ReturnRecord struct {
 
 	// What a loaded record keeps of its stored form (loadReturnRecord):
 	// the first auditN entries of Return.Audit encoded (the last of them
-	// in auditLast), and the ledger entries whose Result is still nil.
+	// in auditLast), and the ledger entries whose Digest and Result are
+	// still unset.
 	auditRaw   []byte
 	auditN     int
 	auditLast  AuditEntry
@@ -42,8 +43,9 @@ type ReturnRecord struct {
 
 // load decodes a record the table codec left undecoded; it does nothing
 // to a decoded one. Every reader of the return processor's table value but
-// the saga timeout visitor calls it first. The ledger entries' results
-// are left undecoded (nil): what reads a Result calls resolve first.
+// the saga timeout visitor calls it first. The ledger entries' digests
+// and results are left undecoded ("" and nil): what reads them calls
+// resolve first.
 func (r *ReturnRecord) load() error {
 	if r == nil || r.stored == nil {
 		return nil

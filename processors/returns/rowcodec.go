@@ -85,9 +85,10 @@ type keptEntry struct {
 
 // loadReturnRecord decodes a stored record for the return processor's
 // handlers (ReturnRecord.load). A binary record is decoded as by
-// decodeReturnRecord but for what handlers rarely read: the ledger
-// entries' results stay their stored bytes until resolve decodes them (a
-// command's ID and digest are enough to tell it is new), and the stored
+// decodeReturnRecord but for what handlers rarely read: of a ledger entry
+// only the command ID is decoded (enough to tell a command is new), its
+// digest and result stay the stored bytes until resolve decodes them, and
+// the stored
 // audit trail is kept, so that encoding the record copies both instead of
 // encoding them again. What the record keeps is one private copy of the
 // stored audit trail and ledger, never written: audit metadata alias it.
@@ -127,7 +128,7 @@ func loadReturnRecord(data []byte) (*ReturnRecord, error) {
 			start := at()
 			e := &rec.Commands.Entries[i]
 			e.ID = rd.ID()
-			e.Digest = rd.ID()
+			skipID(rd) // the digest: resolve reads it
 			skipLedgerResult(rd)
 			end := at()
 			rec.ledgerKept[i] = keptEntry{id: e.ID, raw: own[start:end:end]}
@@ -139,16 +140,17 @@ func loadReturnRecord(data []byte) (*ReturnRecord, error) {
 	return rec, nil
 }
 
-// resolve decodes the kept results of the ledger entries with command ID
-// id (of every entry when id is ""): what reads an entry's Result calls it
-// first. An entry resolved is encoded from its fields again.
+// resolve decodes the kept digests and results of the ledger entries with
+// command ID id (of every entry when id is ""): what reads an entry's
+// Digest or Result (Ledger.Check) calls it first. An entry resolved is
+// encoded from its fields again.
 func (rec *ReturnRecord) resolve(id string) error {
 	if rec == nil {
 		return nil
 	}
 	for i := range rec.Commands.Entries {
 		e := &rec.Commands.Entries[i]
-		if e.Result != nil || (id != "" && e.ID != id) {
+		if (e.Result != nil && e.Digest != "") || (id != "" && e.ID != id) {
 			continue
 		}
 		for _, k := range rec.ledgerKept {
@@ -161,7 +163,7 @@ func (rec *ReturnRecord) resolve(id string) error {
 			if err := rd.Done(); err != nil {
 				return fmt.Errorf("returns: decoding the result of command %s: %w", e.ID, err)
 			}
-			e.Result = full.Result
+			e.Digest, e.Result = full.Digest, full.Result
 			break
 		}
 	}
