@@ -105,3 +105,15 @@ func BenchmarkClone(b *testing.B) {
 		_ = r.Clone()
 	}
 }
+
+// BenchmarkCloneAppend measures what nearly every action does to a
+// return's trail: the copy, then one entry appended.
+func BenchmarkCloneAppend(b *testing.B) {
+	r := completedRecord(b).Return
+	m := meta(tDelivered.Add(99*time.Hour), system, "x")
+	b.ReportAllocs()
+	for b.Loop() {
+		next := r.Clone()
+		next.appendAudit(m, ActionNotified, next.Status, nil)
+	}
+}

@@ -202,8 +202,11 @@ func (r *Return) Clone() *Return {
 	c.Saga.Notifications = slices.Clone(r.Saga.Notifications)
 	// Audit metadata are immutable bytes (set once when an entry is
 	// appended, never changed in place): the entries are copied, their
-	// metadata shared.
-	c.Audit = slices.Clone(r.Audit)
+	// metadata shared. Room for the entries an action appends (one or
+	// two), so that appending does not copy the trail a second time.
+	if r.Audit != nil {
+		c.Audit = append(make([]AuditEntry, 0, len(r.Audit)+2), r.Audit...)
+	}
 	return &c
 }
 
