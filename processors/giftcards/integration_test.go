@@ -316,7 +316,14 @@ func TestIntegrationHoldExpiry(t *testing.T) {
 		live.Unlock()
 		_, _ = svc.ExpireDue(context.Background(), time.Now())
 		v, _ := view.Get(key)
-		return v != nil && v.(*CardState).Card.Available().Equal(dec("100"))
+		if v == nil {
+			return false
+		}
+		// The hold itself must read expired: a view that has not yet seen
+		// the authorization also shows the whole 100 available.
+		c := v.(*CardState).Card
+		i, ok := c.hold(h.HoldID)
+		return ok && c.Holds[i].Status == HoldExpired && c.Available().Equal(dec("100"))
 	})
 	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeCapture, "", CaptureCommand{CardKey: key, HoldID: h.HoldID}, customer), CodeHoldNotActive)
 }
