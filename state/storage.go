@@ -110,7 +110,12 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 	if cfg.withoutWAL && cfg.writeBufferBytes > 0 {
 		s.wb = newWriteBuffer(min(uint64(cfg.writeBufferBytes), s.maxBatchFootprint))
 	}
-	s.batch = s.newBatch()
+	// The first recovery batch starts small and grows with what recovery
+	// writes: most stores of a processor recover little or nothing, and a
+	// full-size buffer per store (4 MiB by default) made the start of a
+	// process with many partitions allocate hundreds of megabytes at once.
+	// A recovery that fills it gets full-size batches from then on.
+	s.batch = s.db.NewIndexedBatch()
 	openStores.Store(s, struct{}{})
 	return s, nil
 }

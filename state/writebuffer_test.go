@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -274,4 +275,75 @@ func TestWriteBufferConcurrency(t *testing.T) {
 		requireValue(t, st, "counter", fmt.Sprint(writes-1))
 		requireOffset(t, st, -1, writes-1)
 	})
+}
+
+// TestFillBatchFitsBatchSize: a flush sizes its batch with batchSize up
+// front, so the encoded batch must never outgrow it (it would grow by
+// copying), and what it holds must read back unchanged.
+func TestFillBatchFitsBatchSize(t *testing.T) {
+	long := string(make([]byte, 300)) // two-byte key length
+	tests := []struct {
+		name   string
+		writes map[string]bufferedWrite
+		hasOff bool
+	}{
+		{"offset only", map[string]bufferedWrite{}, true},
+		{"small sets", map[string]bufferedWrite{"a": {value: []byte("1")}, "b": {value: []byte("22")}}, true},
+		{"deletes", map[string]bufferedWrite{"gone": {del: true}, "kept": {value: []byte("v")}}, false},
+		{"empty value", map[string]bufferedWrite{"e": {value: []byte{}}}, true},
+		{"long key", map[string]bufferedWrite{long: {value: []byte("x")}}, true},
+		{"large values", map[string]bufferedWrite{
+			"k1": {value: make([]byte, 200<<10)}, // three-byte value length
+			"k2": {value: make([]byte, 3<<20)},   // four-byte value length
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openTest(t, t.TempDir(), WithoutWAL())
+			require.NoError(t, st.MarkRecovered())
+			db := st.(*store).db
+			size := batchSize(tc.writes)
+			b := db.NewBatchWithSize(size)
+			defer b.Close()
+			require.NoError(t, fillBatch(b, tc.writes, 42, tc.hasOff))
+			require.LessOrEqual(t, len(b.Repr()), size)
+			require.NoError(t, b.Commit(pebble.NoSync))
+			for k, e := range tc.writes {
+				v, err := st.Get(k)
+				require.NoError(t, err)
+				if e.del {
+					require.Nil(t, v, k)
+				} else {
+					require.Equal(t, e.value, v, k)
+				}
+			}
+			if tc.hasOff {
+				off, ok, err := st.(*store).readOffset()
+				require.NoError(t, err)
+				require.True(t, ok)
+				require.Equal(t, int64(42), off)
+			}
+		})
+	}
+}
+
+// TestOpenDefersTheRecoveryBuffer: opening a store does not allocate a
+// full-size recovery batch (4 MiB by default); a process opens one store
+// per partition of every table, most of which recover little.
+func TestOpenDefersTheRecoveryBuffer(t *testing.T) {
+	dir := t.TempDir()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	st := openTest(t, dir)
+	runtime.ReadMemStats(&after)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(DefaultRecoveryBatchBytes)/2,
+		"bytes allocated by Open")
+	// Recovery still works: a write before MarkRecovered is readable and
+	// lands with the offset.
+	require.NoError(t, st.Set("k", []byte("v")))
+	require.NoError(t, st.SetOffset(7))
+	require.NoError(t, st.MarkRecovered())
+	v, err := st.Get("k")
+	require.NoError(t, err)
+	require.Equal(t, []byte("v"), v)
 }
