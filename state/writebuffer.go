@@ -32,6 +32,10 @@ type writeBuffer struct {
 	// none since the last flush).
 	offset    int64
 	hasOffset bool
+
+	// commit applies a flush's batch; nil means b.Commit(pebble.NoSync).
+	// Tests set it to make a commit fail, which Pebble offers no way to do.
+	commit func(b *pebble.Batch) error
 }
 
 // bufferedWrite is a pending Set or Delete. value is the slice passed to
@@ -99,7 +103,11 @@ func (w *writeBuffer) flush(db *pebble.DB) error {
 	defer b.Close()
 	err := fillBatch(b, writes, off, hasOff)
 	if err == nil {
-		err = b.Commit(pebble.NoSync)
+		if w.commit != nil {
+			err = w.commit(b)
+		} else {
+			err = b.Commit(pebble.NoSync)
+		}
 	}
 
 	w.mu.Lock()

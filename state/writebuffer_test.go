@@ -347,3 +347,69 @@ func TestOpenDefersTheRecoveryBuffer(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []byte("v"), v)
 }
+
+// TestWriteBufferFailedFlushKeepsWrites: a flush whose commit fails applies
+// nothing and loses nothing: its writes and offset go back into the buffer
+// under any newer ones, reads keep seeing the latest, and the next flush
+// writes them.
+func TestWriteBufferFailedFlushKeepsWrites(t *testing.T) {
+	st := openTest(t, t.TempDir(), WithoutWAL())
+	require.NoError(t, st.MarkRecovered())
+	s := st.(*store)
+	require.NoError(t, st.Set("a", []byte("a1")))
+	require.NoError(t, st.Set("b", []byte("b1")))
+	require.NoError(t, st.Delete("gone"))
+	require.NoError(t, st.SetOffset(5))
+
+	errCommit := fmt.Errorf("disk on fire")
+	s.wb.commit = func(*pebble.Batch) error { return errCommit }
+	require.ErrorIs(t, s.wb.flush(s.db), errCommit)
+	require.False(t, inPebble(t, st, "a"))
+	n, footprint := s.wb.buffered()
+	require.Equal(t, 3, n, "every write is back in the buffer")
+	require.Equal(t, memTableEntrySize(2, 2)*2+memTableEntrySize(5, 0), footprint)
+
+	// Newer writes and offsets win over the restored ones.
+	require.NoError(t, st.Set("a", []byte("a2")))
+	v, err := st.Get("a")
+	require.NoError(t, err)
+	require.Equal(t, []byte("a2"), v)
+	v, err = st.Get("b")
+	require.NoError(t, err)
+	require.Equal(t, []byte("b1"), v)
+
+	s.wb.commit = nil
+	require.NoError(t, s.wb.flush(s.db))
+	for key, want := range map[string]string{"a": "a2", "b": "b1"} {
+		require.True(t, inPebble(t, st, key), key)
+		v, err := st.Get(key)
+		require.NoError(t, err)
+		require.Equal(t, []byte(want), v, key)
+	}
+	off, ok, err := s.readOffset()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, int64(5), off, "the failed flush's offset is written by the next")
+
+	// A write and an offset that arrive while the failing commit runs are
+	// newer than what it restores.
+	require.NoError(t, st.Set("a", []byte("a3")))
+	require.NoError(t, st.SetOffset(6))
+	s.wb.commit = func(*pebble.Batch) error {
+		require.NoError(t, st.Set("a", []byte("a4")))
+		require.NoError(t, st.SetOffset(7))
+		return errCommit
+	}
+	require.ErrorIs(t, s.wb.flush(s.db), errCommit)
+	s.wb.commit = nil
+	require.NoError(t, s.wb.flush(s.db))
+	off, _, err = s.readOffset()
+	require.NoError(t, err)
+	require.Equal(t, int64(7), off)
+	_, closer, err := s.db.Get(dataKey("a"))
+	require.NoError(t, err)
+	require.NoError(t, closer.Close())
+	v, err = st.Get("a")
+	require.NoError(t, err)
+	require.Equal(t, []byte("a4"), v)
+}
