@@ -341,15 +341,44 @@ func produceInbound(t *testing.T, topic, foreignKey string, partition int32, dat
 	return env
 }
 
+// orderIndexView starts a view of the order index, stopped when the test
+// ends.
+func orderIndexView(t *testing.T) *goka.View {
+	t.Helper()
+	orders, err := goka.NewView(cluster.Clients.Brokers(), OrderIndexTable, OrderIndexCodec(),
+		cluster.Clients.ViewOptions(storage.MemoryBuilder())...)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- orders.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return orders
+}
+
+// waitOrder waits until the order index's view shows cond true for order.
+func waitOrder(t *testing.T, orders *goka.View, order string, cond func(o *OrderState) bool, msgAndArgs ...any) {
+	t.Helper()
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		v, err := orders.Get(order)
+		return err == nil && v != nil && cond(v.(*OrderState))
+	}, msgAndArgs...)
+}
+
 func TestIntegrationOrderRefunded(t *testing.T) {
 	t.Parallel()
 	_, a := kcreate(t, "50.00", "USD")
 	_, b := kcreate(t, "50.00", "USD")
 	order := cluster.Unique("order")
+	orders := orderIndexView(t)
 	require.True(t, kredeem(t, a, order, "20.00").OK)
 	require.True(t, kredeem(t, b, order, "10.00").OK)
 	produceInbound(t, topics.OrderCompleted, order, 3, map[string]any{"order_id": order, "currency": "USD", "total": "60.00"})
-	time.Sleep(200 * time.Millisecond) // the completion is on another partition than the refund
+	// The refund is proportional (30 of 60 paid by the cards: 15) only when
+	// the order index has the total and both redemptions before the refund:
+	// the completion travels on another topic than the refund, and the
+	// redemptions reach the index on their own after the redeem's result.
+	waitOrder(t, orders, order, func(o *OrderState) bool { return o.Total != nil && len(o.Redemptions) == 2 },
+		"the order index has the total and both redemptions")
 	env := produceInbound(t, topics.OrderRefunded, order, 1, map[string]any{"order_id": order, "user_id": "u", "refund_id": cluster.Unique("rf"), "amount": "30.00", "currency": "USD", "reason": "damaged"})
 	// redelivery of the same event does nothing more
 	raw, _ := env.Encode()
@@ -370,20 +399,12 @@ func TestIntegrationOrderRefundedBeforeItsRedemptions(t *testing.T) {
 	_, a := kcreate(t, "50.00", "USD")
 	_, b := kcreate(t, "50.00", "USD")
 	order, refundID := cluster.Unique("order"), cluster.Unique("rf")
-	orders, err := goka.NewView(cluster.Clients.Brokers(), OrderIndexTable, OrderIndexCodec(),
-		cluster.Clients.ViewOptions(storage.MemoryBuilder())...)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- orders.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	orders := orderIndexView(t)
 
 	env := produceInbound(t, topics.OrderRefunded, "foreign", 0, map[string]any{"order_id": order, "user_id": "u",
 		"refund_id": refundID, "amount": "25.00", "currency": "USD", "reason": "damaged"})
-	kafkatest.Eventually(t, 20*time.Second, func() bool {
-		v, err := orders.Get(order)
-		return err == nil && v != nil && slices.Contains(v.(*OrderState).Refunds, refundID)
-	}, "the order index recorded the refund")
+	waitOrder(t, orders, order, func(o *OrderState) bool { return slices.Contains(o.Refunds, refundID) },
+		"the order index recorded the refund")
 
 	require.True(t, kredeem(t, a, order, "20.00").OK)
 	viewCard(t, a, func(c *Card) bool { return c.Balance.Equal(dec("50")) })
