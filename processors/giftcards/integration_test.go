@@ -440,7 +440,14 @@ func TestIntegrationOrderCancelled(t *testing.T) {
 	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, a, TypeAuthorize, "", AuthorizeCommand{CardKey: a, OrderID: order, Amount: Amount{dec("10")}}, customer))
 	require.Equal(t, "20.00", h.AvailableBalance.Amount.StringFixed(2))
 	produceInbound(t, topics.OrderCancelled, "whatever", 2, map[string]any{"order_id": order, "user_id": "u", "reason": "changed mind"})
-	c := viewCard(t, a, func(c *Card) bool { return c.Balance.Equal(dec("50")) && c.Available().Equal(dec("50")) })
+	// Wait for the cancellation itself: the card as created (a view that
+	// has not seen the redemption and the hold) has 50 and 50 available too.
+	c := viewCard(t, a, func(c *Card) bool {
+		i, ok := c.hold(h.HoldID)
+		return ok && c.Holds[i].Status == HoldReleased && len(c.Redemptions) == 1 && c.Redemptions[0].Refunded.Equal(dec("20"))
+	})
+	require.Equal(t, "50.00", c.Balance.StringFixed(2))
+	require.Equal(t, "50.00", c.Available().StringFixed(2))
 	require.NoError(t, c.CheckInvariants())
 }
 
