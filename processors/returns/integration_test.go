@@ -427,11 +427,17 @@ func TestIntegrationCancelReleasesUnits(t *testing.T) {
 	first := cluster.Unique("ret")
 	requireOK(t, initiate(t, orderID, first, 2, returns.ReasonOther))
 	requireCode(t, initiate(t, orderID, cluster.Unique("ret"), 1, returns.ReasonOther), returns.CodeInvalidQuantity)
+	// The view shows the order as placed until it has seen the claim: wait
+	// for the claim, so that the wait below is for the release.
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		res, err := svc.Eligibility(orderID, now)
+		return err == nil && len(res.EligibleItems) == 1
+	}, "the claim shows in eligibility")
 	requireOK(t, submit(t, topics.ReturnsCommands, first, returns.TypeCancel, returns.Cancel{Reason: "kept it"}, customer, ""))
 	kafkatest.Eventually(t, 20*time.Second, func() bool {
 		res, err := svc.Eligibility(orderID, now)
 		return err == nil && len(res.EligibleItems) == 2 && res.EligibleItems[0].ReturnableQuantity == 2
-	})
+	}, "the cancellation released the units")
 	requireOK(t, initiate(t, orderID, cluster.Unique("ret"), 2, returns.ReasonOther))
 }
 
