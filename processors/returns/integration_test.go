@@ -571,8 +571,20 @@ func TestIntegrationSaga(t *testing.T) {
 		require.Equal(t, 0, st.Payments)
 		require.Equal(t, 3, st.PaymentRequests)
 		requireOK(t, command(t, id, returns.TypeRetryRefund, nil))
-		waitStatus(t, id, returns.StateRefundFailed) // still declined
+		// Still declined. The view shows refund_failed until it has seen the
+		// retry too: wait for the failure that follows the retry.
+		var retried *returns.Return
+		kafkatest.Eventually(t, 30*time.Second, func() bool {
+			var err error
+			retried, err = svc.Return(id)
+			return err == nil && retried.Status == returns.StateRefundFailed &&
+				slices.ContainsFunc(retried.Audit, func(e returns.AuditEntry) bool { return e.Action == returns.ActionRetryRefund })
+		}, "return %s failed its refund again after the retry", id)
+		require.Equal(t, 3, retried.Saga.RefundAttempts)
+		st, err = sims.State(id)
+		require.NoError(t, err)
 		require.Equal(t, 0, st.Payments)
+		require.Equal(t, 6, st.PaymentRequests)
 	})
 	t.Run("inventory down: requires_action, refund stands, resolved by hand", func(t *testing.T) {
 		t.Parallel()
