@@ -314,6 +314,12 @@ func TestReturnsHTTPStoreCredit(t *testing.T) {
 	}
 
 	t.Run("not issued before completion", func(t *testing.T) {
+		// The answer reads the returns view, which follows the processor
+		// a moment behind: until it has the new return, it answers 404.
+		kafkatest.Eventually(t, 20*time.Second, func() bool {
+			st, _ := returnsCall(t, "GET", "/v1/returns/"+id, "staff", nil)
+			return st == http.StatusOK
+		}, "the returns view has the new return")
 		st, _, body := getCredit(t, "user_1", "customer")
 		require.Equal(t, http.StatusConflict, st, body)
 		require.Equal(t, returns.CodeStoreCreditNotIssued, body["error"].(map[string]any)["code"])
