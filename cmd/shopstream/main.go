@@ -5,6 +5,7 @@
 //	shopstream run                 join a Kafka cluster (start several copies to scale out)
 //	shopstream topics create|list  create or list the catalog's topics
 //	shopstream send DOMAIN ...     produce a command and print its result
+//	shopstream publish TOPIC DATA  produce an inbound event as the service owning TOPIC would
 //
 // Every flag can also be set by a SHOPSTREAM_* environment variable
 // (--data-dir → SHOPSTREAM_DATA_DIR); a flag on the command line wins.
