@@ -256,6 +256,13 @@ func TestRecommendationsHTTPStampede(t *testing.T) {
 	f := startRecs(t)
 	user := cluster.Unique("u")
 	f.interact(t, user, cluster.Unique("p"), "view")
+	// The interaction's answer waits for the user view a bounded while
+	// only: requests made before the view shows it and after compute the
+	// list for two profile versions, twice.
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		p, err := f.svc.Profile(user)
+		return err == nil && p != nil && p.Version >= 1
+	}, "the user view shows the interaction")
 	before := f.svc.Computes()
 	var wg sync.WaitGroup
 	ids := make(chan string, 30)
