@@ -158,10 +158,14 @@ func TestProcessorRestartMidStream(t *testing.T) {
 	stop := a.startProcessor(cluster)
 	a.produce(p, keys, 1, 50)
 	// Stop while the stream is still flowing in.
-	go a.produce(p, keys, 51, 100)
+	flowing := make(chan struct{})
+	go func() { defer close(flowing); a.produce(p, keys, 51, 100) }()
 	kafkatest.Eventually(t, 60*time.Second, func() bool { return a.applied.Load() >= 1000 })
 	stop()
 	before := a.applied.Load()
+	// 51..100 are all produced before 101..150: waitExact waits for the
+	// last sequence number, which must come last on every key.
+	<-flowing
 
 	entries, err := os.ReadDir(a.stateDir)
 	require.NoError(t, err)
