@@ -851,3 +851,52 @@ func TestRoundTripResultJSON(t *testing.T) {
 	require.False(t, math.IsNaN(back.Score.InexactFloat64()))
 	require.True(t, errors.Is(ErrInvalidUser.Withf("x"), ErrInvalidUser))
 }
+
+// TestFinishFillsBelowTheLastPersonalResult: the popular products that
+// fill a short list score strictly below the last personal result, and the
+// whole list is ordered by its rounded score, ties by product ID — also
+// when popularity rounds two fillers to one score out of ID order.
+func TestFinishFillsBelowTheLastPersonalResult(t *testing.T) {
+	items := func(pops map[string]float64) []*Item {
+		var out []*Item
+		for id, p := range pops {
+			out = append(out, &Item{ProductID: id, Popularity: Affinity{Score: p, At: t0}})
+		}
+		return out
+	}
+	none := func(string) bool { return false }
+	tests := []struct {
+		name     string
+		personal []scored
+		pops     map[string]float64
+		want     []string // product ID:score
+	}{
+		{"most popular ties the last personal score",
+			[]scored{{id: "p9", score: 0.866, reason: ReasonCollaborative}},
+			map[string]float64{"p1": 10, "p2": 5},
+			[]string{"p9:0.866", "p1:0.8659", "p2:0.433"}},
+		{"fillers rounding to one score are in ID order",
+			[]scored{{id: "p9", score: 1, reason: ReasonCollaborative}},
+			map[string]float64{"top": 100, "zb": 50.004, "za": 50.001},
+			[]string{"p9:1", "top:0.9999", "za:0.5", "zb:0.5"}},
+		{"last personal score 0: fillers tie it, in ID order",
+			[]scored{{id: "p5", score: 0.00001, reason: ReasonCollaborative}},
+			map[string]float64{"p1": 10, "p7": 5},
+			[]string{"p1:0", "p5:0", "p7:0"}},
+		{"no personal results: popularity itself",
+			nil,
+			map[string]float64{"p1": 10, "p2": 5},
+			[]string{"p1:1", "p2:0.5"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ix := NewCatalogIndex(nil, items(tc.pops), t0, time.Hour, 0)
+			got := finish(tc.personal, ix, none, 10)
+			var ids []string
+			for _, r := range got {
+				ids = append(ids, r.ProductID+":"+r.Score.String())
+			}
+			require.Equal(t, tc.want, ids)
+		})
+	}
+}

@@ -503,8 +503,9 @@ func (e *Engine) hybrid(seeds []ProductScore, ix *CatalogIndex, excluded func(st
 func round(f float64) float64 { return math.Round(f*1e4) / 1e4 }
 
 // finish rounds, orders (score descending, ties by product ID), cuts to
-// depth and fills what is left with popular products, scored below the last
-// personal result so that order and scores agree.
+// depth and fills what is left with popular products, scored at least one
+// unit of the last place below the last personal result, so that order and
+// scores agree: the whole list is ordered by score, ties by product ID.
 func finish(ranked []scored, ix *CatalogIndex, excluded func(string) bool, depth int) []Result {
 	out := make([]Result, 0, min(depth, len(ranked)))
 	// Rank by the rounded score the API shows, computed once per candidate.
@@ -530,10 +531,15 @@ func finish(ranked []scored, ix *CatalogIndex, excluded func(string) bool, depth
 	if len(out) >= depth || ix == nil {
 		return out
 	}
-	ceiling := 1.0
+	ceiling, capScore := 1.0, decimal.NewFromInt(1)
 	if len(out) > 0 {
-		ceiling = out[len(out)-1].Score.InexactFloat64()
+		last := out[len(out)-1].Score
+		ceiling = last.InexactFloat64()
+		// The most popular product would score the ceiling itself, tying
+		// the last personal result it is placed after.
+		capScore = decimal.Max(decimal.Zero, last.Sub(scoreUnit))
 	}
+	personal := len(out)
 	for _, p := range ix.Popular(depth + len(seen) + 64) {
 		if len(out) == depth {
 			break
@@ -541,11 +547,24 @@ func finish(ranked []scored, ix *CatalogIndex, excluded func(string) bool, depth
 		if seen[p.ProductID] || excluded(p.ProductID) {
 			continue
 		}
-		out = append(out, Result{ProductID: p.ProductID, Score: clampScore(p.Score * ceiling), Reason: ReasonPopular,
-			Metadata: map[string]any{"popularity": round(p.Score)}})
+		out = append(out, Result{ProductID: p.ProductID, Score: decimal.Min(clampScore(p.Score*ceiling), capScore),
+			Reason: ReasonPopular, Metadata: map[string]any{"popularity": round(p.Score)}})
+	}
+	// Popularity order, rounded, can tie products out of ID order; and
+	// when the last personal score is 0 the fill ties it.
+	if len(out) > personal {
+		sort.SliceStable(out, func(i, j int) bool {
+			if c := out[i].Score.Cmp(out[j].Score); c != 0 {
+				return c > 0
+			}
+			return out[i].ProductID < out[j].ProductID
+		})
 	}
 	return out
 }
+
+// scoreUnit is the last place of a rounded score.
+var scoreUnit = decimal.New(1, -ScorePlaces)
 
 type rankKey struct {
 	score decimal.Decimal
