@@ -87,7 +87,12 @@ func TestPublishAnOrderThenReturnIt(t *testing.T) {
 	_, stop := startDev(t, t.TempDir(), httpAddr, kafkaAddr)
 	defer func() { require.NoError(t, stop()) }()
 
-	out, err := capture(t, "publish", "--brokers", kafkaAddr, "--occurred-at", "2026-11-30T10:00:00Z", topics.OrderCompleted, testOrder)
+	// The return window counts from completed_at: the order completed a
+	// day before the test runs (testOrder's fixed date runs out of window).
+	at := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	order := strings.Replace(testOrder, `"completed_at":"2026-11-30T10:00:00Z"`, `"completed_at":"`+at+`"`, 1)
+	require.NotEqual(t, testOrder, order)
+	out, err := capture(t, "publish", "--brokers", kafkaAddr, "--occurred-at", at, topics.OrderCompleted, order)
 	require.NoError(t, err, out)
 	var produced struct {
 		Topic string `json:"topic"`
