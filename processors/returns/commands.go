@@ -22,12 +22,14 @@ type ReturnRequest struct {
 	Reason          string           `json:"reason"`
 	EstimatedRefund *RefundBreakdown `json:"estimated_refund,omitempty"`
 	CreatedAt       time.Time        `json:"created_at"`
+
+	currency string // renders the items' prices (MarshalJSON)
 }
 
 // Request describes r as the seed's ReturnRequest.
 func (r *Return) Request() ReturnRequest {
 	return ReturnRequest{ID: r.ID, OrderID: r.OrderID, CustomerID: r.CustomerID, Status: r.Status,
-		Items: r.Items, Reason: r.Reason, EstimatedRefund: r.EstimatedRefund, CreatedAt: r.CreatedAt}
+		Items: r.Items, Reason: r.Reason, EstimatedRefund: r.EstimatedRefund, CreatedAt: r.CreatedAt, currency: r.Currency}
 }
 
 // ApprovalResult answers approve. The shipping label is requested from the

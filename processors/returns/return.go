@@ -367,6 +367,10 @@ type SummaryItem struct {
 	UnitRefund *decimal.Decimal `json:"unit_refund,omitempty"`
 	// Notes are the receipts' notes, in order, joined by "; ".
 	Notes string `json:"notes,omitempty"`
+
+	// places1 is one more than the minor units UnitRefund renders with
+	// (MarshalJSON); 0, as in a decoded item, renders the plain decimal.
+	places1 int32
 }
 
 // Summary describes r for an event (without audit entries: publish adds
@@ -380,9 +384,13 @@ func (r *Return) Summary() Summary {
 	if l := r.ShippingLabel; l != nil {
 		s.ShippingLabelURL, s.TrackingNumber = l.URL, l.TrackingNumber
 	}
+	var places1 int32
+	if units, err := topics.MinorUnits(r.Currency); err == nil {
+		places1 = units + 1
+	}
 	for _, it := range r.Items {
 		si := SummaryItem{LineItemID: it.LineItemID, ProductID: it.ProductID, QuantityRequested: it.QuantityRequested,
-			QuantityReceived: it.QuantityReceived(), ExpectedCondition: it.ExpectedCondition}
+			QuantityReceived: it.QuantityReceived(), ExpectedCondition: it.ExpectedCondition, places1: places1}
 		var notes []string
 		for _, rc := range it.Receipts {
 			si.ActualCondition = rc.ActualCondition
