@@ -96,10 +96,10 @@ func appendJSONString(out []byte, s string) []byte {
 // that embed them shadow the amount fields. They are embedded as values:
 // segmentio/encoding drops omitempty on the fields of an embedded pointer.
 type (
-	plainRequest     ReturnRequest
-	plainReturn      Return
-	plainItem        ReturnItem
-	plainPayment     Payment
+	plainRequest ReturnRequest
+	plainReturn  Return
+	plainItem    ReturnItem
+	plainPayment Payment
 )
 
 type returnItemJSON struct {
