@@ -103,7 +103,7 @@ func decodeOrderRecord(data []byte) (*OrderRecord, error) {
 	if n := rd.Count(3); n > 0 {
 		rec.Commands.Entries = make([]command.Entry, n)
 		for i := range rec.Commands.Entries {
-			readLedgerEntry(rd, &rec.Commands.Entries[i])
+			command.ReadEntry(rd, &rec.Commands.Entries[i])
 		}
 	}
 	if n := rd.Count(1); n > 0 {
@@ -156,7 +156,7 @@ func appendOrderRecord(b []byte, rec *OrderRecord) []byte {
 	b = binrow.AppendID(b, rec.ShippingClaimedBy)
 	b = binrow.AppendUvarint(b, uint64(len(rec.Commands.Entries)))
 	for i := range rec.Commands.Entries {
-		b = appendLedgerEntry(b, &rec.Commands.Entries[i])
+		b = command.AppendEntry(b, &rec.Commands.Entries[i])
 	}
 	b = binrow.AppendUvarint(b, uint64(len(rec.Events)))
 	for _, id := range rec.Events {

@@ -58,7 +58,7 @@ func appendReturnRecord(b []byte, rec *ReturnRecord) []byte {
 				continue
 			}
 		}
-		b = appendLedgerEntry(b, e)
+		b = command.AppendEntry(b, e)
 	}
 	return b
 }
@@ -128,8 +128,8 @@ func loadReturnRecord(data []byte) (*ReturnRecord, error) {
 			start := at()
 			e := &rec.Commands.Entries[i]
 			e.ID = rd.ID()
-			skipID(rd) // the digest: resolve reads it
-			skipLedgerResult(rd)
+			rd.SkipID() // the digest: resolve reads it
+			command.SkipEntryResult(rd)
 			end := at()
 			rec.ledgerKept[i] = keptEntry{id: e.ID, raw: own[start:end:end]}
 		}
@@ -159,7 +159,7 @@ func (rec *ReturnRecord) resolve(id string) error {
 			}
 			var full command.Entry
 			rd := binrow.NewReader(k.raw)
-			readLedgerEntry(rd, &full)
+			command.ReadEntry(rd, &full)
 			if err := rd.Done(); err != nil {
 				return fmt.Errorf("returns: decoding the result of command %s: %w", e.ID, err)
 			}
@@ -168,59 +168,6 @@ func (rec *ReturnRecord) resolve(id string) error {
 		}
 	}
 	return nil
-}
-
-// ID forms of binrow.AppendID (its first byte).
-const (
-	idRaw  = 0
-	idUUID = 1
-	idHex  = 2
-)
-
-// skipID reads past what binrow.AppendID wrote, as binrow.Reader.ID
-// would, without building the string.
-func skipID(rd *binrow.Reader) {
-	switch form := rd.Byte(); form {
-	case idRaw:
-		rd.Bytes()
-	case idUUID:
-		if rd.Len() < 16 {
-			rd.Failf("short UUID")
-			return
-		}
-		for range 16 {
-			rd.Byte()
-		}
-	case idHex:
-		if v := rd.Bytes(); len(v) == 0 && rd.Err() == nil {
-			rd.Failf("empty hex ID")
-		}
-	default:
-		if rd.Err() == nil {
-			rd.Failf("unknown ID form %d", form)
-		}
-	}
-}
-
-// skipLedgerResult reads past the result readLedgerEntry reads, without
-// decoding it (its error details are checked as JSON only by resolve).
-func skipLedgerResult(rd *binrow.Reader) {
-	flags := rd.Byte()
-	if flags&resultPresent == 0 {
-		return
-	}
-	if flags&resultOwnID == 0 {
-		skipID(rd)
-	}
-	skipID(rd)
-	rd.Bytes() // type
-	rd.Bytes() // result
-	if flags&resultHasError != 0 {
-		rd.Bytes() // code
-		rd.Bytes() // message
-		rd.Bytes() // details
-	}
-	rd.Time()
 }
 
 // decodeReturnRecord decodes a stored return record, binary or JSON.
@@ -240,7 +187,7 @@ func decodeReturnRecord(data []byte) (*ReturnRecord, error) {
 	if n := rd.Count(3); n > 0 {
 		rec.Commands.Entries = make([]command.Entry, n)
 		for i := range rec.Commands.Entries {
-			readLedgerEntry(rd, &rec.Commands.Entries[i])
+			command.ReadEntry(rd, &rec.Commands.Entries[i])
 		}
 	}
 	if err := rd.Done(); err != nil {
@@ -623,87 +570,6 @@ func readAuditEntry(rd *binrow.Reader, e *AuditEntry, alias bool) {
 	}
 	e.CommandID = rd.ID()
 	e.At = rd.Time()
-}
-
-// Ledger result flags (one byte).
-const (
-	resultPresent = 1 << iota
-	resultOK
-	resultReplayed
-	resultPending
-	resultHasError
-	// resultOwnID: the result's command ID is the entry's (always, in
-	// ledgers this processor writes), so it is not stored twice.
-	resultOwnID
-)
-
-func appendLedgerEntry(b []byte, e *command.Entry) []byte {
-	b = binrow.AppendID(b, e.ID)
-	b = binrow.AppendID(b, e.Digest)
-	res := e.Result
-	if res == nil {
-		return append(b, 0)
-	}
-	flags := byte(resultPresent)
-	for _, f := range [...]struct {
-		set bool
-		bit byte
-	}{{res.OK, resultOK}, {res.Replayed, resultReplayed}, {res.Pending, resultPending},
-		{res.Error != nil, resultHasError}, {res.CommandID == e.ID, resultOwnID}} {
-		if f.set {
-			flags |= f.bit
-		}
-	}
-	b = append(b, flags)
-	if res.CommandID != e.ID {
-		b = binrow.AppendID(b, res.CommandID)
-	}
-	b = binrow.AppendID(b, res.EnvelopeID)
-	b = binrow.AppendString(b, res.Type)
-	b = binrow.AppendBytes(b, res.Result)
-	if er := res.Error; er != nil {
-		b = binrow.AppendString(b, er.Code)
-		b = binrow.AppendString(b, er.Message)
-		var details []byte
-		if er.Details != nil {
-			var err error
-			if details, err = json.Marshal(er.Details); err != nil {
-				panic(err) // details are JSON values (topics.Error)
-			}
-		}
-		b = binrow.AppendBytes(b, details)
-	}
-	return binrow.AppendTime(b, res.CompletedAt)
-}
-
-func readLedgerEntry(rd *binrow.Reader, e *command.Entry) {
-	e.ID = rd.ID()
-	e.Digest = rd.ID()
-	flags := rd.Byte()
-	if flags&resultPresent == 0 {
-		return
-	}
-	res := &topics.CommandResult{OK: flags&resultOK != 0, Replayed: flags&resultReplayed != 0, Pending: flags&resultPending != 0}
-	if flags&resultOwnID != 0 {
-		res.CommandID = e.ID
-	} else {
-		res.CommandID = rd.ID()
-	}
-	res.EnvelopeID = rd.ID()
-	res.Type = rd.String()
-	if raw := rd.Bytes(); len(raw) > 0 {
-		res.Result = json.RawMessage(copyBytes(raw))
-	}
-	if flags&resultHasError != 0 {
-		res.Error = &topics.Error{Code: rd.String(), Message: rd.String()}
-		if details := rd.Bytes(); len(details) > 0 {
-			if err := json.Unmarshal(details, &res.Error.Details); err != nil {
-				rd.Failf("error details: %v", err)
-			}
-		}
-	}
-	res.CompletedAt = readTime(rd)
-	e.Result = res
 }
 
 func appendDecimalPtr(b []byte, d *decimal.Decimal) []byte {

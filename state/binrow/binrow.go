@@ -337,6 +337,29 @@ func (r *Reader) ID() string {
 	}
 }
 
+// SkipID reads past what AppendID wrote, failing where ID would, without
+// building the string.
+func (r *Reader) SkipID() {
+	switch form := r.Byte(); form {
+	case idRaw:
+		r.Bytes()
+	case idUUID:
+		if r.Len() < 16 {
+			r.fail("short UUID")
+			return
+		}
+		r.off += 16
+	case idHex:
+		if v := r.Bytes(); len(v) == 0 && r.err == nil {
+			r.fail("empty hex ID")
+		}
+	default:
+		if r.err == nil {
+			r.fail("unknown ID form %d", form)
+		}
+	}
+}
+
 // IDs reads what AppendIDs wrote (nil for an empty list).
 func (r *Reader) IDs() []string {
 	n := r.Count(2)

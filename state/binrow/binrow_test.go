@@ -30,6 +30,11 @@ func TestIDRoundTrip(t *testing.T) {
 			r := NewReader(b)
 			require.Equal(t, tc.id, r.ID())
 			require.NoError(t, r.Done())
+			// SkipID ends where ID does.
+			r = NewReader(append(b, 0x2a))
+			r.SkipID()
+			require.Equal(t, byte(0x2a), r.Byte())
+			require.NoError(t, r.Done())
 		})
 	}
 }
@@ -139,6 +144,21 @@ func TestReaderErrors(t *testing.T) {
 		require.Zero(t, r.Uvarint())
 		require.ErrorContains(t, r.Err(), "unknown ID form 7")
 	})
+	t.Run("skipping what ID cannot read", func(t *testing.T) {
+		uuid := AppendID(nil, "0194f6c2-7a3b-7c4d-8e5f-0123456789ab")
+		for name, b := range map[string][]byte{
+			"unknown form": {7},
+			"short UUID":   uuid[:10],
+			"empty hex":    {idHex, 0},
+			"truncated":    AppendID(nil, "order-123")[:5],
+		} {
+			r, s := NewReader(b), NewReader(b)
+			require.Empty(t, r.ID(), name)
+			s.SkipID()
+			require.Error(t, s.Err(), name)
+			require.Equal(t, r.Err().Error(), s.Err().Error(), name)
+		}
+	})
 	t.Run("trailing bytes", func(t *testing.T) {
 		r := NewReader(append(AppendBool(nil, false), 0))
 		require.False(t, r.Bool())
@@ -163,6 +183,7 @@ func FuzzReaderNeverPanics(f *testing.F) {
 		r := NewReader(b)
 		r.Time()
 		r.ID()
+		r.SkipID()
 		r.Decimal()
 		r.Bytes()
 		_ = r.Done()
