@@ -120,7 +120,7 @@ func TestRawItemCodec(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(raw)
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat4), row[0])
+		require.Equal(t, byte(itemFormat5), row[0])
 		out, _, err := applyRaw(row, inc, nil, &cfg)
 		require.NoError(t, err)
 		enc, err := rawItemCodec{}.Encode(&itemBytes{b: out})
@@ -129,11 +129,11 @@ func TestRawItemCodec(t *testing.T) {
 		require.NoError(t, err)
 		requireSameItem(t, want, got.(*Item))
 	})
-	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat4", func(t *testing.T) {
+	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat5", func(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(encodeItemFormat1(full))
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat4), row[0])
+		require.Equal(t, byte(itemFormat5), row[0])
 		out, _, err := applyRaw(row, inc, nil, &cfg)
 		require.NoError(t, err)
 		got, err := itemCodec{}.Decode(out)
@@ -209,12 +209,12 @@ func TestRawItemCodec(t *testing.T) {
 		require.Error(t, err)
 		raw, err := rawItemCodec{}.Encode(full)
 		require.NoError(t, err)
-		require.Equal(t, byte(itemFormat4), raw[0])
+		require.Equal(t, byte(itemFormat5), raw[0])
 	})
 }
 
 // Rows of itemFormat2 and itemFormat3 (written by earlier versions) are
-// applied to through the decoded Item and rewritten in itemFormat4, the
+// applied to through the decoded Item and rewritten in itemFormat5, the
 // bytes Encode writes; an itemFormat3 row's position still tells a
 // redelivery apart.
 func TestApplyRawUpgradesEarlierFormats(t *testing.T) {
@@ -261,8 +261,8 @@ func TestApplyRawUpgradesEarlierFormats(t *testing.T) {
 			}
 			enc, err := itemCodec{}.Encode(&want)
 			require.NoError(t, err)
-			require.Equal(t, enc, out, "rewritten in itemFormat4")
-			require.Equal(t, byte(itemFormat4), out[0])
+			require.Equal(t, enc, out, "rewritten in itemFormat5")
+			require.Equal(t, byte(itemFormat5), out[0])
 			// The next increment takes the raw path on the upgraded row.
 			next := &Increment{ProductID: "p1", With: []string{"p2", "p6"}}
 			want.Apply(next, &cfg)

@@ -27,12 +27,13 @@ var ErrLLRNotStreaming = errors.New("recommendations: the llr similarity needs a
 // in the profile, computed once for concurrent uncached requests),
 // frequently bought together and similar products.
 type Service struct {
-	cfg     config
-	procs   []*goka.Processor
-	users   *goka.View
-	items   *goka.View
-	catalog *goka.View
-	emitter *goka.Emitter
+	cfg      config
+	procs    []*goka.Processor
+	combiner *Combiner
+	users    *goka.View
+	items    *goka.View
+	catalog  *goka.View
+	emitter  *goka.Emitter
 	// simEmitter publishes recommendations.similarities_updated for the
 	// items whose counts changed since the last refresh (published holds
 	// the item version last published, under pubMu).
@@ -82,6 +83,9 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		}
 		s.procs = append(s.procs, p)
 	}
+	if s.combiner, err = NewCombiner(clients, opts...); err != nil {
+		return nil, err
+	}
 	if s.users, err = goka.NewView(brokers, UsersTable, new(userRowCodec), clients.ViewOptions(viewStorage)...); err != nil {
 		return nil, err
 	}
@@ -126,6 +130,7 @@ func (s *Service) Run(ctx context.Context) error {
 	for _, p := range s.procs {
 		g.Go(func() error { return p.Run(gctx) })
 	}
+	g.Go(func() error { return s.combiner.Run(gctx) })
 	g.Go(func() error {
 		t := time.NewTicker(s.cfg.refresh)
 		defer t.Stop()
