@@ -48,33 +48,17 @@ func TestCombinerOptions(t *testing.T) {
 	require.ErrorIs(t, err, ErrMissingDependency)
 }
 
-// TestIntegrationCombinerCrashBetweenProduceAndCommit runs a combiner on
-// topics of its own whose first window fails after its batches are
-// acknowledged and before its offsets are committed (as a crash there
-// would): it rejoins, batches the same sets again, and the item rows folded
-// from every batch delivered count each set once.
-func TestIntegrationCombinerCrashBetweenProduceAndCommit(t *testing.T) {
-	t.Parallel()
-	in, out := cluster.Unique("sets"), cluster.Unique("batches")
-	cluster.CreateTopic(t, in, topics.Delete)
-	cluster.CreateTopic(t, out, topics.Delete)
-	c, err := NewCombiner(cluster.Clients, WithCombineWindow(20*time.Millisecond))
-	require.NoError(t, err)
-	c.group, c.in, c.out, c.retry = cluster.Unique("combiner"), in, out, 50*time.Millisecond
-	var commits atomic.Int32
-	c.beforeCommit = func() error {
-		if commits.Add(1) == 1 {
-			return errors.New("crash between produce and commit")
-		}
-		return nil
-	}
+// testSets returns n increment sets (records of topic in, keyed by
+// user) over 40 products and the items they make applied once each.
+func testSets(t *testing.T, in string, n int, seed uint64) ([]*kgo.Record, map[string]*Item, int) {
+	t.Helper()
 	cfg, err := newConfig(nil)
 	require.NoError(t, err)
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := rand.New(rand.NewPCG(seed, 2))
 	want := map[string]*Item{}
 	entries := 0
 	var recs []*kgo.Record
-	for i := range 200 {
+	for i := range n {
 		a, b := fmt.Sprint("p", rng.IntN(20)), fmt.Sprint("q", rng.IntN(20))
 		incs := []Increment{{ProductID: a, Weight: 1, At: t0, NewUser: true, With: []string{b}}, {ProductID: b, At: t0, With: []string{a}}}
 		for j := range incs {
@@ -88,37 +72,36 @@ func TestIntegrationCombinerCrashBetweenProduceAndCommit(t *testing.T) {
 		require.NoError(t, err)
 		recs = append(recs, &kgo.Record{Topic: in, Key: []byte(fmt.Sprint("u", i)), Value: raw})
 	}
-	require.NoError(t, producer(t).ProduceSync(context.Background(), recs...).FirstErr())
+	return recs, want, entries
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
-
-	// Every set committed (after the second attempt) means every batch
-	// acknowledged before it: read the batches topic to its end then.
+// foldBatches waits until group has committed every set of its input,
+// then reads the batches topic out to its end and folds every batch into
+// item rows; it returns them with the entries delivered and applied.
+func foldBatches(t *testing.T, group, out string, committed func() bool) (rows map[string][]byte, delivered, applied int) {
+	t.Helper()
+	// Every set committed means every batch acknowledged before it: read
+	// the batches topic to its end then.
 	kafkatest.Eventually(t, 20*time.Second, func() bool {
-		lags, err := cluster.Admin.Lag(context.Background(), c.group)
+		lags, err := cluster.Admin.Lag(context.Background(), group)
 		if err != nil {
 			return false
 		}
-		l, ok := lags[c.group]
-		return ok && l.Error() == nil && commits.Load() >= 2 && l.Lag.Total() == 0
+		l, ok := lags[group]
+		return ok && l.Error() == nil && committed() && l.Lag.Total() == 0
 	}, "the combiner's offsets are committed")
 	ends, err := cluster.Admin.ListEndOffsets(context.Background(), out)
 	require.NoError(t, err)
+	cfg, err := newConfig(nil)
+	require.NoError(t, err)
 	consumer := cluster.Producer(t, kgo.ConsumeTopics(out))
-	rows := map[string][]byte{}
-	delivered, applied := 0, 0
+	rows = map[string][]byte{}
 	read := map[int32]int64{}
-	pollCtx, stop := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
 	defer stop()
 	for behind := true; behind; {
-		fs := consumer.PollFetches(pollCtx)
-		require.NoError(t, pollCtx.Err(), "%d of %d entries applied, %d delivered", applied, entries, delivered)
+		fs := consumer.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "%d entries applied, %d delivered", applied, delivered)
 		fs.EachRecord(func(r *kgo.Record) {
 			read[r.Partition] = r.Offset + 1
 			v, err := incrementBatchCodec{}.Decode(r.Value)
@@ -137,8 +120,12 @@ func TestIntegrationCombinerCrashBetweenProduceAndCommit(t *testing.T) {
 			}
 		})
 	}
-	require.Greater(t, delivered, entries, "the first window was delivered again after the crash")
-	require.Equal(t, entries, applied)
+	return rows, delivered, applied
+}
+
+// requireItems checks that rows hold the counts of want.
+func requireItems(t *testing.T, want map[string]*Item, rows map[string][]byte) {
+	t.Helper()
 	require.Len(t, rows, len(want))
 	for product, it := range want {
 		v, err := itemCodec{}.Decode(rows[product])
@@ -148,6 +135,82 @@ func TestIntegrationCombinerCrashBetweenProduceAndCommit(t *testing.T) {
 		require.Equal(t, it.Users, got.Users, product)
 		require.Equal(t, it.Increments, got.Increments, product)
 	}
+}
+
+// testCombiner returns a combiner on topics of its own (in, out) in a
+// group of its own.
+func testCombiner(t *testing.T, group, in, out string) *Combiner {
+	t.Helper()
+	c, err := NewCombiner(cluster.Clients, WithCombineWindow(20*time.Millisecond))
+	require.NoError(t, err)
+	c.group, c.in, c.out, c.retry = group, in, out, 50*time.Millisecond
+	return c
+}
+
+// runCombiner runs c until the returned stop is called.
+func runCombiner(t *testing.T, c *Combiner) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return func() {
+		cancel()
+		require.NoError(t, <-done)
+	}
+}
+
+// TestIntegrationCombinerCrashBetweenProduceAndCommit runs a combiner on
+// topics of its own whose first window fails after its batches are
+// acknowledged and before its offsets are committed (as a crash there
+// would): it rejoins, batches the same sets again, and the item rows folded
+// from every batch delivered count each set once.
+func TestIntegrationCombinerCrashBetweenProduceAndCommit(t *testing.T) {
+	t.Parallel()
+	group, in, out := cluster.Unique("combiner"), cluster.Unique("sets"), cluster.Unique("batches")
+	cluster.CreateTopic(t, in, topics.Delete)
+	cluster.CreateTopic(t, out, topics.Delete)
+	c := testCombiner(t, group, in, out)
+	var commits atomic.Int32
+	c.beforeCommit = func() error {
+		if commits.Add(1) == 1 {
+			return errors.New("crash between produce and commit")
+		}
+		return nil
+	}
+	recs, want, entries := testSets(t, in, 200, 1)
+	require.NoError(t, producer(t).ProduceSync(context.Background(), recs...).FirstErr())
+	defer runCombiner(t, c)()
+	rows, delivered, applied := foldBatches(t, group, out, func() bool { return commits.Load() >= 2 })
+	require.Greater(t, delivered, entries, "the first window was delivered again after the crash")
+	require.Equal(t, entries, applied)
+	requireItems(t, want, rows)
+}
+
+// TestIntegrationCombinerRebalances produces sets while a second member
+// joins the combiner's group and the first one leaves: partitions change
+// owner between windows, and every set counts once.
+func TestIntegrationCombinerRebalances(t *testing.T) {
+	t.Parallel()
+	group, in, out := cluster.Unique("combiner"), cluster.Unique("sets"), cluster.Unique("batches")
+	cluster.CreateTopic(t, in, topics.Delete)
+	cluster.CreateTopic(t, out, topics.Delete)
+	recs, want, entries := testSets(t, in, 600, 3)
+	send := func(recs []*kgo.Record) {
+		for i := 0; i < len(recs); i += 20 {
+			require.NoError(t, producer(t).ProduceSync(context.Background(), recs[i:min(i+20, len(recs))]...).FirstErr())
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	stop1 := runCombiner(t, testCombiner(t, group, in, out))
+	send(recs[:200])
+	stop2 := runCombiner(t, testCombiner(t, group, in, out))
+	defer stop2()
+	send(recs[200:400])
+	stop1()
+	send(recs[400:])
+	rows, _, applied := foldBatches(t, group, out, func() bool { return true })
+	require.Equal(t, entries, applied)
+	requireItems(t, want, rows)
 }
 
 // TestIntegrationRedeliveredBatchAppliesOnce sends the item processor a
