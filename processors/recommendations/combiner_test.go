@@ -298,3 +298,27 @@ func TestIntegrationBadSetsAndBatchesGoToTheDLQs(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationIncrementsOfEarlierVersionsAreApplied produces what a
+// version before the combiner left on recommendations.increments: the item
+// processor still applies it, and a batch after it counts too.
+func TestIntegrationIncrementsOfEarlierVersionsAreApplied(t *testing.T) {
+	t.Parallel()
+	product, partner := cluster.Unique("p"), cluster.Unique("p")
+	raw, err := incrementCodec{}.Encode(&Increment{ProductID: product, Weight: 1, At: time.Now(), NewUser: true, With: []string{partner}})
+	require.NoError(t, err)
+	require.NoError(t, producer(t).ProduceSync(context.Background(), &kgo.Record{Topic: topics.RecommendationsIncrements,
+		Key: []byte(product), Value: raw}).FirstErr())
+	waitItem(t, product, func(it *Item) bool { return it.Users == 1 })
+	batch, err := incrementBatchCodec{}.Encode(&IncrementBatch{ProductID: product, Entries: []BatchEntry{{Source: IncrementPosition{Partition: 0, Offset: 0},
+		Increment: Increment{ProductID: product, At: time.Now(), NewUser: true, With: []string{partner}}}}})
+	require.NoError(t, err)
+	require.NoError(t, producer(t).ProduceSync(context.Background(), &kgo.Record{Topic: topics.RecommendationsIncrementBatches,
+		Key: []byte(product), Value: batch}).FirstErr())
+	waitItem(t, product, func(it *Item) bool { return it.Users == 2 })
+	it, err := svc.engine.store.Item(product)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{partner: 2}, it.Co)
+	require.NotNil(t, it.Last, "the position on recommendations.increments")
+	require.Equal(t, []IncrementPosition{{Partition: 0, Offset: 0}}, it.Sources)
+}
