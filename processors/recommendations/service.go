@@ -23,7 +23,8 @@ import (
 var ErrLLRNotStreaming = errors.New("recommendations: the llr similarity needs an exact user count; use jaccard or cosine")
 
 // Service runs the recommendations processors (ingress, users, items,
-// catalog) and views, and answers reads: recommendations (cached per user
+// catalog), the combiner between users and items, and the views, and
+// answers reads: recommendations (cached per user
 // in the profile, computed once for concurrent uncached requests),
 // frequently bought together and similar products.
 type Service struct {
@@ -108,8 +109,8 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 	return s, nil
 }
 
-// Run runs the processors, the views and the snapshot refresher until ctx
-// is done. The views close last, after the refresher that iterates them
+// Run runs the processors, the combiner, the views and the snapshot
+// refresher until ctx is done. The views close last, after the refresher that iterates them
 // has stopped (goka's View is not safe to read while it closes).
 func (s *Service) Run(ctx context.Context) error {
 	ctx, fail := context.WithCancelCause(ctx)
