@@ -104,7 +104,9 @@ type Item struct {
 	// position of the last increment set whose increment to this product
 	// was applied (through the combiner's batches), sorted by partition.
 	// The item processor skips a batch entry at or before the position of
-	// its partition: a redelivery.
+	// its partition: a redelivery (applyBatchRaw; the increments of one set
+	// to this product, consecutive entries with one position, are applied
+	// or skipped together).
 	Sources []IncrementPosition `json:"sources,omitempty"`
 }
 

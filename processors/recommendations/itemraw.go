@@ -189,7 +189,10 @@ func applyRaw(row []byte, inc *Increment, pos *IncrementPosition, cfg *config) (
 // applyBatchRaw returns row with the entries of batch that it has not
 // applied yet (their increment set is after the position the row records
 // for its partition: Item.Sources) applied together (Item.ApplyAll), and
-// how many it applied; with none it returns row itself.
+// how many it applied; with none it returns row itself. Consecutive entries
+// with the same position come from one set (the combiner appends a set's
+// increments to a product's batch one after the other): they are applied
+// or skipped together.
 func applyBatchRaw(row []byte, batch *IncrementBatch, cfg *config) (_ []byte, applied int, _ error) {
 	h, rest, err := readRow(row)
 	if err != nil {
@@ -198,11 +201,14 @@ func applyBatchRaw(row []byte, batch *IncrementBatch, cfg *config) (_ []byte, ap
 	var buf [16]*Increment
 	incs := buf[:0]
 	nWith, nBasket := 0, 0
+	var accepted *IncrementPosition // the position of the entry applied last
 	for i := range batch.Entries {
 		e := &batch.Entries[i]
-		if sourceApplied(h.sources, e.Source) {
+		if sourceApplied(h.sources, e.Source) && (accepted == nil || *accepted != e.Source) {
+			accepted = nil
 			continue
 		}
+		accepted = &e.Source
 		h.sources = advanceSource(h.sources, e.Source)
 		incs = append(incs, &e.Increment)
 		nWith += len(e.Increment.With)
