@@ -11,6 +11,14 @@ const (
 	// RecommendationsIncrements holds the co-occurrence increments the user
 	// processor emits, keyed by product.
 	RecommendationsIncrements = "recommendations.increments"
+	// RecommendationsIncrementSets holds, per interaction batch the user
+	// processor recorded, the co-occurrence increments it produced (one
+	// record for all the products it touches), keyed by user.
+	RecommendationsIncrementSets = "recommendations.increment_sets"
+	// RecommendationsIncrementBatches holds the combiner's batches: the
+	// increments to one product from the increment sets of a short window,
+	// each with its set's position, keyed by product.
+	RecommendationsIncrementBatches = "recommendations.increment_batches"
 	// RecommendationsCatalog holds product.updated re-keyed by product.
 	RecommendationsCatalog = "recommendations.catalog"
 	// RecommendationsGenerated is the recommendations.generated event, keyed by user.
@@ -32,6 +40,9 @@ const (
 	RecommendationsUsersGroup   = "recommendations-users"
 	RecommendationsItemsGroup   = "recommendations-items"
 	RecommendationsCatalogGroup = "recommendations-catalog"
+	// RecommendationsCombinerGroup is the franz-go consumer group of the
+	// recommendations combiner (increment sets → increment batches).
+	RecommendationsCombinerGroup = "recommendations-combiner"
 )
 
 func init() {
@@ -42,8 +53,12 @@ func init() {
 			{Name: RecommendationsCommands, Cleanup: Delete, Key: "user ID",
 				Message:   "recommendations.record_interaction | recommendations.invalidate_cache envelope",
 				Producers: []string{"HTTP API", "CLI"}, Consumers: []string{RecommendationsUsersGroup}},
-			{Name: RecommendationsIncrements, Cleanup: Delete, Key: "product ID", Message: "Increment (JSON, internal)",
+			{Name: RecommendationsIncrements, Cleanup: Delete, Key: "product ID", Message: "Increment (binary or JSON, internal; written by versions before the combiner)",
 				Producers: []string{RecommendationsUsersGroup}, Consumers: []string{RecommendationsItemsGroup}},
+			{Name: RecommendationsIncrementSets, Cleanup: Delete, Key: "user ID", Message: "increment set (binary, internal)",
+				Producers: []string{RecommendationsUsersGroup}, Consumers: []string{RecommendationsCombinerGroup}},
+			{Name: RecommendationsIncrementBatches, Cleanup: Delete, Key: "product ID", Message: "IncrementBatch (binary, internal)",
+				Producers: []string{RecommendationsCombinerGroup}, Consumers: []string{RecommendationsItemsGroup}},
 			{Name: RecommendationsCatalog, Cleanup: Delete, Key: "product ID", Message: "Product (JSON, internal)",
 				Producers: []string{"recommendations ingress"}, Consumers: []string{RecommendationsCatalogGroup}},
 			{Name: RecommendationsGenerated, Cleanup: Delete, Key: "user ID", Message: "recommendations.generated envelope",
@@ -62,6 +77,7 @@ func init() {
 				Producers: []string{RecommendationsCatalogGroup}, Consumers: []string{"recommendations views"}},
 			recommendationsDLQ(RecommendationsIngressGroup), recommendationsDLQ(RecommendationsUsersGroup),
 			recommendationsDLQ(RecommendationsItemsGroup), recommendationsDLQ(RecommendationsCatalogGroup),
+			recommendationsDLQ(RecommendationsCombinerGroup),
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -174,6 +175,23 @@ func BenchmarkRecommendationsHTTP(b *testing.B) {
 	})
 }
 
+// counterValue is the value of the counter name on the default Prometheus
+// registry (0 when it does not exist yet).
+func counterValue(b *testing.B, name string) float64 {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	require.NoError(b, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			sum := 0.0
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
 // processCPU is the CPU time (user + system) the process has used so far.
 func processCPU(b *testing.B) time.Duration {
 	var ru syscall.Rusage
@@ -188,7 +206,9 @@ func processCPU(b *testing.B) time.Duration {
 // process's CPU from the first event produced until the items processor
 // has applied every increment, per event: the producing client, the
 // embedded broker, the three processors, the views and the service's
-// snapshot refreshes together.
+// snapshot refreshes together. increments/batch is how many increments the
+// combiner put in one batch on average: how many increments share one
+// rewrite of an item row.
 func BenchmarkRecommendationsIngestion(b *testing.B) {
 	// The service's default snapshot refresh (the test fixture's 100 ms
 	// would decode every item and republish the changed ones ten times a
@@ -201,6 +221,8 @@ func BenchmarkRecommendationsIngestion(b *testing.B) {
 		prefix := cluster.Unique("ing")
 		rng := rand.New(rand.NewPCG(3, 4))
 		ctx := context.Background()
+		incs0 := counterValue(b, "shopstream_recommendations_combiner_increments_total")
+		batches0 := counterValue(b, "shopstream_recommendations_combiner_batches_total")
 		cpu0 := processCPU(b)
 		start := time.Now()
 		for i := range events {
@@ -230,6 +252,11 @@ func BenchmarkRecommendationsIngestion(b *testing.B) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		users := time.Since(start)
+		// The combiner commits a window's sets once its batches are
+		// acknowledged: drained, every batch is on the items' topic.
+		for !drained(topics.RecommendationsCombinerGroup) {
+			time.Sleep(20 * time.Millisecond)
+		}
 		for !drained(topics.RecommendationsItemsGroup) {
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -239,5 +266,8 @@ func BenchmarkRecommendationsIngestion(b *testing.B) {
 		b.ReportMetric(float64(cpu.Microseconds())/events, "cpu-us/event")
 		b.ReportMetric(events/items.Seconds(), "events/s-items")
 		b.ReportMetric(events/produced.Seconds(), "events/s-produced")
+		if batches := counterValue(b, "shopstream_recommendations_combiner_batches_total") - batches0; batches > 0 {
+			b.ReportMetric((counterValue(b, "shopstream_recommendations_combiner_increments_total")-incs0)/batches, "increments/batch")
+		}
 	}
 }

@@ -24,15 +24,36 @@ func init() {
 	subcommands["recs"] = recsCommand
 }
 
-// wireRecommendations runs the recommendations processors and views and
-// adds their routes.
+// wireRecommendations runs the recommendations processors, combiner and
+// views and adds their routes.
 func wireRecommendations(p *platform) ([]runner, error) {
-	svc, err := recommendations.New(p.clients, p.procStorage, p.viewStorage, recommendations.WithLogger(p.logger))
+	opts, err := recommendationsOptions(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := recommendations.New(p.clients, p.procStorage, p.viewStorage, append(opts, recommendations.WithLogger(p.logger))...)
 	if err != nil {
 		return nil, err
 	}
 	views.RegisterRecommendations(p.server, svc, p.commands)
 	return []runner{svc}, nil
+}
+
+// recommendationsOptions reads the service's options from the environment:
+// SHOPSTREAM_RECOMMENDATIONS_COMBINE_WINDOW (a Go duration, default
+// recommendations.DefaultCombineWindow) is how long the combiner collects
+// increments before it sends one batch per product to the item processor
+// (recommendations.New refuses a window that is not positive or past 10 s).
+func recommendationsOptions(getenv func(string) string) ([]recommendations.Option, error) {
+	var opts []recommendations.Option
+	if s := getenv("SHOPSTREAM_RECOMMENDATIONS_COMBINE_WINDOW"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("SHOPSTREAM_RECOMMENDATIONS_COMBINE_WINDOW: %w", err)
+		}
+		opts = append(opts, recommendations.WithCombineWindow(d))
+	}
+	return opts, nil
 }
 
 // metaFlag collects repeated key=value flags.

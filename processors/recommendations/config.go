@@ -61,6 +61,9 @@ type config struct {
 	seenSize    int
 	refresh     time.Duration
 	logger      *slog.Logger
+	// combineWindow and combineMax bound the combiner's windows.
+	combineWindow time.Duration
+	combineMax    int
 }
 
 func defaultConfig() config {
@@ -81,6 +84,9 @@ func defaultConfig() config {
 		seenSize:    256,
 		refresh:     2 * time.Second,
 		logger:      slog.Default(),
+
+		combineWindow: DefaultCombineWindow,
+		combineMax:    DefaultCombineMaxEntries,
 	}
 }
 
@@ -144,6 +150,26 @@ func WithCacheTTL(d time.Duration) Option { return func(c *config) { c.cacheTTL 
 // popularity snapshot from the views (default 2 s).
 func WithIndexRefresh(d time.Duration) Option { return func(c *config) { c.refresh = d } }
 
+// DefaultCombineWindow is how long the combiner collects increments before
+// it sends their batches (WithCombineWindow).
+const DefaultCombineWindow = 50 * time.Millisecond
+
+// DefaultCombineMaxEntries is how many increments a combiner window holds
+// at most (WithCombineMaxEntries).
+const DefaultCombineMaxEntries = 100_000
+
+// WithCombineWindow sets how long the combiner collects increments before
+// it sends one batch per product (default DefaultCombineWindow, at most
+// 10 s): every increment reaches the item processor up to that much later,
+// and the longer the window, the more increments of a product share one
+// rewrite of its item row.
+func WithCombineWindow(d time.Duration) Option { return func(c *config) { c.combineWindow = d } }
+
+// WithCombineMaxEntries sets how many increments the combiner collects at
+// most before it sends their batches, even if the window is not over
+// (default DefaultCombineMaxEntries): it bounds the combiner's memory.
+func WithCombineMaxEntries(n int) Option { return func(c *config) { c.combineMax = n } }
+
 // WithLogger sets the service's logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
@@ -156,6 +182,12 @@ func (c *config) validate() error {
 	}
 	if c.logger == nil {
 		return errors.New("recommendations: nil logger")
+	}
+	if c.combineWindow <= 0 || c.combineWindow > 10*time.Second {
+		return fmt.Errorf("recommendations: combine window %v must be positive and at most 10s", c.combineWindow)
+	}
+	if c.combineMax < 1 {
+		return fmt.Errorf("recommendations: combine max entries must be at least 1, got %d", c.combineMax)
 	}
 	if err := c.weights.validate(); err != nil {
 		return err

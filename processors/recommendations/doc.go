@@ -17,6 +17,8 @@
 //   - The goka wiring: an ingress that re-keys the inbound topics by user
 //     (and product.updated by product) onto internal topics, a user
 //     processor keyed by user, an item processor keyed by product fed by the
-//     co-occurrence increments the user processor emits, a catalog processor,
-//     and Service, which runs them and answers reads from their views.
+//     co-occurrence increments the user processor emits (one increment set
+//     per event, batched per product by the Combiner, a franz-go consumer
+//     group: combiner.go, batchcodec.go), a catalog processor, and Service,
+//     which runs them and answers reads from their views.
 package recommendations

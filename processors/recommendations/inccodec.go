@@ -41,6 +41,13 @@ func (incrementCodec) Encode(value any) ([]byte, error) {
 	if inc == nil {
 		return nil, fmt.Errorf("recommendations: increment codec cannot encode %T", value)
 	}
+	b := make([]byte, 0, 1+incrementSize(inc))
+	b = append(b, incrementFormat1)
+	return appendIncrement(b, inc), nil
+}
+
+// incrementSize estimates the bytes appendIncrement appends for inc.
+func incrementSize(inc *Increment) int {
 	n := 32 + len(inc.ProductID)
 	for _, q := range inc.With {
 		n += len(q) + 2
@@ -48,8 +55,11 @@ func (incrementCodec) Encode(value any) ([]byte, error) {
 	for _, q := range inc.Basket {
 		n += len(q) + 2
 	}
-	b := make([]byte, 0, n)
-	b = append(b, incrementFormat1)
+	return n
+}
+
+// appendIncrement appends inc in incrementFormat1 without the format byte.
+func appendIncrement(b []byte, inc *Increment) []byte {
 	b = appendString(b, inc.ProductID)
 	b = binary.BigEndian.AppendUint64(b, math.Float64bits(inc.Weight))
 	if inc.At.IsZero() {
@@ -67,7 +77,7 @@ func (incrementCodec) Encode(value any) ([]byte, error) {
 	}
 	b = append(b, flags)
 	b = appendStrings(b, inc.With)
-	return appendStrings(b, inc.Basket), nil
+	return appendStrings(b, inc.Basket)
 }
 
 func appendStrings(b []byte, ss []string) []byte {
@@ -84,7 +94,17 @@ func (incrementCodec) Decode(data []byte) (any, error) {
 		return topics.JSONCodec[Increment]{}.Decode(data)
 	}
 	r := itemReader{b: data[1:]}
-	inc := &Increment{ProductID: r.str()}
+	var inc Increment
+	if !r.increment(&inc) || len(r.b) != 0 {
+		return nil, errIncrement
+	}
+	return &inc, nil
+}
+
+// increment reads an increment appendIncrement wrote into inc; it returns
+// false when it is truncated or malformed.
+func (r *itemReader) increment(inc *Increment) bool {
+	inc.ProductID = r.str()
 	inc.Weight = math.Float64frombits(r.uint64())
 	if r.byte() == 1 {
 		inc.At = time.Unix(0, r.varint()).UTC()
@@ -94,10 +114,7 @@ func (incrementCodec) Decode(data []byte) (any, error) {
 	inc.Order = flags&incOrder != 0
 	inc.With = r.strs()
 	inc.Basket = r.strs()
-	if r.err != nil || len(r.b) != 0 || flags&^(incNewUser|incOrder) != 0 {
-		return nil, errIncrement
-	}
-	return inc, nil
+	return r.err == nil && flags&^(incNewUser|incOrder) == 0
 }
 
 // errIncrement is returned for a binary increment that is truncated or malformed.

@@ -17,11 +17,17 @@ var (
 	InteractionsStream = goka.Stream(topics.RecommendationsInteractions)
 	CommandsStream     = goka.Stream(topics.RecommendationsCommands)
 	IncrementsStream   = goka.Stream(topics.RecommendationsIncrements)
-	CatalogStream      = goka.Stream(topics.RecommendationsCatalog)
-	GeneratedStream    = goka.Stream(topics.RecommendationsGenerated)
-	ClickedStream      = goka.Stream(topics.RecommendationsClicked)
-	RecordedStream     = goka.Stream(topics.RecommendationsRecorded)
-	SimilaritiesStream = goka.Stream(topics.RecommendationsSimilarities)
+	// IncrementSetsStream carries the user processor's increments, one
+	// record per recorded batch, to the combiner.
+	IncrementSetsStream = goka.Stream(topics.RecommendationsIncrementSets)
+	// IncrementBatchesStream carries the combiner's batches to the item
+	// processor.
+	IncrementBatchesStream = goka.Stream(topics.RecommendationsIncrementBatches)
+	CatalogStream          = goka.Stream(topics.RecommendationsCatalog)
+	GeneratedStream        = goka.Stream(topics.RecommendationsGenerated)
+	ClickedStream          = goka.Stream(topics.RecommendationsClicked)
+	RecordedStream         = goka.Stream(topics.RecommendationsRecorded)
+	SimilaritiesStream     = goka.Stream(topics.RecommendationsSimilarities)
 )
 
 // IngressInputs are the topics the ingress reads.

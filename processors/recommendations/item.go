@@ -2,6 +2,7 @@ package recommendations
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -99,6 +100,14 @@ type Item struct {
 	// increments applied outside the item processor). The item processor
 	// skips an increment at or before it: a redelivery.
 	Last *IncrementPosition `json:"last,omitempty"`
+	// Sources are, per partition of the increment sets topic, the
+	// position of the last increment set whose increment to this product
+	// was applied (through the combiner's batches), sorted by partition.
+	// The item processor skips a batch entry at or before the position of
+	// its partition: a redelivery (applyBatchRaw; the increments of one set
+	// to this product, consecutive entries with one position, are applied
+	// or skipped together).
+	Sources []IncrementPosition `json:"sources,omitempty"`
 }
 
 // IncrementPosition is an increment's partition and offset on the
@@ -115,31 +124,78 @@ func (p *IncrementPosition) applied(pos *IncrementPosition) bool {
 	return p != nil && pos != nil && p.Partition == pos.Partition && pos.Offset <= p.Offset
 }
 
+// applied reports whether the increment set at pos was applied already
+// according to sources (sorted by partition): pos is at or before the
+// position of its partition.
+func sourceApplied(sources []IncrementPosition, pos IncrementPosition) bool {
+	for _, s := range sources {
+		if s.Partition == pos.Partition {
+			return pos.Offset <= s.Offset
+		}
+	}
+	return false
+}
+
+// advanceSource returns sources with the position of pos's partition set
+// to pos (inserted in partition order when absent).
+func advanceSource(sources []IncrementPosition, pos IncrementPosition) []IncrementPosition {
+	for i, s := range sources {
+		if s.Partition == pos.Partition {
+			sources[i] = pos
+			return sources
+		}
+		if s.Partition > pos.Partition {
+			return slices.Insert(sources, i, pos)
+		}
+	}
+	return append(sources, pos)
+}
+
 // Apply adds one increment.
 func (it *Item) Apply(inc *Increment, cfg *config) {
+	it.ApplyAll([]*Increment{inc}, cfg)
+}
+
+// ApplyAll adds increments together: each counts in the header as Apply
+// counts it, their partners are all added to the pair counts, and a count
+// map past its trim threshold is trimmed once, after all of them. (Apply
+// trims after each increment: the maps differ only when a map passes its
+// threshold within incs.)
+func (it *Item) ApplyAll(incs []*Increment, cfg *config) {
 	h := it.header()
-	h.apply(inc, cfg)
+	for _, inc := range incs {
+		h.apply(inc, cfg)
+	}
 	it.setHeader(h)
-	if len(inc.With) > 0 {
-		if it.Co == nil {
-			it.Co = make(map[string]int64)
-		}
-		for _, q := range inc.With {
-			if q != it.ProductID {
-				it.Co[q]++
+	var co, bought bool
+	for _, inc := range incs {
+		if len(inc.With) > 0 {
+			co = true
+			if it.Co == nil {
+				it.Co = make(map[string]int64)
+			}
+			for _, q := range inc.With {
+				if q != it.ProductID {
+					it.Co[q]++
+				}
 			}
 		}
+		if len(inc.Basket) > 0 {
+			bought = true
+			if it.Bought == nil {
+				it.Bought = make(map[string]int64)
+			}
+			for _, q := range inc.Basket {
+				if q != it.ProductID {
+					it.Bought[q]++
+				}
+			}
+		}
+	}
+	if co {
 		trimCounts(it.Co, cfg.candidates)
 	}
-	if len(inc.Basket) > 0 {
-		if it.Bought == nil {
-			it.Bought = make(map[string]int64)
-		}
-		for _, q := range inc.Basket {
-			if q != it.ProductID {
-				it.Bought[q]++
-			}
-		}
+	if bought {
 		trimCounts(it.Bought, cfg.candidates)
 	}
 }
@@ -147,12 +203,13 @@ func (it *Item) Apply(inc *Increment, cfg *config) {
 // header returns the item's fields other than its pair counts.
 func (it *Item) header() itemHeader {
 	return itemHeader{productID: it.ProductID, users: it.Users, orders: it.Orders, popularity: it.Popularity,
-		increments: it.Increments, last: it.Last}
+		increments: it.Increments, last: it.Last, sources: it.Sources}
 }
 
 // setHeader sets the item's fields other than its pair counts.
 func (it *Item) setHeader(h itemHeader) {
 	it.ProductID, it.Users, it.Orders, it.Popularity, it.Increments, it.Last = h.productID, h.users, h.orders, h.popularity, h.increments, h.last
+	it.Sources = h.sources
 }
 
 // trimSlack is how far (a share of the cap) a count map may grow past the

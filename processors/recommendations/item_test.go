@@ -71,6 +71,12 @@ func TestItemCodec(t *testing.T) {
 	}{
 		{"every field", full},
 		{"with the last increment's position", func() *Item { it := *full; it.Last = &IncrementPosition{Partition: 3, Offset: 1 << 40}; return &it }()},
+		{"with the positions of increment sets", func() *Item {
+			it := *full
+			it.Last = &IncrementPosition{Partition: 1, Offset: 5}
+			it.Sources = []IncrementPosition{{Partition: 0, Offset: 0}, {Partition: 2, Offset: 1 << 40}, {Partition: 200, Offset: 7}}
+			return &it
+		}()},
 		{"new item without counts or popularity", &Item{ProductID: "p9"}},
 		{"negative and fractional values survive", &Item{ProductID: "p8", Users: -1,
 			Popularity: Affinity{Score: math.SmallestNonzeroFloat64, At: time.Unix(0, -5).UTC()}}},
@@ -79,21 +85,25 @@ func TestItemCodec(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := itemCodec{}.Encode(tc.item)
 			require.NoError(t, err)
-			require.Equal(t, byte(itemFormat4), raw[0])
+			require.Equal(t, byte(itemFormat5), raw[0])
 			got, err := itemCodec{}.Decode(raw)
 			require.NoError(t, err)
 			requireSameItem(t, tc.item, got.(*Item))
 			w := *tc.item
+			w.Sources = nil // no format before itemFormat5 has them
+			old, err := itemCodec{}.Decode(encodeItemFormat4(tc.item))
+			require.NoError(t, err, "itemFormat4, written by an earlier version")
+			requireSameItem(t, &w, old.(*Item))
+			old, err = itemCodec{}.Decode(encodeItemFormat23(tc.item, itemFormat3))
+			require.NoError(t, err, "itemFormat3, written by an earlier version")
+			requireSameItem(t, &w, old.(*Item))
 			w.Last = nil // itemFormat1 and 2 have no position
-			old, err := itemCodec{}.Decode(encodeItemFormat1(tc.item))
+			old, err = itemCodec{}.Decode(encodeItemFormat1(tc.item))
 			require.NoError(t, err, "itemFormat1, written by an earlier version")
 			requireSameItem(t, &w, old.(*Item))
 			old, err = itemCodec{}.Decode(encodeItemFormat23(tc.item, itemFormat2))
 			require.NoError(t, err, "itemFormat2, written by an earlier version")
 			requireSameItem(t, &w, old.(*Item))
-			old, err = itemCodec{}.Decode(encodeItemFormat23(tc.item, itemFormat3))
-			require.NoError(t, err, "itemFormat3, written by an earlier version")
-			requireSameItem(t, tc.item, old.(*Item))
 		})
 	}
 	t.Run("a count section whose byte length disagrees with its entries is an error", func(t *testing.T) {
@@ -183,14 +193,7 @@ func TestTrimCounts(t *testing.T) {
 // versions: the count sections without their byte length, and in
 // itemFormat2 no position.
 func encodeItemFormat23(it *Item, format byte) []byte {
-	h := it.header()
-	b := h.append(nil)
-	if format == itemFormat2 {
-		h.last = nil
-		b = h.append(nil)
-		b = b[:len(b)-1] // the uvarint 0 of the unknown position
-	}
-	b[0] = format
+	b := encodeHeaderFormat234(it, format)
 	for _, m := range []map[string]int64{it.Co, it.Bought} {
 		ids := slices.Sorted(maps.Keys(m))
 		b = binary.AppendUvarint(b, uint64(len(ids)))
@@ -202,6 +205,30 @@ func encodeItemFormat23(it *Item, format byte) []byte {
 		}
 	}
 	return b
+}
+
+// encodeHeaderFormat234 is the header of an itemFormat2, 3 or 4 row of it
+// as earlier versions wrote it (no Sources; no position in itemFormat2).
+func encodeHeaderFormat234(it *Item, format byte) []byte {
+	h := it.header()
+	h.sources = nil
+	if format == itemFormat2 {
+		h.last = nil
+	}
+	b := h.append(nil)
+	b = b[:len(b)-1] // the uvarint 0 of no sources
+	if format == itemFormat2 {
+		b = b[:len(b)-1] // the uvarint 0 of the unknown position
+	}
+	b[0] = format
+	return b
+}
+
+// encodeItemFormat4 is the itemFormat4 encoder of earlier versions.
+func encodeItemFormat4(it *Item) []byte {
+	b := encodeHeaderFormat234(it, itemFormat4)
+	b = appendSortedCounts(b, it.Co)
+	return appendSortedCounts(b, it.Bought)
 }
 
 // encodeItemFormat1 is the itemFormat1 encoder of earlier versions (the

@@ -12,7 +12,7 @@ import (
 // itemCodec is the items table's codec. The item processor rewrites a
 // whole Item on every increment, and an Item holds up to `candidates` pair
 // counts: as JSON (with map keys sorted) that was the largest cost of
-// ingestion. It writes a compact binary form (itemFormat4) and reads it,
+// ingestion. It writes a compact binary form (itemFormat5) and reads it,
 // the earlier binary formats and the JSON rows earlier versions wrote.
 //
 // itemFormat1, after the format byte: product ID (uvarint length + bytes),
@@ -33,20 +33,27 @@ import (
 // increments count, the position of the last increment applied (Item.Last):
 // a uvarint 0 when unknown, else the partition + 1 and a varint offset.
 //
-// itemFormat4 (written since 2026-12-01) is itemFormat3 with
+// itemFormat4 (written on 2026-12-01 until itemFormat5) is itemFormat3 with
 // each count section's entry count followed by the byte length of its
 // entries (uvarint), so that the item processor (applyRaw) copies the part
 // of a section after the last partner of an increment, and a section the
 // increment does not touch, without reading its entries.
+//
+// itemFormat5 (written since 2026-12-01, with the combiner) is itemFormat4
+// with, after the position of the last increment, the positions of the
+// increment sets applied through the combiner's batches (Item.Sources): a
+// uvarint count, then per position, in increasing partition order, the
+// partition (uvarint) and offset (varint).
 type itemCodec struct{}
 
-// itemFormat1 to itemFormat4 are the first byte of a binary item row; a
-// JSON row starts with '{' (or is "null"). Encode writes itemFormat4.
+// itemFormat1 to itemFormat5 are the first byte of a binary item row; a
+// JSON row starts with '{' (or is "null"). Encode writes itemFormat5.
 const (
 	itemFormat1 = 0x01
 	itemFormat2 = 0x02
 	itemFormat3 = 0x03
 	itemFormat4 = 0x04
+	itemFormat5 = 0x05
 )
 
 // errItemRow is returned for a row that is neither format.
@@ -126,7 +133,7 @@ func appendFrontCoded[S ~string | ~[]byte, T ~string | ~[]byte](b []byte, prev S
 
 // Decode implements goka.Codec.
 func (itemCodec) Decode(data []byte) (any, error) {
-	if len(data) == 0 || data[0] < itemFormat1 || data[0] > itemFormat4 {
+	if len(data) == 0 || data[0] < itemFormat1 || data[0] > itemFormat5 {
 		return topics.JSONCodec[Item]{}.Decode(data)
 	}
 	r := itemReader{b: data[1:], frontCoded: data[0] >= itemFormat2, sized: data[0] >= itemFormat4}

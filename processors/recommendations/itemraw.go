@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// itemBytes is an items table row in itemFormat4 (or 2, 3) as the item processor
+// itemBytes is an items table row in itemFormat5 (or 2 to 4) as the item processor
 // holds it: the processor applies an increment to the encoded row
 // (applyRaw) instead of decoding every pair count into a map and encoding
 // the map again, which was most of the processor's CPU per increment.
@@ -18,15 +18,16 @@ type itemBytes struct{ b []byte }
 // rawItemCodec is the item processor's table codec. It reads and writes the
 // same bytes as itemCodec (the service's views decode them with itemCodec):
 // a JSON or itemFormat1 row written by an earlier version is converted to
-// itemFormat4 when it is read, so its first change rewrites it in that
-// form; an itemFormat2 or 3 row is passed on as it is (applyRaw rewrites it).
+// itemFormat5 when it is read, so its first change rewrites it in that
+// form; an itemFormat2 to 4 row is passed on as it is (applyRaw and
+// applyBatchRaw rewrite it).
 type rawItemCodec struct{}
 
 // Encode implements goka.Codec.
 func (rawItemCodec) Encode(value any) ([]byte, error) {
 	switch v := value.(type) {
 	case *itemBytes:
-		if v != nil && len(v.b) > 0 && v.b[0] >= itemFormat2 && v.b[0] <= itemFormat4 {
+		if v != nil && len(v.b) > 0 && v.b[0] >= itemFormat2 && v.b[0] <= itemFormat5 {
 			return v.b, nil
 		}
 	case *Item:
@@ -38,7 +39,7 @@ func (rawItemCodec) Encode(value any) ([]byte, error) {
 // Decode implements goka.Codec. The returned row refers to data, which it
 // never modifies.
 func (rawItemCodec) Decode(data []byte) (any, error) {
-	if len(data) > 0 && data[0] >= itemFormat2 && data[0] <= itemFormat4 {
+	if len(data) > 0 && data[0] >= itemFormat2 && data[0] <= itemFormat5 {
 		return &itemBytes{b: data}, nil // applyRaw validates it
 	}
 	v, err := itemCodec{}.Decode(data)
@@ -64,6 +65,7 @@ type itemHeader struct {
 	popularity Affinity
 	increments int64
 	last       *IncrementPosition
+	sources    []IncrementPosition
 }
 
 // apply counts inc in the header: everything an increment changes but the
@@ -102,11 +104,29 @@ func (h *itemHeader) read(r *itemReader, format byte) {
 			r.fail()
 		}
 	}
+	if format >= itemFormat5 {
+		n := r.uvarint()
+		if n > uint64(len(r.b))/2 { // a position takes at least two bytes
+			r.fail()
+			return
+		}
+		if n > 0 {
+			h.sources = make([]IncrementPosition, n)
+		}
+		for i := range h.sources {
+			p := r.uvarint()
+			if p > math.MaxInt32 || (i > 0 && int32(p) <= h.sources[i-1].Partition) {
+				r.fail()
+				return
+			}
+			h.sources[i] = IncrementPosition{Partition: int32(p), Offset: r.varint()}
+		}
+	}
 }
 
-// append appends the format byte (itemFormat4) and the header.
+// append appends the format byte (itemFormat5) and the header.
 func (h *itemHeader) append(b []byte) []byte {
-	b = append(b, itemFormat4)
+	b = append(b, itemFormat5)
 	b = appendString(b, h.productID)
 	b = binary.AppendVarint(b, h.users)
 	b = binary.AppendVarint(b, h.orders)
@@ -120,36 +140,36 @@ func (h *itemHeader) append(b []byte) []byte {
 	b = binary.AppendVarint(b, int64(h.popularity.Count))
 	b = binary.AppendVarint(b, h.increments)
 	if h.last == nil {
-		return binary.AppendUvarint(b, 0)
+		b = binary.AppendUvarint(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(h.last.Partition)+1)
+		b = binary.AppendVarint(b, h.last.Offset)
 	}
-	b = binary.AppendUvarint(b, uint64(h.last.Partition)+1)
-	return binary.AppendVarint(b, h.last.Offset)
+	b = binary.AppendUvarint(b, uint64(len(h.sources)))
+	for _, s := range h.sources {
+		b = binary.AppendUvarint(b, uint64(s.Partition))
+		b = binary.AppendVarint(b, s.Offset)
+	}
+	return b
 }
 
-// applyRaw returns row (itemFormat2 to 4, or empty for a new item) with
+// applyRaw returns row (itemFormat2 to 5, or empty for a new item) with
 // inc, read at pos on the increments topic (nil: unknown), applied: the
 // bytes itemCodec would write for Item.Apply on the decoded row, byte for
 // byte. An increment at or before the last one the row applied is a
 // redelivery: applyRaw returns row itself and applied false.
 //
-// On an itemFormat4 row it merges the increment's partners into each
+// On an itemFormat4 or 5 row it merges the increment's partners into each
 // sorted count section in one pass (mergeCounts), without building a map,
 // copying unchanged entries in runs and the part of a section after the
 // last partner without reading it, and trims a section past its threshold
-// on the encoded form too (trimSection). A row of an earlier format takes
-// the decoded path once, which rewrites it in itemFormat4.
+// on the encoded form too (trimSection); it writes itemFormat5. A row of an
+// earlier format takes the decoded path once, which rewrites it in
+// itemFormat5.
 func applyRaw(row []byte, inc *Increment, pos *IncrementPosition, cfg *config) (_ []byte, applied bool, _ error) {
-	var h itemHeader
-	r := itemReader{}
-	if len(row) > 0 {
-		if row[0] < itemFormat2 || row[0] > itemFormat4 {
-			return nil, false, errItemRow
-		}
-		r.b = row[1:]
-		h.read(&r, row[0])
-		if r.err != nil {
-			return nil, false, r.err
-		}
+	h, rest, err := readRow(row)
+	if err != nil {
+		return nil, false, err
 	}
 	if h.last.applied(pos) {
 		return row, false, nil
@@ -157,31 +177,100 @@ func applyRaw(row []byte, inc *Increment, pos *IncrementPosition, cfg *config) (
 	if pos != nil {
 		h.last = pos
 	}
-	if len(row) > 0 && row[0] != itemFormat4 {
-		out, err := applyDecoded(row, inc, h.last, cfg)
+	if len(row) > 0 && row[0] < itemFormat4 {
+		out, err := applyDecoded(row, []*Increment{inc}, &h, cfg)
 		return out, err == nil, err
 	}
 	h.apply(inc, cfg)
-	rest := r.b
+	out, err := rewriteRow(&h, rest, len(row), inc.With, inc.Basket, cfg)
+	return out, err == nil, err
+}
+
+// applyBatchRaw returns row with the entries of batch that it has not
+// applied yet (their increment set is after the position the row records
+// for its partition: Item.Sources) applied together (Item.ApplyAll), and
+// how many it applied; with none it returns row itself. Consecutive entries
+// with the same position come from one set (the combiner appends a set's
+// increments to a product's batch one after the other): they are applied
+// or skipped together.
+func applyBatchRaw(row []byte, batch *IncrementBatch, cfg *config) (_ []byte, applied int, _ error) {
+	h, rest, err := readRow(row)
+	if err != nil {
+		return nil, 0, err
+	}
+	var buf [16]*Increment
+	incs := buf[:0]
+	nWith, nBasket := 0, 0
+	var accepted *IncrementPosition // the position of the entry applied last
+	for i := range batch.Entries {
+		e := &batch.Entries[i]
+		if sourceApplied(h.sources, e.Source) && (accepted == nil || *accepted != e.Source) {
+			accepted = nil
+			continue
+		}
+		accepted = &e.Source
+		h.sources = advanceSource(h.sources, e.Source)
+		incs = append(incs, &e.Increment)
+		nWith += len(e.Increment.With)
+		nBasket += len(e.Increment.Basket)
+	}
+	if len(incs) == 0 {
+		return row, 0, nil
+	}
+	if len(row) > 0 && row[0] < itemFormat4 {
+		out, err := applyDecoded(row, incs, &h, cfg)
+		return out, len(incs), err
+	}
+	with, basket := make([]string, 0, nWith), make([]string, 0, nBasket)
+	for _, inc := range incs {
+		h.apply(inc, cfg)
+		with = append(with, inc.With...)
+		basket = append(basket, inc.Basket...)
+	}
+	out, err := rewriteRow(&h, rest, len(row), with, basket, cfg)
+	return out, len(incs), err
+}
+
+// readRow reads the header of row (itemFormat2 to 5, or empty for a new
+// item) and returns it with what follows it.
+func readRow(row []byte) (h itemHeader, rest []byte, _ error) {
 	if len(row) == 0 {
+		return h, nil, nil
+	}
+	if row[0] < itemFormat2 || row[0] > itemFormat5 {
+		return h, nil, errItemRow
+	}
+	r := itemReader{b: row[1:]}
+	h.read(&r, row[0])
+	return h, r.b, r.err
+}
+
+// rewriteRow returns the itemFormat5 row of h (its increments counted
+// already) with the count sections in rest (of an itemFormat4 or 5 row of
+// rowLen bytes; none when rowLen is 0) with the partners with and basket
+// added (rewriteSection).
+func rewriteRow(h *itemHeader, rest []byte, rowLen int, with, basket []string, cfg *config) ([]byte, error) {
+	if rowLen == 0 {
 		rest = []byte{0, 0, 0, 0} // two empty count sections
 	}
 	limit := cfg.candidates + cfg.candidates/trimSlack
-	out := make([]byte, 0, len(row)+2*binary.MaxVarintLen64+2*sectionGap+64+len(h.productID)+(len(inc.With)+len(inc.Basket))*24)
+	out := make([]byte, 0, rowLen+2*binary.MaxVarintLen64+2*sectionGap+64+len(h.productID)+(len(with)+len(basket))*24+
+		len(h.sources)*(2*binary.MaxVarintLen32))
 	out = h.append(out)
 	var ok bool
-	if out, rest, ok = rewriteSection(out, rest, inc.With, h.productID, cfg.candidates, limit); !ok {
-		return nil, false, errItemRow
+	if out, rest, ok = rewriteSection(out, rest, with, h.productID, cfg.candidates, limit); !ok {
+		return nil, errItemRow
 	}
-	if out, rest, ok = rewriteSection(out, rest, inc.Basket, h.productID, cfg.candidates, limit); !ok || len(rest) != 0 {
-		return nil, false, errItemRow
+	if out, rest, ok = rewriteSection(out, rest, basket, h.productID, cfg.candidates, limit); !ok || len(rest) != 0 {
+		return nil, errItemRow
 	}
-	return out, true, nil
+	return out, nil
 }
 
-// applyDecoded is applyRaw through the decoded Item; last is the position
-// the row records afterwards.
-func applyDecoded(row []byte, inc *Increment, last *IncrementPosition, cfg *config) ([]byte, error) {
+// applyDecoded is applyRaw and applyBatchRaw through the decoded Item:
+// incs applied together (Item.ApplyAll), then the row records the
+// positions of h.
+func applyDecoded(row []byte, incs []*Increment, h *itemHeader, cfg *config) ([]byte, error) {
 	it := &Item{}
 	if len(row) > 0 {
 		v, err := itemCodec{}.Decode(row)
@@ -190,8 +279,8 @@ func applyDecoded(row []byte, inc *Increment, last *IncrementPosition, cfg *conf
 		}
 		it = v.(*Item)
 	}
-	it.Apply(inc, cfg)
-	it.Last = last
+	it.ApplyAll(incs, cfg)
+	it.Last, it.Sources = h.last, h.sources
 	return itemCodec{}.Encode(it)
 }
 

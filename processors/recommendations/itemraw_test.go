@@ -120,7 +120,7 @@ func TestRawItemCodec(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(raw)
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat4), row[0])
+		require.Equal(t, byte(itemFormat5), row[0])
 		out, _, err := applyRaw(row, inc, nil, &cfg)
 		require.NoError(t, err)
 		enc, err := rawItemCodec{}.Encode(&itemBytes{b: out})
@@ -129,11 +129,11 @@ func TestRawItemCodec(t *testing.T) {
 		require.NoError(t, err)
 		requireSameItem(t, want, got.(*Item))
 	})
-	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat4", func(t *testing.T) {
+	t.Run("an itemFormat1 row of an earlier version is read and rewritten in itemFormat5", func(t *testing.T) {
 		v, err := rawItemCodec{}.Decode(encodeItemFormat1(full))
 		require.NoError(t, err)
 		row := v.(*itemBytes).b
-		require.Equal(t, byte(itemFormat4), row[0])
+		require.Equal(t, byte(itemFormat5), row[0])
 		out, _, err := applyRaw(row, inc, nil, &cfg)
 		require.NoError(t, err)
 		got, err := itemCodec{}.Decode(out)
@@ -178,7 +178,8 @@ func TestRawItemCodec(t *testing.T) {
 		require.ErrorIs(t, err, errItemRow)
 	})
 	t.Run("a corrupted row is an error or a row, never a panic", func(t *testing.T) {
-		raw, err := itemCodec{}.Encode(&Item{ProductID: "p1", Co: map[string]int64{"p2": 3, "p3": 1, "p30": 2, "q": 1}, Bought: map[string]int64{"p2": 1}})
+		raw, err := itemCodec{}.Encode(&Item{ProductID: "p1", Co: map[string]int64{"p2": 3, "p3": 1, "p30": 2, "q": 1}, Bought: map[string]int64{"p2": 1},
+			Sources: []IncrementPosition{{Partition: 0, Offset: 5}, {Partition: 2, Offset: 300}}})
 		require.NoError(t, err)
 		small, err := newConfig([]Option{WithCandidates(2), WithNeighbours(1), WithSeeds(1)}) // trims every row
 		require.NoError(t, err)
@@ -191,6 +192,9 @@ func TestRawItemCodec(t *testing.T) {
 			for _, inc := range []*Increment{inc, {ProductID: "p1", With: []string{"p0", "p25", "p4", "z"}, Basket: []string{"p3"}}} {
 				require.NotPanics(t, func() { _, _, _ = applyRaw(bad, inc, nil, &cfg) }, "%x", bad)
 				require.NotPanics(t, func() { _, _, _ = applyRaw(bad, inc, nil, &small) }, "%x", bad)
+				batch := &IncrementBatch{ProductID: "p1", Entries: []BatchEntry{{Source: IncrementPosition{Partition: 1, Offset: 9}, Increment: *inc},
+					{Source: IncrementPosition{Partition: 0, Offset: 3}, Increment: *inc}}}
+				require.NotPanics(t, func() { _, _, _ = applyBatchRaw(bad, batch, &small) }, "%x", bad)
 			}
 		}
 	})
@@ -209,12 +213,12 @@ func TestRawItemCodec(t *testing.T) {
 		require.Error(t, err)
 		raw, err := rawItemCodec{}.Encode(full)
 		require.NoError(t, err)
-		require.Equal(t, byte(itemFormat4), raw[0])
+		require.Equal(t, byte(itemFormat5), raw[0])
 	})
 }
 
 // Rows of itemFormat2 and itemFormat3 (written by earlier versions) are
-// applied to through the decoded Item and rewritten in itemFormat4, the
+// applied to through the decoded Item and rewritten in itemFormat5, the
 // bytes Encode writes; an itemFormat3 row's position still tells a
 // redelivery apart.
 func TestApplyRawUpgradesEarlierFormats(t *testing.T) {
@@ -261,8 +265,8 @@ func TestApplyRawUpgradesEarlierFormats(t *testing.T) {
 			}
 			enc, err := itemCodec{}.Encode(&want)
 			require.NoError(t, err)
-			require.Equal(t, enc, out, "rewritten in itemFormat4")
-			require.Equal(t, byte(itemFormat4), out[0])
+			require.Equal(t, enc, out, "rewritten in itemFormat5")
+			require.Equal(t, byte(itemFormat5), out[0])
 			// The next increment takes the raw path on the upgraded row.
 			next := &Increment{ProductID: "p1", With: []string{"p2", "p6"}}
 			want.Apply(next, &cfg)

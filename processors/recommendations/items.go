@@ -56,6 +56,31 @@ func ItemsGraph(opts ...Option) (*goka.GroupGraph, error) {
 				ctx.SetValue(&itemBytes{b: out})
 			}
 		}),
+		goka.Input(IncrementBatchesStream, new(topics.BytesCodec), func(ctx goka.Context, msg any) {
+			raw, _ := msg.([]byte)
+			v, err := incrementBatchCodec{}.Decode(raw)
+			b, _ := v.(*IncrementBatch)
+			if err == nil && b.ProductID != ctx.Key() {
+				err = ErrInvalidEvent.Withf("increment batch for %q arrived under key %q", b.ProductID, ctx.Key())
+			}
+			if err != nil {
+				command.DeadLetter(ctx, raw, &topics.DecodeError{Reason: "not an increment batch", Err: err})
+				return
+			}
+			var row []byte
+			if it, _ := ctx.Value().(*itemBytes); it != nil {
+				row = it.b
+			}
+			// Entries applied already (the combiner produced them again
+			// after a restart) are skipped.
+			out, applied, err := applyBatchRaw(row, b, &cfg)
+			if err != nil {
+				ctx.Fail(fmt.Errorf("recommendations: items table row of %q: %w", ctx.Key(), err))
+			}
+			if applied > 0 {
+				ctx.SetValue(&itemBytes{b: out})
+			}
+		}),
 		goka.Persist(new(rawItemCodec)),
 		goka.Output(goka.Stream(topics.DLQ(string(ItemsGroup))), new(command.DeadLetterCodec)),
 	), nil

@@ -23,16 +23,18 @@ import (
 var ErrLLRNotStreaming = errors.New("recommendations: the llr similarity needs an exact user count; use jaccard or cosine")
 
 // Service runs the recommendations processors (ingress, users, items,
-// catalog) and views, and answers reads: recommendations (cached per user
+// catalog), the combiner between users and items, and the views, and
+// answers reads: recommendations (cached per user
 // in the profile, computed once for concurrent uncached requests),
 // frequently bought together and similar products.
 type Service struct {
-	cfg     config
-	procs   []*goka.Processor
-	users   *goka.View
-	items   *goka.View
-	catalog *goka.View
-	emitter *goka.Emitter
+	cfg      config
+	procs    []*goka.Processor
+	combiner *Combiner
+	users    *goka.View
+	items    *goka.View
+	catalog  *goka.View
+	emitter  *goka.Emitter
 	// simEmitter publishes recommendations.similarities_updated for the
 	// items whose counts changed since the last refresh (published holds
 	// the item version last published, under pubMu).
@@ -82,6 +84,9 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		}
 		s.procs = append(s.procs, p)
 	}
+	if s.combiner, err = NewCombiner(clients, opts...); err != nil {
+		return nil, err
+	}
 	if s.users, err = goka.NewView(brokers, UsersTable, new(userRowCodec), clients.ViewOptions(viewStorage)...); err != nil {
 		return nil, err
 	}
@@ -104,8 +109,8 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 	return s, nil
 }
 
-// Run runs the processors, the views and the snapshot refresher until ctx
-// is done. The views close last, after the refresher that iterates them
+// Run runs the processors, the combiner, the views and the snapshot
+// refresher until ctx is done. The views close last, after the refresher that iterates them
 // has stopped (goka's View is not safe to read while it closes).
 func (s *Service) Run(ctx context.Context) error {
 	ctx, fail := context.WithCancelCause(ctx)
@@ -126,6 +131,7 @@ func (s *Service) Run(ctx context.Context) error {
 	for _, p := range s.procs {
 		g.Go(func() error { return p.Run(gctx) })
 	}
+	g.Go(func() error { return s.combiner.Run(gctx) })
 	g.Go(func() error {
 		t := time.NewTicker(s.cfg.refresh)
 		defer t.Stop()

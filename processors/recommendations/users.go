@@ -35,7 +35,7 @@ func UsersGraph(opts ...Option) (*goka.GroupGraph, error) {
 		goka.Input(InteractionsStream, new(topics.BytesCodec), u.interaction),
 		goka.Input(CommandsStream, new(topics.BytesCodec), u.command),
 		goka.Input(GeneratedStream, new(topics.BytesCodec), u.generated),
-		goka.Output(IncrementsStream, new(incrementCodec)),
+		goka.Output(IncrementSetsStream, new(incrementSetCodec)),
 		goka.Output(RecordedStream, new(topics.EnvelopeCodec)),
 		goka.Persist(new(userRowCodec)),
 	}
@@ -56,8 +56,9 @@ func row(ctx goka.Context) *UserRow {
 // batch.
 func (u *users) record(ctx goka.Context, r *UserRow, b *Batch, env *topics.Envelope) (Effects, error) {
 	eff := r.Profile.Apply(b, u.cfg)
-	for i := range eff.Increments {
-		ctx.Emit(IncrementsStream, eff.Increments[i].ProductID, &eff.Increments[i])
+	if len(eff.Increments) > 0 {
+		// One record for all of them: the combiner routes them by product.
+		ctx.Emit(IncrementSetsStream, ctx.Key(), eff.Increments)
 	}
 	if len(eff.Interactions) > 0 {
 		rec := Batch{UserID: b.UserID, OccurredAt: b.OccurredAt, Items: eff.Interactions, OrderID: b.OrderID}
