@@ -24,7 +24,13 @@ import (
 // the end of a new format version, never in the middle of this one.
 
 // rowFormat begins every binary card row (a JSON row begins with '{').
-const rowFormat byte = 0x01
+// Format 0x02 stores the command ledger's entries in the shared form of
+// processors/command (AppendEntry); rows of format 0x01, whose entries
+// have the form readEntryV1 reads, still decode.
+const (
+	rowFormat   byte = 0x02
+	rowFormatV1 byte = 0x01
+)
 
 // Flags of a row, of a card, and of a remembered result.
 const (
@@ -36,6 +42,7 @@ const (
 	cardCheckpoint
 )
 
+// Flags of a remembered result in a 0x01 row.
 const (
 	resultOK = 1 << iota
 	resultReplayed
@@ -99,11 +106,8 @@ func encodeRow(b []byte, st *CardState) ([]byte, error) {
 		}
 	}
 	b = binrow.AppendUvarint(b, uint64(len(st.Commands.Entries)))
-	for _, e := range st.Commands.Entries {
-		var err error
-		if b, err = appendEntry(b, e); err != nil {
-			return nil, err
-		}
+	for i := range st.Commands.Entries {
+		b = command.AppendEntry(b, &st.Commands.Entries[i])
 	}
 	return b, nil
 }
@@ -190,59 +194,6 @@ func appendCard(b []byte, c *Card) ([]byte, error) {
 	return binrow.AppendVarint(b, c.Seq), nil
 }
 
-// appendError stores a typed error as its JSON (empty: none); its details
-// are any JSON value, rare and small.
-func appendError(b []byte, e *topics.Error) ([]byte, error) {
-	if e == nil {
-		return binrow.AppendBytes(b, nil), nil
-	}
-	raw, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("giftcards: encoding a stored error: %w", err)
-	}
-	return binrow.AppendBytes(b, raw), nil
-}
-
-func appendEntry(b []byte, e command.Entry) ([]byte, error) {
-	b = binrow.AppendID(b, e.ID)
-	b = binrow.AppendID(b, e.Digest)
-	r := e.Result
-	if r == nil {
-		return binrow.AppendBool(b, false), nil
-	}
-	b = binrow.AppendBool(b, true)
-	var flags uint64
-	if r.OK {
-		flags |= resultOK
-	}
-	if r.Replayed {
-		flags |= resultReplayed
-	}
-	if r.Pending {
-		flags |= resultPending
-	}
-	if r.Error != nil {
-		flags |= resultError
-	}
-	if r.CommandID == e.ID {
-		flags |= resultSameID
-	}
-	b = binrow.AppendUvarint(b, flags)
-	if flags&resultSameID == 0 {
-		b = binrow.AppendID(b, r.CommandID)
-	}
-	b = binrow.AppendID(b, r.EnvelopeID)
-	b = binrow.AppendString(b, r.Type)
-	b = binrow.AppendBytes(b, r.Result)
-	if r.Error != nil {
-		var err error
-		if b, err = appendError(b, r.Error); err != nil {
-			return nil, err
-		}
-	}
-	return binrow.AppendTime(b, r.CompletedAt), nil
-}
-
 // The values of the row's enumerations, read without allocating.
 var (
 	statusNames         = []string{string(StatusActive), string(StatusPartiallyRedeemed), string(StatusFullyRedeemed), string(StatusExpired), string(StatusVoided)}
@@ -252,9 +203,14 @@ var (
 	commonCurrencies    = []string{"USD", "EUR", "GBP", "JPY", "CAD", "AUD"}
 )
 
+// commandTypes are the result types a card's ledger holds, read without
+// allocating.
+var commandTypes = []string{TypeRedeem, TypeCreate, TypeRefund, TypeTransfer, TypeVoid, TypeAuthorize, TypeCapture,
+	TypeRelease, TypeTransferCredit}
+
 // decodeRow reads a card row in any stored form.
 func decodeRow(data []byte) (*CardState, error) {
-	if len(data) == 0 || data[0] != rowFormat {
+	if len(data) == 0 || (data[0] != rowFormat && data[0] != rowFormatV1) {
 		var st CardState
 		if err := json.Unmarshal(data, &st); err != nil {
 			return nil, fmt.Errorf("giftcards: decoding a card row: %w", err)
@@ -269,7 +225,11 @@ func decodeRow(data []byte) (*CardState, error) {
 	if n := r.Count(4); n > 0 {
 		st.Commands.Entries = make([]command.Entry, n)
 		for i := range st.Commands.Entries {
-			st.Commands.Entries[i] = readEntry(r)
+			if data[0] == rowFormatV1 {
+				st.Commands.Entries[i] = readEntryV1(r)
+			} else {
+				command.ReadEntry(r, &st.Commands.Entries[i], commandTypes...)
+			}
 		}
 	}
 	if err := r.Done(); err != nil {
@@ -339,6 +299,19 @@ func readCard(r *binrow.Reader) *Card {
 	return c
 }
 
+// appendError stores a typed error (a transfer's) as its JSON (empty:
+// none); its details are any JSON value, rare and small.
+func appendError(b []byte, e *topics.Error) ([]byte, error) {
+	if e == nil {
+		return binrow.AppendBytes(b, nil), nil
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("giftcards: encoding a stored error: %w", err)
+	}
+	return binrow.AppendBytes(b, raw), nil
+}
+
 func readError(r *binrow.Reader) *topics.Error {
 	raw := r.Bytes()
 	if len(raw) == 0 || r.Err() != nil {
@@ -352,7 +325,8 @@ func readError(r *binrow.Reader) *topics.Error {
 	return &e
 }
 
-func readEntry(r *binrow.Reader) command.Entry {
+// readEntryV1 reads a ledger entry of a 0x01 row.
+func readEntryV1(r *binrow.Reader) command.Entry {
 	e := command.Entry{ID: r.ID(), Digest: r.ID()}
 	if !r.Bool() {
 		return e
@@ -365,7 +339,7 @@ func readEntry(r *binrow.Reader) command.Entry {
 		res.CommandID = r.ID()
 	}
 	res.EnvelopeID = r.ID()
-	res.Type = r.Intern(TypeRedeem, TypeCreate, TypeRefund, TypeTransfer, TypeVoid, TypeAuthorize, TypeCapture, TypeRelease, TypeTransferCredit)
+	res.Type = r.Intern(commandTypes...)
 	res.Result = cloneRaw(r.Bytes())
 	if flags&resultError != 0 {
 		res.Error = readError(r)

@@ -1,9 +1,12 @@
 package giftcards
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,6 +166,32 @@ func requireSameValue(t *testing.T, want, got reflect.Value, path string) {
 
 // A row earlier versions stored as JSON decodes to the same state as its
 // binary form, and is rewritten in the binary form.
+// TestRowCodecReadsFormat1Rows: rows written before the ledger entries
+// took processors/command's form (format 0x01; testdata has fullRow as
+// the version of 2026-12-01 09:00 wrote it) read back as they were, and
+// are rewritten in the current form.
+func TestRowCodecReadsFormat1Rows(t *testing.T) {
+	hexRow, err := os.ReadFile("testdata/card-row-v1.hex")
+	require.NoError(t, err)
+	old, err := hex.DecodeString(strings.TrimSpace(string(hexRow)))
+	require.NoError(t, err)
+	require.Equal(t, rowFormatV1, old[0])
+	v, err := rowCodec{}.Decode(old)
+	require.NoError(t, err)
+	requireSameValue(t, reflect.ValueOf(fullRow(t)), reflect.ValueOf(v), "CardState")
+
+	now, err := rowCodec{}.Encode(v)
+	require.NoError(t, err)
+	require.Equal(t, rowFormat, now[0])
+	again, err := rowCodec{}.Decode(now)
+	require.NoError(t, err)
+	requireSameValue(t, reflect.ValueOf(v), reflect.ValueOf(again), "CardState")
+	for n := 1; n < len(old); n++ {
+		_, err := rowCodec{}.Decode(old[:n])
+		require.Error(t, err, "a 0x01 row truncated to %d of %d bytes", n, len(old))
+	}
+}
+
 func TestRowCodecReadsJSONRows(t *testing.T) {
 	c := newCard(t, "50.00", "USD")
 	for range 3 {
