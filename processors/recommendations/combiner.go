@@ -26,9 +26,12 @@ import (
 // Exactly-once counting: the combiner commits its offsets only after every
 // record of the window is acknowledged, so a crash between the two
 // redelivers the window's sets to the next owner, which produces their
-// entries again. Every entry carries its set's partition and offset, and
+// entries again. Every entry carries its set's source position (the input
+// message the user processor recorded it from: IncrementSet.Source), and
 // the item processor skips an entry at or before the position its row
-// records for that partition (Item.Sources). Rebalances happen only
+// records for that source (Item.Sources): a set produced again by the
+// combiner, or emitted again by the user processor after a crash, is
+// counted once. Rebalances happen only
 // between windows (BlockRebalanceOnPoll): a partition changes owner with
 // nothing of it in flight.
 type Combiner struct {
@@ -213,23 +216,29 @@ func newCombineWindow() *combineWindow {
 	return &combineWindow{batches: make(map[string]*batchBuilder)}
 }
 
-// add splits the increment set r into the batches of its products; a set
-// that cannot be read becomes a dead letter, with none of its increments
+// add splits the increment set r into the batches of its products, each
+// entry with the set's source position (IncrementSet.Source; for a set
+// without one, SourceSetRecord and r's partition and offset); a set that
+// cannot be read becomes a dead letter, with none of its increments
 // batched.
 func (w *combineWindow) add(group string, r *kgo.Record) {
 	w.records++
-	if err := splitIncrementSet(r.Value, func(string, []byte) error { return nil }); err != nil {
+	pos, err := splitIncrementSet(r.Value, func(string, []byte) error { return nil })
+	if err != nil {
 		w.dead = append(w.dead, deadLetterRecord(group, r, err))
 		return
 	}
-	pos := IncrementPosition{Partition: r.Partition, Offset: r.Offset}
-	_ = splitIncrementSet(r.Value, func(product string, raw []byte) error {
+	if pos.Input == SourceSetRecord {
+		pos = SourcePosition{Input: SourceSetRecord, Partition: r.Partition, Offset: r.Offset}
+	}
+	_, _ = splitIncrementSet(r.Value, func(product string, raw []byte) error {
 		bb := w.batches[product]
 		if bb == nil {
 			bb = &batchBuilder{}
 			w.batches[product] = bb
 		}
-		bb.add(pos, raw)
+		bb.add(pos, bb.last == r, raw)
+		bb.last = r
 		w.entries++
 		return nil
 	})

@@ -49,15 +49,21 @@ func TestCombinerOptions(t *testing.T) {
 }
 
 // testSets returns n increment sets (records of topic in, keyed by
-// user) over 40 products and the items they make applied once each.
-func testSets(t *testing.T, in string, n int, seed uint64) ([]*kgo.Record, map[string]*Item, int) {
+// user) over 40 products and the items they make applied once each. Each
+// set carries the source position the user processor would give it: an
+// interaction on the partition with the number of the one its record goes
+// to (the topics are co-partitioned), in order; every reemit-th set is
+// emitted again right after it (the user processor crashed with the set
+// produced, before its user row's write landed). entries counts the
+// increments of the n sets, copies the increments of the copies.
+func testSets(t *testing.T, in string, n, reemit int, seed uint64) (recs []*kgo.Record, want map[string]*Item, entries, copies int) {
 	t.Helper()
 	cfg, err := newConfig(nil)
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(seed, 2))
-	want := map[string]*Item{}
-	entries := 0
-	var recs []*kgo.Record
+	want = map[string]*Item{}
+	partitioner := topics.Partitioner().ForTopic(in)
+	next := map[int32]int64{} // per input partition: the next offset
 	for i := range n {
 		a, b := fmt.Sprint("p", rng.IntN(20)), fmt.Sprint("q", rng.IntN(20))
 		incs := []Increment{{ProductID: a, Weight: 1, At: t0, NewUser: true, With: []string{b}}, {ProductID: b, At: t0, With: []string{a}}}
@@ -67,12 +73,20 @@ func testSets(t *testing.T, in string, n int, seed uint64) ([]*kgo.Record, map[s
 			}
 			want[incs[j].ProductID].Apply(&incs[j], &cfg)
 		}
-		entries += len(incs)
-		raw, err := incrementSetCodec{}.Encode(incs)
+		r := &kgo.Record{Topic: in, Key: []byte(fmt.Sprint("u", i))}
+		p := int32(partitioner.Partition(r, kafkatest.Partitions))
+		r.Value, err = incrementSetCodec{}.Encode(&IncrementSet{Source: SourcePosition{Input: SourceInteractions, Partition: p, Offset: next[p]},
+			Increments: incs})
 		require.NoError(t, err)
-		recs = append(recs, &kgo.Record{Topic: in, Key: []byte(fmt.Sprint("u", i)), Value: raw})
+		next[p]++
+		recs = append(recs, r)
+		entries += len(incs)
+		if reemit > 0 && i%reemit == 0 {
+			recs = append(recs, &kgo.Record{Topic: in, Key: r.Key, Value: r.Value})
+			copies += len(incs)
+		}
 	}
-	return recs, want, entries
+	return recs, want, entries, copies
 }
 
 // foldBatches waits until group has committed every set of its input,
@@ -163,7 +177,8 @@ func runCombiner(t *testing.T, c *Combiner) (stop func()) {
 // topics of its own whose first window fails after its batches are
 // acknowledged and before its offsets are committed (as a crash there
 // would): it rejoins, batches the same sets again, and the item rows folded
-// from every batch delivered count each set once.
+// from every batch delivered count each set once, a set the user processor
+// emitted twice too.
 func TestIntegrationCombinerCrashBetweenProduceAndCommit(t *testing.T) {
 	t.Parallel()
 	group, in, out := cluster.Unique("combiner"), cluster.Unique("sets"), cluster.Unique("batches")
@@ -177,12 +192,13 @@ func TestIntegrationCombinerCrashBetweenProduceAndCommit(t *testing.T) {
 		}
 		return nil
 	}
-	recs, want, entries := testSets(t, in, 200, 1)
+	recs, want, entries, copies := testSets(t, in, 200, 7, 1)
+	require.NotZero(t, copies)
 	require.NoError(t, producer(t).ProduceSync(context.Background(), recs...).FirstErr())
 	defer runCombiner(t, c)()
 	rows, delivered, applied := foldBatches(t, group, out, func() bool { return commits.Load() >= 2 })
-	require.Greater(t, delivered, entries, "the first window was delivered again after the crash")
-	require.Equal(t, entries, applied)
+	require.Greater(t, delivered, entries+copies, "the first window was delivered again after the crash")
+	require.Equal(t, entries, applied, "every set once, none of the copies")
 	requireItems(t, want, rows)
 }
 
@@ -194,7 +210,7 @@ func TestIntegrationCombinerRebalances(t *testing.T) {
 	group, in, out := cluster.Unique("combiner"), cluster.Unique("sets"), cluster.Unique("batches")
 	cluster.CreateTopic(t, in, topics.Delete)
 	cluster.CreateTopic(t, out, topics.Delete)
-	recs, want, entries := testSets(t, in, 600, 3)
+	recs, want, entries, _ := testSets(t, in, 600, 0, 3)
 	send := func(recs []*kgo.Record) {
 		for i := 0; i < len(recs); i += 20 {
 			require.NoError(t, producer(t).ProduceSync(context.Background(), recs[i:min(i+20, len(recs))]...).FirstErr())
@@ -220,7 +236,7 @@ func TestIntegrationRedeliveredBatchAppliesOnce(t *testing.T) {
 	t.Parallel()
 	product, partner := cluster.Unique("p"), cluster.Unique("p")
 	entry := func(o int64) BatchEntry {
-		return BatchEntry{Source: IncrementPosition{Partition: 0, Offset: o},
+		return BatchEntry{Source: SourcePosition{Input: SourceInteractions, Partition: 0, Offset: o},
 			Increment: Increment{ProductID: product, Weight: 1, At: time.Now(), NewUser: true, With: []string{partner}}}
 	}
 	send := func(entries ...BatchEntry) {
@@ -240,7 +256,7 @@ func TestIntegrationRedeliveredBatchAppliesOnce(t *testing.T) {
 	require.Equal(t, int64(3), it.Users)
 	require.Equal(t, int64(3), it.Increments)
 	require.Equal(t, map[string]int64{partner: 3}, it.Co)
-	require.Equal(t, []IncrementPosition{{Partition: 0, Offset: 3}}, it.Sources)
+	require.Equal(t, []SourcePosition{{Input: SourceInteractions, Partition: 0, Offset: 3}}, it.Sources)
 }
 
 // TestIntegrationOneIncrementSetPerEvent checks what the user processor
@@ -251,24 +267,107 @@ func TestIntegrationOneIncrementSetPerEvent(t *testing.T) {
 	user, p1, p2 := cluster.Unique("u"), cluster.Unique("p"), cluster.Unique("p")
 	view(t, user, p1, time.Now())
 	view(t, user, p2, time.Now())
-	var sets [][]Increment
+	var sets []*IncrementSet
 	consume(t, topics.RecommendationsIncrementSets, func(r *kgo.Record) bool {
 		if string(r.Key) != user {
 			return false
 		}
 		v, err := incrementSetCodec{}.Decode(r.Value)
 		require.NoError(t, err)
-		sets = append(sets, v.([]Increment))
+		set := v.(*IncrementSet)
+		require.Equal(t, SourceInteractions, set.Source.Input, "the set of an interaction")
+		require.Equal(t, r.Partition, set.Source.Partition, "the interactions topic is co-partitioned with the sets topic")
+		sets = append(sets, set)
 		return len(sets) == 2
 	})
-	require.Len(t, sets[0], 1)
-	require.Equal(t, p1, sets[0][0].ProductID)
+	require.Less(t, sets[0].Source.Offset, sets[1].Source.Offset)
+	require.Len(t, sets[0].Increments, 1)
+	require.Equal(t, p1, sets[0].Increments[0].ProductID)
 	got := map[string][]string{}
-	for _, inc := range sets[1] {
+	for _, inc := range sets[1].Increments {
 		got[inc.ProductID] = inc.With
 	}
 	require.Equal(t, map[string][]string{p1: {p2}, p2: {p1}}, got)
 	waitItem(t, p1, func(it *Item) bool { return it.Co[p2] == 1 && len(it.Sources) == 1 })
+	it, err := svc.engine.store.Item(p1)
+	require.NoError(t, err)
+	require.Equal(t, []SourcePosition{sets[1].Source}, it.Sources, "the position of the interaction applied last")
+}
+
+// TestIntegrationUserProcessorCrashCountsOnce reproduces, for each input
+// of the user processor, a crash after a message's increment set was
+// produced and before its user row's write landed: goka hands the message
+// to the processor again, the row does not know the event, and the
+// processor emits the same set again (the same bytes, a new record on the
+// sets topic; here the test produces that copy). Every co-occurrence must
+// count once, and a set after the copy counts.
+func TestIntegrationUserProcessorCrashCountsOnce(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		input SourceInput
+		topic string
+		msg   func(t *testing.T, user, product string) *topics.Envelope
+	}{
+		{"an interaction", SourceInteractions, topics.RecommendationsInteractions, func(t *testing.T, user, product string) *topics.Envelope {
+			t.Helper()
+			env, err := topics.NewEnvelope(TypeInteraction, time.Now(), Batch{UserID: user, OccurredAt: time.Now(),
+				Items: []Interaction{{EventID: topics.NewID(), ProductID: product, Type: View}}})
+			require.NoError(t, err)
+			return env
+		}},
+		{"a record_interaction command", SourceCommands, topics.RecommendationsCommands, func(t *testing.T, user, product string) *topics.Envelope {
+			t.Helper()
+			return recordCmd(t, user, product, View, "")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			user, pa, pb, pc := cluster.Unique("u"), cluster.Unique("p"), cluster.Unique("p"), cluster.Unique("p")
+			// record produces the message on the user processor's input
+			// and returns the record of the set it emits for it.
+			record := func(product string) *kgo.Record {
+				raw, err := tc.msg(t, user, product).Encode()
+				require.NoError(t, err)
+				in, err := producer(t).ProduceSync(context.Background(), &kgo.Record{Topic: tc.topic, Key: []byte(user), Value: raw}).First()
+				require.NoError(t, err)
+				var set *kgo.Record
+				consume(t, topics.RecommendationsIncrementSets, func(r *kgo.Record) bool {
+					if string(r.Key) != user {
+						return false
+					}
+					v, err := incrementSetCodec{}.Decode(r.Value)
+					require.NoError(t, err)
+					if v.(*IncrementSet).Source == (SourcePosition{Input: tc.input, Partition: in.Partition, Offset: in.Offset}) {
+						set = r
+					}
+					return set != nil
+				})
+				return set
+			}
+			record(pa)
+			set := record(pb) // pb with pa, pa with pb
+			// The crash: the same set again, as the user processor emits
+			// it when it handles the message again.
+			copied, err := producer(t).ProduceSync(context.Background(), &kgo.Record{Topic: topics.RecommendationsIncrementSets,
+				Key: set.Key, Value: set.Value}).First()
+			require.NoError(t, err)
+			require.Equal(t, set.Partition, copied.Partition)
+			require.Greater(t, copied.Offset, set.Offset)
+			record(pc) // after the copy on the sets topic: pc with pb and pa, pa and pb with pc
+			// A product's entries reach its row in the order of the sets
+			// topic: with pc counted, the copy was read before.
+			waitItem(t, pa, func(it *Item) bool { return it.Co[pc] == 1 })
+			waitItem(t, pb, func(it *Item) bool { return it.Co[pc] == 1 })
+			for product, want := range map[string]map[string]int64{pa: {pb: 1, pc: 1}, pb: {pa: 1, pc: 1}} {
+				it, err := svc.engine.store.Item(product)
+				require.NoError(t, err)
+				require.Equal(t, want, it.Co, "%s counts each user once", product)
+				require.Equal(t, int64(1), it.Users)
+			}
+		})
+	}
 }
 
 func TestIntegrationBadSetsAndBatchesGoToTheDLQs(t *testing.T) {
@@ -278,7 +377,7 @@ func TestIntegrationBadSetsAndBatchesGoToTheDLQs(t *testing.T) {
 		value            []byte
 	}{
 		{"an increment set the combiner cannot read", topics.RecommendationsIncrementSets, topics.DLQ(topics.RecommendationsCombinerGroup),
-			[]byte{incrementSetFormat1, 2, 3, 1, 'c', 0}},
+			[]byte{incrementSetFormat1, 0, 2, 3, 1, 'c', 0}},
 		{"a batch that is not one", topics.RecommendationsIncrementBatches, topics.DLQ(string(ItemsGroup)), []byte(`{"product_id":"x"}`)},
 		{"a batch under another product's key", topics.RecommendationsIncrementBatches, topics.DLQ(string(ItemsGroup)),
 			func() []byte {
@@ -310,7 +409,7 @@ func TestIntegrationIncrementsOfEarlierVersionsAreApplied(t *testing.T) {
 	require.NoError(t, producer(t).ProduceSync(context.Background(), &kgo.Record{Topic: topics.RecommendationsIncrements,
 		Key: []byte(product), Value: raw}).FirstErr())
 	waitItem(t, product, func(it *Item) bool { return it.Users == 1 })
-	batch, err := incrementBatchCodec{}.Encode(&IncrementBatch{ProductID: product, Entries: []BatchEntry{{Source: IncrementPosition{Partition: 0, Offset: 0},
+	batch, err := incrementBatchCodec{}.Encode(&IncrementBatch{ProductID: product, Entries: []BatchEntry{{Source: SourcePosition{Input: SourceInteractions, Partition: 0, Offset: 0},
 		Increment: Increment{ProductID: product, At: time.Now(), NewUser: true, With: []string{partner}}}}})
 	require.NoError(t, err)
 	require.NoError(t, producer(t).ProduceSync(context.Background(), &kgo.Record{Topic: topics.RecommendationsIncrementBatches,
@@ -320,5 +419,5 @@ func TestIntegrationIncrementsOfEarlierVersionsAreApplied(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{partner: 2}, it.Co)
 	require.NotNil(t, it.Last, "the position on recommendations.increments")
-	require.Equal(t, []IncrementPosition{{Partition: 0, Offset: 0}}, it.Sources)
+	require.Equal(t, []SourcePosition{{Input: SourceInteractions, Partition: 0, Offset: 0}}, it.Sources)
 }

@@ -18,7 +18,9 @@ var (
 	CommandsStream     = goka.Stream(topics.RecommendationsCommands)
 	IncrementsStream   = goka.Stream(topics.RecommendationsIncrements)
 	// IncrementSetsStream carries the user processor's increments, one
-	// record per recorded batch, to the combiner.
+	// record per recorded batch (IncrementSet, with the position of the
+	// input message it came in), to the combiner; it is co-partitioned
+	// with InteractionsStream and CommandsStream.
 	IncrementSetsStream = goka.Stream(topics.RecommendationsIncrementSets)
 	// IncrementBatchesStream carries the combiner's batches to the item
 	// processor.

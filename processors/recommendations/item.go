@@ -100,14 +100,16 @@ type Item struct {
 	// increments applied outside the item processor). The item processor
 	// skips an increment at or before it: a redelivery.
 	Last *IncrementPosition `json:"last,omitempty"`
-	// Sources are, per partition of the increment sets topic, the
-	// position of the last increment set whose increment to this product
-	// was applied (through the combiner's batches), sorted by partition.
+	// Sources are, per source of increment sets (an input topic of the
+	// user processor and its partition: SourcePosition), the position of
+	// the last input message whose increment to this product was applied
+	// (through the combiner's batches), sorted by input then partition.
 	// The item processor skips a batch entry at or before the position of
-	// its partition: a redelivery (applyBatchRaw; the increments of one set
-	// to this product, consecutive entries with one position, are applied
-	// or skipped together).
-	Sources []IncrementPosition `json:"sources,omitempty"`
+	// its source: a set the combiner produced again after a restart, or
+	// one the user processor emitted again after a crash (applyBatchRaw;
+	// the increments of one set to this product are applied or skipped
+	// together).
+	Sources []SourcePosition `json:"sources,omitempty"`
 }
 
 // IncrementPosition is an increment's partition and offset on the
@@ -124,27 +126,76 @@ func (p *IncrementPosition) applied(pos *IncrementPosition) bool {
 	return p != nil && pos != nil && p.Partition == pos.Partition && pos.Offset <= p.Offset
 }
 
-// applied reports whether the increment set at pos was applied already
-// according to sources (sorted by partition): pos is at or before the
-// position of its partition.
-func sourceApplied(sources []IncrementPosition, pos IncrementPosition) bool {
+// SourceInput names the input an increment set's position is on: the
+// topic of the message the user processor recorded the set's increments
+// from. The numbers are part of the increment set, increment batch and
+// itemFormat5 encodings: never renumber one.
+type SourceInput uint8
+
+// The sources of increment sets.
+const (
+	// SourceSetRecord: the set carries no input position (a set encoded
+	// without one, by a tool or a test; the user processor gives every set
+	// it emits its input's). The combiner gives its entries the set
+	// record's own partition and offset on IncrementSetsStream: that tells
+	// the combiner's redeliveries apart, not a set emitted twice.
+	SourceSetRecord SourceInput = 0
+	// SourceInteractions is InteractionsStream (recommendations.interactions).
+	SourceInteractions SourceInput = 1
+	// SourceCommands is CommandsStream (recommendations.commands:
+	// record_interaction).
+	SourceCommands SourceInput = 2
+	// maxSourceInput is the greatest SourceInput; a set, batch or row
+	// naming a greater one is malformed.
+	maxSourceInput = SourceCommands
+)
+
+// SourcePosition is where an increment set came from: the partition and
+// offset of the message the user processor recorded its increments from
+// on the input Input (for SourceSetRecord: the set record's own partition
+// and offset on IncrementSetsStream). The user processor handles an input
+// partition's messages in offset order and emits their sets, keyed by
+// user, to the one partition of IncrementSetsStream with that number (the
+// topics are co-partitioned), in that order; a message handled again after
+// a crash yields its set again with the same position.
+type SourcePosition struct {
+	Input     SourceInput `json:"input"`
+	Partition int32       `json:"partition"`
+	Offset    int64       `json:"offset"`
+}
+
+// source reports whether p and q are positions on the same source (input
+// and partition).
+func (p SourcePosition) source(q SourcePosition) bool {
+	return p.Input == q.Input && p.Partition == q.Partition
+}
+
+// sourceBefore orders sources by input, then partition.
+func sourceBefore(p, q SourcePosition) bool {
+	return p.Input < q.Input || (p.Input == q.Input && p.Partition < q.Partition)
+}
+
+// sourceApplied reports whether the increment set at pos was applied
+// already according to sources (sorted by source): pos is at or before
+// the position of its source.
+func sourceApplied(sources []SourcePosition, pos SourcePosition) bool {
 	for _, s := range sources {
-		if s.Partition == pos.Partition {
+		if s.source(pos) {
 			return pos.Offset <= s.Offset
 		}
 	}
 	return false
 }
 
-// advanceSource returns sources with the position of pos's partition set
-// to pos (inserted in partition order when absent).
-func advanceSource(sources []IncrementPosition, pos IncrementPosition) []IncrementPosition {
+// advanceSource returns sources with the position of pos's source set to
+// pos (inserted in order when absent).
+func advanceSource(sources []SourcePosition, pos SourcePosition) []SourcePosition {
 	for i, s := range sources {
-		if s.Partition == pos.Partition {
+		if s.source(pos) {
 			sources[i] = pos
 			return sources
 		}
-		if s.Partition > pos.Partition {
+		if sourceBefore(pos, s) {
 			return slices.Insert(sources, i, pos)
 		}
 	}

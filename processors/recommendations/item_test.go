@@ -74,7 +74,9 @@ func TestItemCodec(t *testing.T) {
 		{"with the positions of increment sets", func() *Item {
 			it := *full
 			it.Last = &IncrementPosition{Partition: 1, Offset: 5}
-			it.Sources = []IncrementPosition{{Partition: 0, Offset: 0}, {Partition: 2, Offset: 1 << 40}, {Partition: 200, Offset: 7}}
+			it.Sources = []SourcePosition{{Input: SourceSetRecord, Partition: 3, Offset: 9}, {Input: SourceInteractions, Partition: 0, Offset: 0},
+				{Input: SourceInteractions, Partition: 2, Offset: 1 << 40}, {Input: SourceInteractions, Partition: 200, Offset: 7},
+				{Input: SourceCommands, Partition: 0, Offset: 3}}
 			return &it
 		}()},
 		{"new item without counts or popularity", &Item{ProductID: "p9"}},

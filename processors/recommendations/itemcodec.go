@@ -40,10 +40,12 @@ import (
 // increment does not touch, without reading its entries.
 //
 // itemFormat5 (written since 2026-12-01, with the combiner) is itemFormat4
-// with, after the position of the last increment, the positions of the
-// increment sets applied through the combiner's batches (Item.Sources): a
-// uvarint count, then per position, in increasing partition order, the
-// partition (uvarint) and offset (varint).
+// with, after the position of the last increment, the source positions of
+// the increment sets applied through the combiner's batches (Item.Sources):
+// a uvarint count, then per position, in increasing order of input then
+// partition, the input (uvarint SourceInput), partition (uvarint) and
+// offset (varint). (Before it was released, on 2026-12-01, the positions
+// were the sets' partitions and offsets, without an input.)
 type itemCodec struct{}
 
 // itemFormat1 to itemFormat5 are the first byte of a binary item row; a

@@ -65,7 +65,7 @@ type itemHeader struct {
 	popularity Affinity
 	increments int64
 	last       *IncrementPosition
-	sources    []IncrementPosition
+	sources    []SourcePosition
 }
 
 // apply counts inc in the header: everything an increment changes but the
@@ -106,20 +106,19 @@ func (h *itemHeader) read(r *itemReader, format byte) {
 	}
 	if format >= itemFormat5 {
 		n := r.uvarint()
-		if n > uint64(len(r.b))/2 { // a position takes at least two bytes
+		if n > uint64(len(r.b))/3 { // a position takes at least three bytes
 			r.fail()
 			return
 		}
 		if n > 0 {
-			h.sources = make([]IncrementPosition, n)
+			h.sources = make([]SourcePosition, n)
 		}
 		for i := range h.sources {
-			p := r.uvarint()
-			if p > math.MaxInt32 || (i > 0 && int32(p) <= h.sources[i-1].Partition) {
+			h.sources[i] = r.sourcePosition()
+			if r.err != nil || (i > 0 && !sourceBefore(h.sources[i-1], h.sources[i])) {
 				r.fail()
 				return
 			}
-			h.sources[i] = IncrementPosition{Partition: int32(p), Offset: r.varint()}
 		}
 	}
 }
@@ -147,8 +146,7 @@ func (h *itemHeader) append(b []byte) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(h.sources)))
 	for _, s := range h.sources {
-		b = binary.AppendUvarint(b, uint64(s.Partition))
-		b = binary.AppendVarint(b, s.Offset)
+		b = appendSourcePosition(b, s)
 	}
 	return b
 }
@@ -188,11 +186,12 @@ func applyRaw(row []byte, inc *Increment, pos *IncrementPosition, cfg *config) (
 
 // applyBatchRaw returns row with the entries of batch that it has not
 // applied yet (their increment set is after the position the row records
-// for its partition: Item.Sources) applied together (Item.ApplyAll), and
-// how many it applied; with none it returns row itself. Consecutive entries
-// with the same position come from one set (the combiner appends a set's
-// increments to a product's batch one after the other): they are applied
-// or skipped together.
+// for its source: Item.Sources) applied together (Item.ApplyAll), and how
+// many it applied; with none it returns row itself. An entry that
+// continues its set (BatchEntry.Continues: a further increment of the
+// previous entry's set record) is applied or skipped with that entry; a
+// set emitted again has the position of the first, and is skipped even
+// right after it in one batch.
 func applyBatchRaw(row []byte, batch *IncrementBatch, cfg *config) (_ []byte, applied int, _ error) {
 	h, rest, err := readRow(row)
 	if err != nil {
@@ -201,15 +200,17 @@ func applyBatchRaw(row []byte, batch *IncrementBatch, cfg *config) (_ []byte, ap
 	var buf [16]*Increment
 	incs := buf[:0]
 	nWith, nBasket := 0, 0
-	var accepted *IncrementPosition // the position of the entry applied last
+	skip := false // whether the set of the entry is skipped
 	for i := range batch.Entries {
 		e := &batch.Entries[i]
-		if sourceApplied(h.sources, e.Source) && (accepted == nil || *accepted != e.Source) {
-			accepted = nil
+		if i == 0 || !e.Continues {
+			if skip = sourceApplied(h.sources, e.Source); !skip {
+				h.sources = advanceSource(h.sources, e.Source)
+			}
+		}
+		if skip {
 			continue
 		}
-		accepted = &e.Source
-		h.sources = advanceSource(h.sources, e.Source)
 		incs = append(incs, &e.Increment)
 		nWith += len(e.Increment.With)
 		nBasket += len(e.Increment.Basket)
@@ -255,7 +256,7 @@ func rewriteRow(h *itemHeader, rest []byte, rowLen int, with, basket []string, c
 	}
 	limit := cfg.candidates + cfg.candidates/trimSlack
 	out := make([]byte, 0, rowLen+2*binary.MaxVarintLen64+2*sectionGap+64+len(h.productID)+(len(with)+len(basket))*24+
-		len(h.sources)*(2*binary.MaxVarintLen32))
+		len(h.sources)*(1+2*binary.MaxVarintLen32))
 	out = h.append(out)
 	var ok bool
 	if out, rest, ok = rewriteSection(out, rest, with, h.productID, cfg.candidates, limit); !ok {

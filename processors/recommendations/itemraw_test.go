@@ -179,7 +179,7 @@ func TestRawItemCodec(t *testing.T) {
 	})
 	t.Run("a corrupted row is an error or a row, never a panic", func(t *testing.T) {
 		raw, err := itemCodec{}.Encode(&Item{ProductID: "p1", Co: map[string]int64{"p2": 3, "p3": 1, "p30": 2, "q": 1}, Bought: map[string]int64{"p2": 1},
-			Sources: []IncrementPosition{{Partition: 0, Offset: 5}, {Partition: 2, Offset: 300}}})
+			Sources: []SourcePosition{{Input: SourceInteractions, Partition: 0, Offset: 5}, {Input: SourceCommands, Partition: 2, Offset: 300}}})
 		require.NoError(t, err)
 		small, err := newConfig([]Option{WithCandidates(2), WithNeighbours(1), WithSeeds(1)}) // trims every row
 		require.NoError(t, err)
@@ -192,8 +192,8 @@ func TestRawItemCodec(t *testing.T) {
 			for _, inc := range []*Increment{inc, {ProductID: "p1", With: []string{"p0", "p25", "p4", "z"}, Basket: []string{"p3"}}} {
 				require.NotPanics(t, func() { _, _, _ = applyRaw(bad, inc, nil, &cfg) }, "%x", bad)
 				require.NotPanics(t, func() { _, _, _ = applyRaw(bad, inc, nil, &small) }, "%x", bad)
-				batch := &IncrementBatch{ProductID: "p1", Entries: []BatchEntry{{Source: IncrementPosition{Partition: 1, Offset: 9}, Increment: *inc},
-					{Source: IncrementPosition{Partition: 0, Offset: 3}, Increment: *inc}}}
+				batch := &IncrementBatch{ProductID: "p1", Entries: []BatchEntry{{Source: SourcePosition{Input: SourceInteractions, Partition: 1, Offset: 9}, Increment: *inc},
+					{Source: SourcePosition{Input: SourceCommands, Partition: 0, Offset: 3}, Increment: *inc}}}
 				require.NotPanics(t, func() { _, _, _ = applyBatchRaw(bad, batch, &small) }, "%x", bad)
 			}
 		}

@@ -8,7 +8,8 @@ import (
 )
 
 // UsersGroup is the user processor, keyed by user: it records interactions
-// into the profile, emits co-occurrence increments keyed by product, answers
+// into the profile, emits their co-occurrence increments (one IncrementSet
+// per recorded batch, keyed by user, for the Combiner), answers
 // the record_interaction and invalidate_cache commands, and caches the lists
 // recommendations.generated announces.
 var UsersGroup goka.Group = topics.RecommendationsUsersGroup
@@ -58,7 +59,11 @@ func (u *users) record(ctx goka.Context, r *UserRow, b *Batch, env *topics.Envel
 	eff := r.Profile.Apply(b, u.cfg)
 	if len(eff.Increments) > 0 {
 		// One record for all of them: the combiner routes them by product.
-		ctx.Emit(IncrementSetsStream, ctx.Key(), eff.Increments)
+		// The set carries the position of the message handled, so that
+		// if the processor handles it again (it crashed after the set was
+		// produced, before the row's write landed: the row does not know
+		// the event) the item rows skip the set emitted again.
+		ctx.Emit(IncrementSetsStream, ctx.Key(), &IncrementSet{Source: inputPosition(ctx), Increments: eff.Increments})
 	}
 	if len(eff.Interactions) > 0 {
 		rec := Batch{UserID: b.UserID, OccurredAt: b.OccurredAt, Items: eff.Interactions, OrderID: b.OrderID}
@@ -74,6 +79,22 @@ func (u *users) record(ctx goka.Context, r *UserRow, b *Batch, env *topics.Envel
 		ctx.Emit(RecordedStream, b.UserID, out)
 	}
 	return eff, nil
+}
+
+// inputPosition is the position of the message ctx handles: on
+// InteractionsStream or CommandsStream, the inputs whose messages emit
+// increment sets; on another input, SourceSetRecord (none).
+func inputPosition(ctx goka.Context) SourcePosition {
+	var in SourceInput
+	switch ctx.Topic() {
+	case InteractionsStream:
+		in = SourceInteractions
+	case CommandsStream:
+		in = SourceCommands
+	default:
+		return SourcePosition{}
+	}
+	return SourcePosition{Input: in, Partition: ctx.Partition(), Offset: ctx.Offset()}
 }
 
 func (u *users) interaction(ctx goka.Context, msg any) {
