@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/topics"
@@ -34,6 +35,12 @@ import (
 // counted once. Rebalances happen only
 // between windows (BlockRebalanceOnPoll): a partition changes owner with
 // nothing of it in flight.
+//
+// The skip needs a product's entries of one source in offset order, which
+// holds when IncrementSetsStream has the partition count of the user
+// processor's inputs that emit sets (InteractionsStream, CommandsStream):
+// the combiner checks it each time it joins its group, and stops
+// (ErrNotCopartitioned) when it does not hold.
 type Combiner struct {
 	clients *topics.Clients
 	cfg     config
@@ -44,7 +51,16 @@ type Combiner struct {
 	group, in, out string
 	retry          time.Duration
 	beforeCommit   func() error
+	// sources are the topics in must be co-partitioned with.
+	sources []string
 }
+
+// ErrNotCopartitioned is returned by Combiner.Run (and so Service.Run)
+// when the increment sets topic has another partition count than an input
+// of the user processor that emits sets: the sets of one input partition
+// would reach an item through several combiner partitions, out of order,
+// and the item rows could skip sets they never applied.
+var ErrNotCopartitioned = errors.New("recommendations: the increment sets topic is not co-partitioned with the user processor's inputs")
 
 // NewCombiner builds the combiner; of the options it uses
 // WithCombineWindow, WithCombineMaxEntries and WithLogger.
@@ -57,18 +73,23 @@ func NewCombiner(clients *topics.Clients, opts ...Option) (*Combiner, error) {
 		return nil, ErrMissingDependency
 	}
 	return &Combiner{clients: clients, cfg: cfg, group: topics.RecommendationsCombinerGroup,
-		in: topics.RecommendationsIncrementSets, out: topics.RecommendationsIncrementBatches, retry: time.Second}, nil
+		in: topics.RecommendationsIncrementSets, out: topics.RecommendationsIncrementBatches, retry: time.Second,
+		sources: []string{topics.RecommendationsInteractions, topics.RecommendationsCommands}}, nil
 }
 
 // Run combines until ctx is done. After a failure (the broker, a produce,
 // a commit) it leaves the group and joins it again: what it had not
 // committed is consumed again, and the item processor skips what it
-// applied already.
+// applied already. It returns ErrNotCopartitioned (wrapped) when the
+// topics are not co-partitioned, having consumed nothing.
 func (c *Combiner) Run(ctx context.Context) error {
 	for {
 		err := c.consume(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrNotCopartitioned) {
+			return err
 		}
 		combinerFailures.Inc()
 		c.cfg.logger.Warn("recommendations: combiner stopped; rejoining", "err", err, "after", c.retry)
@@ -93,6 +114,9 @@ func (c *Combiner) consume(ctx context.Context) error {
 		return err
 	}
 	defer cl.CloseAllowingRebalance()
+	if err := c.checkCopartitioned(ctx, cl); err != nil {
+		return err
+	}
 	w := newCombineWindow()
 	for {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
@@ -131,6 +155,26 @@ func (c *Combiner) consume(ctx context.Context) error {
 			cl.AllowRebalance()
 		}
 	}
+}
+
+// checkCopartitioned returns ErrNotCopartitioned (wrapped) when c.in has
+// another partition count than one of c.sources, or the error of listing
+// them.
+func (c *Combiner) checkCopartitioned(ctx context.Context, cl *kgo.Client) error {
+	details, err := kadm.NewClient(cl).ListTopics(ctx, append([]string{c.in}, c.sources...)...)
+	if err != nil {
+		return fmt.Errorf("listing the topics to combine: %w", err)
+	}
+	if err := details.Error(); err != nil {
+		return fmt.Errorf("listing the topics to combine: %w", err)
+	}
+	want := len(details[c.in].Partitions)
+	for _, s := range c.sources {
+		if n := len(details[s].Partitions); n != want {
+			return fmt.Errorf("%w: %s has %d partitions, %s %d", ErrNotCopartitioned, c.in, want, s, n)
+		}
+	}
+	return nil
 }
 
 // flush produces the window's batches and dead letters, waits until the

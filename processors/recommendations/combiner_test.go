@@ -421,3 +421,30 @@ func TestIntegrationIncrementsOfEarlierVersionsAreApplied(t *testing.T) {
 	require.NotNil(t, it.Last, "the position on recommendations.increments")
 	require.Equal(t, []SourcePosition{{Input: SourceInteractions, Partition: 0, Offset: 0}}, it.Sources)
 }
+
+// TestIntegrationCombinerRefusesSetsNotCopartitioned runs a combiner on a
+// sets topic whose partition count differs from the user processor's
+// inputs': it stops with ErrNotCopartitioned, consuming nothing.
+func TestIntegrationCombinerRefusesSetsNotCopartitioned(t *testing.T) {
+	t.Parallel()
+	for _, partitions := range []int32{kafkatest.Partitions / 2, kafkatest.Partitions * 2} {
+		t.Run(fmt.Sprint(partitions, " partitions"), func(t *testing.T) {
+			t.Parallel()
+			group, in, out := cluster.Unique("combiner"), cluster.Unique("sets"), cluster.Unique("batches")
+			resp, err := cluster.Admin.CreateTopic(context.Background(), partitions, 1, nil, in)
+			require.NoError(t, err)
+			require.NoError(t, resp.Err)
+			cluster.CreateTopic(t, out, topics.Delete)
+			recs, _, _, _ := testSets(t, in, 10, 0, 4)
+			require.NoError(t, producer(t).ProduceSync(context.Background(), recs...).FirstErr())
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err = testCombiner(t, group, in, out).Run(ctx)
+			require.ErrorIs(t, err, ErrNotCopartitioned)
+			require.NoError(t, ctx.Err(), "it stopped by itself")
+			ends, err := cluster.Admin.ListEndOffsets(context.Background(), out)
+			require.NoError(t, err)
+			ends.Each(func(o kadm.ListedOffset) { require.Zero(t, o.Offset, "no batch produced") })
+		})
+	}
+}
