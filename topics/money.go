@@ -73,25 +73,41 @@ func ParseAmount(s string) (decimal.Decimal, error) {
 	return d, nil
 }
 
-// String renders "12.34 USD" with the currency's minor units.
+// String renders "12.34 USD" with the currency's minor units
+// (AmountString).
 func (m Money) String() string {
-	if u, err := MinorUnits(m.Currency); err == nil {
-		return m.Amount.StringFixed(u) + " " + m.Currency
+	return AmountString(m.Amount, m.Currency) + " " + m.Currency
+}
+
+// AmountString renders d with exactly the minor units of currency ("5.00",
+// "500", "1.250") — unless that would round it, or the currency is not
+// known: then as precise as d is ("5.001"). An amount more precise than its
+// currency is invalid, and rendering must leave that to the validation
+// that refuses it rather than round it on the way (a command that crosses
+// Kafka is rendered before a processor validates it).
+func AmountString(d decimal.Decimal, currency string) string {
+	u, err := MinorUnits(currency)
+	if err != nil {
+		return d.String()
 	}
-	return m.Amount.String() + " " + m.Currency
+	return AmountStringUnits(d, u)
+}
+
+// AmountStringUnits is AmountString for a currency of units minor units.
+func AmountStringUnits(d decimal.Decimal, units int32) string {
+	if d.Exponent() >= -units || d.Equal(d.Round(units)) {
+		return d.StringFixed(units)
+	}
+	return d.String()
 }
 
 // MarshalJSON renders the amount with exactly the currency's minor units
-// ("5.00", "500", "1.250"). Every event and result carries amounts, so the
-// common case (a currency code of letters and digits) is appended directly;
-// the output is byte for byte what encoding/json makes of the two fields.
+// ("5.00", "500", "1.250"; AmountString: an amount more precise than that
+// as it is). Every event and result carries amounts, so the common case (a
+// currency code of letters and digits) is appended directly; the output is
+// byte for byte what encoding/json makes of the two fields.
 func (m Money) MarshalJSON() ([]byte, error) {
-	var amount string
-	if u, err := MinorUnits(m.Currency); err == nil {
-		amount = m.Amount.StringFixed(u)
-	} else {
-		amount = m.Amount.String()
-	}
+	amount := AmountString(m.Amount, m.Currency)
 	if !plainJSONString(m.Currency) {
 		return json.Marshal(struct {
 			Amount   string `json:"amount"`

@@ -76,6 +76,12 @@ func TestMoneyJSON(t *testing.T) {
 			{"5", "USD", `{"amount":"5.00","currency":"USD"}`},
 			{"500", "JPY", `{"amount":"500","currency":"JPY"}`},
 			{"1.25", "KWD", `{"amount":"1.250","currency":"KWD"}`},
+			{"5.000", "USD", `{"amount":"5.00","currency":"USD"}`},
+			// more precise than the currency: never rounded on the way (a
+			// processor's validation refuses it)
+			{"5.001", "USD", `{"amount":"5.001","currency":"USD"}`},
+			{"1.5", "JPY", `{"amount":"1.5","currency":"JPY"}`},
+			{"-0.0049", "EUR", `{"amount":"-0.0049","currency":"EUR"}`},
 		} {
 			b, err := json.Marshal(topics.Money{Amount: decimal.RequireFromString(tc.amount), Currency: tc.currency})
 			require.NoError(t, err)
@@ -90,14 +96,10 @@ func TestMoneyJSON(t *testing.T) {
 			m := topics.Money{Amount: decimal.RequireFromString(tc.amount), Currency: tc.currency}
 			got, err := m.MarshalJSON()
 			require.NoError(t, err)
-			amount := m.Amount.String()
-			if u, err := topics.MinorUnits(m.Currency); err == nil {
-				amount = m.Amount.StringFixed(u)
-			}
 			want, err := json.Marshal(struct {
 				Amount   string `json:"amount"`
 				Currency string `json:"currency"`
-			}{amount, m.Currency})
+			}{topics.AmountString(m.Amount, m.Currency), m.Currency})
 			require.NoError(t, err)
 			require.Equal(t, string(want), string(got), "%s %q", tc.amount, tc.currency)
 		}
@@ -120,6 +122,25 @@ func TestMoneyJSON(t *testing.T) {
 			require.ErrorIs(t, err, topics.ErrInvalidAmount, a)
 		}
 	})
+}
+
+func TestAmountString(t *testing.T) {
+	for _, tc := range []struct{ amount, currency, want string }{
+		{"5", "USD", "5.00"},
+		{"5.1", "USD", "5.10"},
+		{"5.100", "USD", "5.10"},
+		{"5.101", "USD", "5.101"},
+		{"-12.5", "EUR", "-12.50"},
+		{"500", "JPY", "500"},
+		{"500.0", "JPY", "500"},
+		{"500.5", "JPY", "500.5"},
+		{"1.25", "KWD", "1.250"},
+		{"0", "USD", "0.00"},
+		{"1.5", "ZZZ", "1.5"}, // not a currency: as it is
+		{"1.50", "", "1.5"},
+	} {
+		require.Equal(t, tc.want, topics.AmountString(decimal.RequireFromString(tc.amount), tc.currency), "%s %s", tc.amount, tc.currency)
+	}
 }
 
 func TestParseAmountJSON(t *testing.T) {

@@ -168,6 +168,10 @@ func TestGiftCardsHTTPFlow(t *testing.T) {
 			{"unknown redemption", "/v1/gift-cards/refunds", `{"redemption_id":"nope"}`, 404, giftcards.CodeRedemptionNotFound},
 			{"over-refund", "/v1/gift-cards/refunds", fmt.Sprintf(`{"redemption_id":%q,"amount":"25.01"}`, rid), 422, giftcards.CodeRefundExceedsRedemption},
 			{"bad currency", "/v1/gift-cards", `{"amount":"5","currency":"ZZZ","purchaser_id":"u"}`, 422, topics.CodeUnsupportedCurrency},
+			// refused by the processor, not rounded to 5.00 on the way to it
+			{"create more precise than cents", "/v1/gift-cards", `{"amount":"5.001","currency":"USD","purchaser_id":"u"}`, 422, topics.CodeInvalidAmount},
+			{"redeem more precise than cents", "/v1/gift-cards/redeem", fmt.Sprintf(`{"code":%q,"order_id":"o","amount":"1.005"}`, code), 422, topics.CodeInvalidAmount},
+			{"refund more precise than cents", "/v1/gift-cards/refunds", fmt.Sprintf(`{"redemption_id":%q,"amount":"0.001"}`, rid), 422, topics.CodeInvalidAmount},
 			{"malformed body", "/v1/gift-cards/redeem", `{`, 400, topics.CodeInvalidRequest},
 		}
 		for _, tc := range cases {

@@ -16,14 +16,14 @@ import (
 // readers of either form decode the same amounts; unmarshalling uses the
 // default forms, whose field names these keep.
 
-// fixedAmounts returns a renderer of amounts in currency: StringFixed to
-// its minor units, or the plain decimal for a currency it does not know.
+// fixedAmounts returns a renderer of amounts in currency
+// (topics.AmountString: the minor units, never rounding).
 func fixedAmounts(currency string) func(decimal.Decimal) string {
 	units, err := topics.MinorUnits(currency)
 	if err != nil {
 		return decimal.Decimal.String
 	}
-	return func(d decimal.Decimal) string { return d.StringFixed(units) }
+	return func(d decimal.Decimal) string { return topics.AmountStringUnits(d, units) }
 }
 
 func fixedPtr(f func(decimal.Decimal) string, d *decimal.Decimal) *string {
@@ -44,7 +44,7 @@ func (b RefundBreakdown) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			out = append(out, d.String()...)
 		} else {
-			out = append(out, d.StringFixed(units)...)
+			out = append(out, topics.AmountStringUnits(d, units)...)
 		}
 		return append(out, '"')
 	}
@@ -187,7 +187,7 @@ func (it SummaryItem) MarshalJSON() ([]byte, error) {
 	if it.UnitRefund != nil {
 		out = append(out, `,"unit_refund":"`...)
 		if it.places1 > 0 {
-			out = append(out, it.UnitRefund.StringFixed(it.places1-1)...)
+			out = append(out, topics.AmountStringUnits(*it.UnitRefund, it.places1-1)...)
 		} else {
 			out = append(out, it.UnitRefund.String()...)
 		}

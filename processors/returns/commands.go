@@ -249,7 +249,7 @@ func (c Approve) apply(r *Return, m Meta) (Outcome, error) {
 	}
 	r.EstimatedRefund = &est
 	md := map[string]any{"refund_method": c.RefundMethod, "approver_id": approver,
-		"estimated_refund": est.TotalRefund.StringFixed(2)}
+		"estimated_refund": topics.AmountString(est.TotalRefund, est.Currency)}
 	if c.Notes != "" {
 		md["notes"] = c.Notes
 	}

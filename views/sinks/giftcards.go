@@ -125,11 +125,8 @@ func firstNonEmpty(ss ...string) string {
 }
 
 // amount renders d with its currency's minor units ("50.00" for USD, "5000"
-// for JPY), as the NUMERIC value of a money column.
+// for JPY), as the NUMERIC value of a money column; never rounded
+// (topics.AmountString).
 func amount(d decimal.Decimal, currency string) string {
-	units, err := topics.MinorUnits(currency)
-	if err != nil || d.Exponent() < -units {
-		return d.String() // never round money away: keep every digit
-	}
-	return d.StringFixed(units)
+	return topics.AmountString(d, currency)
 }
