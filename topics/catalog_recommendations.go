@@ -13,11 +13,13 @@ const (
 	RecommendationsIncrements = "recommendations.increments"
 	// RecommendationsIncrementSets holds, per interaction batch the user
 	// processor recorded, the co-occurrence increments it produced (one
-	// record for all the products it touches), keyed by user.
+	// record for all the products it touches) and the position of the input
+	// message it recorded them from, keyed by user. It must have the
+	// partition count of the user processor's inputs.
 	RecommendationsIncrementSets = "recommendations.increment_sets"
 	// RecommendationsIncrementBatches holds the combiner's batches: the
 	// increments to one product from the increment sets of a short window,
-	// each with its set's position, keyed by product.
+	// each with its set's source position, keyed by product.
 	RecommendationsIncrementBatches = "recommendations.increment_batches"
 	// RecommendationsCatalog holds product.updated re-keyed by product.
 	RecommendationsCatalog = "recommendations.catalog"
