@@ -484,14 +484,24 @@ func TestDirectCopyFallsBackForStoredRows(t *testing.T) {
 	s := f.sink(WithWorkers(1))
 	start(t, s)
 	st := s.states[testEvents]
+	// A step's records must reach the sink in one fetch, to be one batch:
+	// a producer sending as records come may send a step's first records
+	// on their own, and batches below copyThreshold never try the COPY.
+	// Flushed at once, a step is one record batch of one partition.
+	oneBatch := cluster.Producer(t, kgo.ManualFlushing())
 	batch := func(ids []string, firstValue int) {
 		t.Helper()
-		vals := make([][]byte, len(ids))
-		for i, id := range ids {
-			vals[i] = f.envelope(id, key, firstValue+i, int64(firstValue+i), nil)
-		}
 		before := s.Stats().Records.Load()
-		f.produce(key, vals...) // one key: one partition, one fetch
+		errs := make(chan error, len(ids))
+		for i, id := range ids {
+			v := f.envelope(id, key, firstValue+i, int64(firstValue+i), nil)
+			oneBatch.Produce(context.Background(), &kgo.Record{Topic: f.topic, Key: []byte(key), Value: v},
+				func(_ *kgo.Record, err error) { errs <- err })
+		}
+		require.NoError(t, oneBatch.Flush(context.Background()))
+		for range ids {
+			require.NoError(t, <-errs)
+		}
 		kafkatest.Eventually(t, 20*time.Second, func() bool { return s.Stats().Records.Load() == before+int64(len(ids)) })
 	}
 	newIDs := func(n int) []string {
