@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopstream/streams/processors/command"
 	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 )
@@ -20,6 +21,7 @@ type Service struct {
 	cfg    config
 	cards  *goka.Processor
 	others []*goka.Processor
+	visits command.VisitGate // expiry visits
 }
 
 // New builds the gift card processors on clients, with sb for their
@@ -58,11 +60,15 @@ func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service,
 // Run runs the processors and the expiry ticker until ctx is done or one
 // of them fails.
 func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
+	// The processors stop once ctx is done and an expiry visit in progress
+	// has finished (command.VisitGate).
+	pctx, stop := s.visits.Hold(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(pctx)
 	for _, p := range append([]*goka.Processor{s.cards}, s.others...) {
-		g.Go(func() error { return p.Run(ctx) })
+		g.Go(func() error { return p.Run(gctx) })
 	}
-	g.Go(func() error { return s.tick(ctx) })
+	g.Go(func() error { return s.tick(gctx) })
 	return g.Wait()
 }
 
@@ -80,6 +86,10 @@ func (s *Service) Ready() bool {
 // command, stamped at, to each card with an expiry or hold expiry due at
 // that time. The ticker calls it; tests call it with a chosen time.
 func (s *Service) ExpireDue(ctx context.Context, at time.Time) (int64, error) {
+	if !s.visits.Enter() {
+		return 0, command.ErrVisitsClosed
+	}
+	defer s.visits.Leave()
 	return s.cards.VisitAllWithStats(ctx, visitExpiry, at.UTC())
 }
 

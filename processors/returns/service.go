@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopstream/streams/processors/command"
 	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 )
@@ -134,6 +135,7 @@ type Service struct {
 	returnProc *goka.Processor
 	returns    *goka.View
 	orders     *goka.View
+	visits     command.VisitGate // saga timeout visits
 }
 
 // New builds the returns processors on clients, with procStorage for their
@@ -176,16 +178,20 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 // Run runs the processors, the views and the saga timeout ticker until ctx
 // is done or one fails.
 func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
+	// The processors stop once ctx is done and a saga timeout visit in
+	// progress has finished (command.VisitGate).
+	pctx, stop := s.visits.Hold(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(pctx)
 	for _, p := range s.procs {
-		g.Go(func() error { return p.Run(ctx) })
+		g.Go(func() error { return p.Run(gctx) })
 	}
 	for _, v := range []*goka.View{s.returns, s.orders} {
 		if v != nil {
-			g.Go(func() error { return v.Run(ctx) })
+			g.Go(func() error { return v.Run(gctx) })
 		}
 	}
-	g.Go(func() error { return s.tickTimeouts(ctx) })
+	g.Go(func() error { return s.tickTimeouts(gctx) })
 	return g.Wait()
 }
 

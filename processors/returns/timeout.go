@@ -8,6 +8,7 @@ import (
 
 	"github.com/lovoo/goka"
 
+	"github.com/shopstream/streams/processors/command"
 	"github.com/shopstream/streams/topics"
 )
 
@@ -126,6 +127,10 @@ func (s *Service) visitTimeouts(ctx goka.Context, meta any) {
 // with the wall clock; tests call it with a chosen time. It answers how
 // many returns it visited.
 func (s *Service) TimeOutDue(ctx context.Context, at time.Time) (int64, error) {
+	if !s.visits.Enter() {
+		return 0, command.ErrVisitsClosed
+	}
+	defer s.visits.Leave()
 	return s.returnProc.VisitAllWithStats(ctx, visitSagaTimeouts, at.UTC())
 }
 
