@@ -698,8 +698,23 @@ func TestIntegrationRestart(t *testing.T) {
 	t.Run("a duplicated payment reply pays nothing twice", func(t *testing.T) {
 		env, err := topics.NewEnvelope(returns.ReplyRefund, time.Now(), returns.Reply{RequestID: id + ":refund:2", ReturnID: id, OK: true, TransactionID: "dup"})
 		require.NoError(t, err)
-		require.NoError(t, commander.Produce(context.Background(), topics.ReturnsReplies, id, env))
-		requireCode(t, command(t, id, returns.TypeComplete, returns.Complete{}), returns.CodeInvalidState) // ordered after the reply
+		raw, err := env.Encode()
+		require.NoError(t, err)
+		rec, err := cluster.Producer(t).ProduceSync(context.Background(),
+			&kgo.Record{Topic: topics.ReturnsReplies, Key: []byte(id), Value: raw}).First()
+		require.NoError(t, err)
+		// The reply changes nothing, so wait until the return processor has
+		// committed past it (replies and commands are different topics: a
+		// command is not ordered after it).
+		kafkatest.Eventually(t, 30*time.Second, func() bool {
+			offs, err := cluster.Admin.FetchOffsets(context.Background(), topics.ReturnsReturnsGroup)
+			if err != nil {
+				return false
+			}
+			o, ok := offs.Lookup(topics.ReturnsReplies, rec.Partition)
+			return ok && o.At > rec.Offset
+		})
+		requireCode(t, command(t, id, returns.TypeComplete, returns.Complete{}), returns.CodeInvalidState)
 		r := waitStatus(t, id, returns.StateCompleted)
 		require.NotEqual(t, "dup", r.Saga.RefundTransactionID)
 		st, _ := sims.State(id)
