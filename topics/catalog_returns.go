@@ -29,7 +29,10 @@ const (
 	ReturnCompletedTopic = "return.completed"
 	ReturnRejectedTopic  = "return.rejected"
 	ReturnCancelledTopic = "return.cancelled"
-	InventoryRestocked   = "inventory.restocked"
+	// ReturnActionRequiredTopic carries return.action_required: a return
+	// parked for a person (refund_failed, requires_action).
+	ReturnActionRequiredTopic = "return.action_required"
+	InventoryRestocked        = "inventory.restocked"
 )
 
 // Goka groups of the returns domain.
@@ -71,7 +74,7 @@ func returnsTopics() []Topic {
 		byReturn(NotificationsSend, "notification.send (returns.NotificationRequest)", saga, sims),
 		byReturn(OrdersReplacements, "order.replacement_requested (returns.ReplacementOrderRequest)", saga, []string{"orders service"}),
 		event(ReturnInitiatedTopic), event(ReturnApprovedTopic), event(ReturnReceivedTopic),
-		event(ReturnCompletedTopic), event(ReturnRejectedTopic), event(ReturnCancelledTopic),
+		event(ReturnCompletedTopic), event(ReturnRejectedTopic), event(ReturnCancelledTopic), event(ReturnActionRequiredTopic),
 		byReturn(InventoryRestocked, "inventory.restocked (returns.RestockedEvent)", saga, []string{"inventory sinks"}),
 		table(ReturnsOrdersGroup, "order ID", "returns.OrderRecord"),
 		table(ReturnsReturnsGroup, "return ID", "returns.ReturnRecord"),

@@ -189,7 +189,11 @@ const (
 	EventCompleted = "return.completed"
 	EventRejected  = "return.rejected"
 	EventCancelled = "return.cancelled"
-	EventRestocked = "inventory.restocked"
+	// EventActionRequired: the return is parked for a person
+	// (refund_failed after every refund attempt, requires_action after
+	// every restock attempt); its summary has the state and the trail.
+	EventActionRequired = "return.action_required"
+	EventRestocked      = "inventory.restocked"
 )
 
 // RestockedEvent is the payload of inventory.restocked.

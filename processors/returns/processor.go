@@ -31,6 +31,8 @@ var eventTopics = map[string]string{
 	EventRejected:  topics.ReturnRejectedTopic,
 	EventCancelled: topics.ReturnCancelledTopic,
 	EventRestocked: topics.InventoryRestocked,
+
+	EventActionRequired: topics.ReturnActionRequiredTopic,
 }
 
 // serviceTopics maps the services the saga talks to their request topics.
@@ -297,7 +299,8 @@ func (s *Service) returnGraph() *goka.GroupGraph {
 		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.BytesCodec)),
 	}
 	for _, t := range []string{topics.ReturnInitiatedTopic, topics.ReturnApprovedTopic, topics.ReturnReceivedTopic,
-		topics.ReturnCompletedTopic, topics.ReturnRejectedTopic, topics.ReturnCancelledTopic, topics.InventoryRestocked,
+		topics.ReturnCompletedTopic, topics.ReturnRejectedTopic, topics.ReturnCancelledTopic, topics.ReturnActionRequiredTopic,
+		topics.InventoryRestocked,
 		topics.PaymentsRefunds, topics.InventoryRestocks, topics.ShippingLabels, topics.NotificationsSend,
 		topics.OrdersReplacements, topics.ReturnsOrders, topics.GiftCardCommands} {
 		edges = append(edges, goka.Output(goka.Stream(t), new(topics.EnvelopeCodec)))

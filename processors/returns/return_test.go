@@ -89,7 +89,8 @@ func TestSagaCompensation(t *testing.T) {
 		require.Equal(t, StateRefundFailed, r.Status)
 		require.NotNil(t, out.Final)
 		require.ErrorIs(t, out.Final.Err, ErrRefundFailed)
-		require.Empty(t, eventTypes(out), "nothing completed")
+		require.Equal(t, []string{EventActionRequired}, eventTypes(out), "parked for a person; nothing completed")
+		requireParkedSummary(t, out.Events[0].Data, StateRefundFailed, ActionRefundFailed)
 		require.False(t, r.Saga.Refunded)
 		t.Run("staff retry it", func(t *testing.T) {
 			r2, out := apply(t, r, RetryRefund{}, staff)
@@ -129,6 +130,8 @@ func TestSagaCompensation(t *testing.T) {
 		}
 		require.Equal(t, StateRequiresAction, r.Status)
 		require.Equal(t, "failed", out.Final.Result.(CompletionResult).InventoryUpdates[0].Status)
+		require.Equal(t, []string{EventActionRequired}, eventTypes(out))
+		requireParkedSummary(t, out.Events[0].Data, StateRequiresAction, ActionRestockFailed)
 		require.True(t, r.Saga.Refunded, "the refund stands")
 		_, _, err := Apply(r, Resolve{}, meta(tDelivered, staff, "x"))
 		require.ErrorIs(t, err, topics.ErrInvalidRequest)
@@ -310,4 +313,19 @@ func TestCommandsInState(t *testing.T) {
 		require.Equal(t, "carrier down", r.Saga.LabelError)
 		require.Nil(t, r.ShippingLabel)
 	})
+}
+
+// requireParkedSummary checks a return.action_required payload: the parked
+// state, and the trail since the previous event ending with the entry that
+// parked it (the read models have no other event until a person acts).
+func requireParkedSummary(t *testing.T, data any, state State, last Action) {
+	t.Helper()
+	s, ok := data.(Summary)
+	require.True(t, ok, "%T", data)
+	require.Equal(t, state, s.Status)
+	require.NotEmpty(t, s.Audit)
+	e := s.Audit[len(s.Audit)-1]
+	require.Equal(t, last, e.Action)
+	require.Equal(t, state, e.NewState)
+	require.Equal(t, int64(e.Seq), s.Seq, "seq is the length of the trail")
 }

@@ -252,6 +252,7 @@ func (c RefundResult) apply(r *Return, m Meta) (Outcome, error) {
 		return Outcome{}, err
 	}
 	var out Outcome
+	out.event(EventActionRequired, r.publish())
 	out.request(r.notify(m, "refund_delayed", nil))
 	out.Final = &Final{CommandID: r.Saga.CompleteCommandID,
 		Err: ErrRefundFailed.Withf("refund of return %s failed after %d attempts: %s", r.ID, r.Saga.RefundAttempts, c.Error).
@@ -316,7 +317,9 @@ func (c RestockResult) apply(r *Return, m Meta) (Outcome, error) {
 	if err := r.transition(m, ActionRestockFailed, md); err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{Final: &Final{CommandID: r.Saga.CompleteCommandID, Result: r.Completion()}}, nil
+	out := Outcome{Final: &Final{CommandID: r.Saga.CompleteCommandID, Result: r.Completion()}}
+	out.event(EventActionRequired, r.publish())
+	return out, nil
 }
 
 func (c LabelResult) apply(r *Return, m Meta) (Outcome, error) {

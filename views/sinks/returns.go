@@ -49,7 +49,8 @@ func Returns() Spec {
 	return Spec{
 		Name: topics.SinkReturns,
 		Topics: []string{topics.ReturnInitiatedTopic, topics.ReturnApprovedTopic, topics.ReturnReceivedTopic,
-			topics.ReturnCompletedTopic, topics.ReturnRejectedTopic, topics.ReturnCancelledTopic},
+			topics.ReturnCompletedTopic, topics.ReturnRejectedTopic, topics.ReturnCancelledTopic,
+			topics.ReturnActionRequiredTopic},
 		Tables: []*Table{ReturnRequestsTable, ReturnItemsTable, ReturnAuditLogsTable},
 		Map:    mapReturn,
 	}
@@ -99,6 +100,8 @@ func mapReturn(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 		req[14] = at
 	case returns.EventCancelled:
 		req[15] = at
+	case returns.EventActionRequired:
+		// the status (refund_failed, requires_action) and the trail only
 	default:
 		return nil, fmt.Errorf("%w: event type %q on a return topic", ErrMalformedEvent, env.Type)
 	}

@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +38,12 @@ func startReturns(t *testing.T) *returns.Service {
 			returnFlows.err = err
 			return
 		}
-		sims, err := simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{})
+		// payments decline every refund of a return whose ID starts with
+		// ret-parked: it parks in refund_failed
+		sims, err := simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{
+			FailWhen: func(kind, returnID string, _ int) bool {
+				return kind == "payment" && strings.HasPrefix(returnID, "ret-parked")
+			}})
 		if err != nil {
 			returnFlows.err = err
 			return
@@ -123,23 +129,28 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 	}
 
 	completed, rejected, cancelled := cluster.Unique("ret-done"), cluster.Unique("ret-rej"), cluster.Unique("ret-can")
-	for _, id := range []string{completed, rejected, cancelled} {
+	parked := cluster.Unique("ret-parked")
+	require.True(t, strings.HasPrefix(parked, "ret-parked"))
+	for _, id := range []string{completed, rejected, cancelled, parked} {
 		initiate(id)
 	}
-	submit(t, topics.ReturnsCommands, completed, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
-	kafkatest.Eventually(t, 30*time.Second, func() bool {
-		r, err := svc.Return(completed)
-		return err == nil && r.ShippingLabel != nil
-	}, "the label of %s never arrived", completed)
-	submit(t, topics.ReturnsCommands, completed, returns.TypeReceive, returns.ReceiveItems{ReceiverID: "wh_1",
-		Items: []returns.ReceivedItem{{LineItemID: "li_1", QuantityReceived: 2, ActualCondition: returns.ActualSellable, Notes: "tags on"}}}, staff)
-	submit(t, topics.ReturnsCommands, completed, returns.TypeComplete, returns.Complete{}, staff)
+	for _, id := range []string{completed, parked} {
+		submit(t, topics.ReturnsCommands, id, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+		kafkatest.Eventually(t, 30*time.Second, func() bool {
+			r, err := svc.Return(id)
+			return err == nil && r.ShippingLabel != nil
+		}, "the label of %s never arrived", id)
+		submit(t, topics.ReturnsCommands, id, returns.TypeReceive, returns.ReceiveItems{ReceiverID: "wh_1",
+			Items: []returns.ReceivedItem{{LineItemID: "li_1", QuantityReceived: 2, ActualCondition: returns.ActualSellable, Notes: "tags on"}}}, staff)
+		submit(t, topics.ReturnsCommands, id, returns.TypeComplete, returns.Complete{}, staff)
+	}
 	submit(t, topics.ReturnsCommands, rejected, returns.TypeReject, returns.Reject{Reason: "worn", RejectorID: "staff_7"}, staff)
 	submit(t, topics.ReturnsCommands, cancelled, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
 	submit(t, topics.ReturnsCommands, cancelled, returns.TypeCancel, returns.Cancel{Reason: "changed my mind"}, customers[cancelled])
 	waitStatus(completed, returns.StateCompleted)
 	waitStatus(rejected, returns.StateRejected)
 	waitStatus(cancelled, returns.StateCancelled)
+	waitStatus(parked, returns.StateRefundFailed)
 
 	s, err := New(Returns(), pool, cluster.Clients, WithRetryBackoff(100*time.Millisecond))
 	require.NoError(t, err)
@@ -157,6 +168,10 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 			stamped: "completed_at"},
 		{name: "rejected", id: rejected, actions: []returns.Action{returns.ActionInitiate, returns.ActionReject}, stamped: "rejected_at"},
 		{name: "cancelled", id: cancelled, actions: []returns.Action{returns.ActionInitiate, returns.ActionApprove, returns.ActionCancel}, stamped: "cancelled_at"},
+		// return.action_required puts a return parked for a person in the
+		// read model, with its trail up to the failure
+		{name: "parked in refund_failed", id: parked, actions: []returns.Action{returns.ActionInitiate, returns.ActionApprove,
+			returns.ActionReceive, returns.ActionComplete, returns.ActionRefundRetry, returns.ActionRefundFailed}, stamped: "received_at"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
