@@ -111,3 +111,27 @@ func TestUserRowCodec(t *testing.T) {
 		require.Equal(t, byte(userFormat1), raw[0])
 	})
 }
+
+// TestUserRowDecodeOwnsItsStrings: the decoded row's strings are slices of
+// one copy of the row, not of the buffer it was read from (the storage may
+// reuse it), and a row decodes to the same profile after that buffer is
+// overwritten.
+func TestUserRowDecodeOwnsItsStrings(t *testing.T) {
+	full := fullUserRow(t)
+	raw, err := userRowCodec{}.Encode(full)
+	require.NoError(t, err)
+	got, err := userRowCodec{}.Decode(raw)
+	require.NoError(t, err)
+	for i := range raw {
+		raw[i] = 'x'
+	}
+	sameJSON(t, full, got.(*UserRow))
+	row := got.(*UserRow)
+	row.Profile.History = append(row.Profile.History, HistoryEntry{EventID: "e4", ProductID: "p4", Type: View, At: t0})
+	row.Profile.Seen = append(row.Profile.Seen, "e4")
+	again, err := userRowCodec{}.Encode(row)
+	require.NoError(t, err)
+	back, err := userRowCodec{}.Decode(again)
+	require.NoError(t, err)
+	sameJSON(t, row, back.(*UserRow))
+}
