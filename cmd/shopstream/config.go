@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/shopstream/streams/topics"
 )
 
@@ -91,3 +93,14 @@ func (c *config) catalog() (*topics.Catalog, error) { return topics.NewCatalog(i
 func (c *config) kafkaDir() string { return filepath.Join(c.dataDir, "kafka") }
 func (c *config) stateDir() string { return filepath.Join(c.dataDir, "state") }
 func (c *config) viewDir() string  { return filepath.Join(c.dataDir, "views") }
+
+// cliClient is the franz-go client of a command that talks to the brokers
+// itself (lag, publish), configured as every ShopStream client is.
+func cliClient(brokers, clientID string) (*kgo.Client, error) {
+	cfg := config{brokers: brokers}
+	clients, err := topics.NewClients(cfg.brokerList(), topics.WithClientID(clientID))
+	if err != nil {
+		return nil, err
+	}
+	return kgo.NewClient(clients.Kgo()...)
+}

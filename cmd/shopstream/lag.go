@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/topics"
 )
@@ -24,12 +23,7 @@ func lagCommand(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := config{brokers: *brokers}
-	clients, err := topics.NewClients(cfg.brokerList(), topics.WithClientID("shopstream-lag"))
-	if err != nil {
-		return err
-	}
-	k, err := kgo.NewClient(clients.Kgo()...)
+	k, err := cliClient(*brokers, "shopstream-lag")
 	if err != nil {
 		return err
 	}

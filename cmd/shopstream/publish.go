@@ -73,12 +73,7 @@ func publishCommand(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := config{brokers: *brokers}
-	clients, err := topics.NewClients(cfg.brokerList(), topics.WithClientID("shopstream-cli"))
-	if err != nil {
-		return err
-	}
-	cl, err := kgo.NewClient(clients.Kgo()...)
+	cl, err := cliClient(*brokers, "shopstream-cli")
 	if err != nil {
 		return err
 	}

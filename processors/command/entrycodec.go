@@ -2,7 +2,6 @@ package command
 
 import (
 	"encoding/json"
-	"time"
 
 	"github.com/shopstream/streams/state/binrow"
 	"github.com/shopstream/streams/topics"
@@ -103,10 +102,7 @@ func ReadEntry(rd *binrow.Reader, e *Entry, types ...string) {
 			}
 		}
 	}
-	// A zero time reads back as the zero time (not its UTC form).
-	if res.CompletedAt = rd.Time(); res.CompletedAt.IsZero() {
-		res.CompletedAt = time.Time{}
-	}
+	res.CompletedAt = rd.Time()
 	e.Result = res
 }
 

@@ -196,7 +196,7 @@ func appendOrder(b []byte, o *Order) []byte {
 }
 
 func readOrder(rd *binrow.Reader) *Order {
-	o := &Order{OrderID: rd.ID(), UserID: rd.ID(), Currency: rd.Intern("USD", "EUR", "GBP"), CompletedAt: readTime(rd)}
+	o := &Order{OrderID: rd.ID(), UserID: rd.ID(), Currency: rd.Intern("USD", "EUR", "GBP"), CompletedAt: rd.Time()}
 	if n, ok := readCount(rd, 8); ok {
 		o.LineItems = make([]LineItem, n)
 		for i := range o.LineItems {

@@ -515,18 +515,18 @@ func readSaga(rd *binrow.Reader, s *Saga) {
 	s.RefundKey = rd.String()
 	s.RefundAttempts = int(rd.Varint())
 	s.RefundRequestID = rd.String()
-	s.RefundRequestedAt = readTime(rd)
+	s.RefundRequestedAt = rd.Time()
 	s.RefundTransactionID = rd.ID()
 	s.RefundError = rd.String()
 	s.GiftCardLast4 = rd.String()
 	s.ReplacementOrder = rd.ID()
 	s.RestockAttempts = int(rd.Varint())
 	s.RestockRequestID = rd.String()
-	s.RestockRequestedAt = readTime(rd)
+	s.RestockRequestedAt = rd.Time()
 	s.RestockError = rd.String()
 	s.LabelRequestID = rd.String()
 	s.LabelRequests = int(rd.Varint())
-	s.LabelRequestedAt = readTime(rd)
+	s.LabelRequestedAt = rd.Time()
 	s.LabelError = rd.String()
 	if n := rd.Count(5); n > 0 {
 		s.Notifications = make([]Notification, n)
@@ -600,17 +600,8 @@ func readTimePtr(rd *binrow.Reader) *time.Time {
 	if !rd.Bool() {
 		return nil
 	}
-	t := readTime(rd)
-	return &t
-}
-
-// readTime is rd.Time, with the zero time read back as the zero time.
-func readTime(rd *binrow.Reader) time.Time {
 	t := rd.Time()
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t
+	return &t
 }
 
 func copyBytes(b []byte) []byte { return append([]byte(nil), b...) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/processors/giftcards"
@@ -64,7 +63,7 @@ func mapGiftCard(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 	}
 	at := env.OccurredAt
 	cur := d.Balance.Currency
-	card := []any{d.CardKey, d.Last4, nil, amount(d.Balance.Amount, cur), cur, string(d.Status),
+	card := []any{d.CardKey, d.Last4, nil, topics.AmountString(d.Balance.Amount, cur), cur, string(d.Status),
 		nonEmpty(d.PurchaserID), nonEmpty(d.RecipientEmail), nonEmpty(d.Message), nonEmpty(d.BatchID), d.ExpiresAt,
 		nil, nil, nil, nil, at}
 	switch env.Type {
@@ -72,7 +71,7 @@ func mapGiftCard(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 		if d.Amount == nil {
 			return nil, fmt.Errorf("%w: gift_card.created without amount", ErrMalformedEvent)
 		}
-		card[2] = amount(d.Amount.Amount, cur)
+		card[2] = topics.AmountString(d.Amount.Amount, cur)
 		card[14] = at
 	case giftcards.EventVoided:
 		card[11], card[12], card[13] = at, nonEmpty(d.AdminID), nonEmpty(d.Reason)
@@ -101,7 +100,7 @@ func mapGiftCard(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 			created = at
 		}
 		rows = append(rows, Row{Table: GiftCardTransactionsTable, Values: []any{tx.ID, env.ID, d.CardKey,
-			string(tx.Type), amount(tx.Amount, cur), amount(tx.BalanceBefore, cur), amount(tx.BalanceAfter, cur),
+			string(tx.Type), topics.AmountString(tx.Amount, cur), topics.AmountString(tx.BalanceBefore, cur), topics.AmountString(tx.BalanceAfter, cur),
 			d.Balance.Currency, nonEmpty(firstNonEmpty(tx.OrderID, d.OrderID)), nonEmpty(tx.ReferenceID), string(b), created}})
 	}
 	return rows, nil
@@ -122,11 +121,4 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
-}
-
-// amount renders d with its currency's minor units ("50.00" for USD, "5000"
-// for JPY), as the NUMERIC value of a money column; never rounded
-// (topics.AmountString).
-func amount(d decimal.Decimal, currency string) string {
-	return topics.AmountString(d, currency)
 }

@@ -80,11 +80,11 @@ func mapReturn(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 		nonEmpty(s.Description), nonEmpty(s.ShippingLabelURL), nonEmpty(s.TrackingNumber)}
 	if r := s.Refund; r != nil {
 		req[6] = nonEmpty(r.Currency)
-		req[9] = amount(r.RestockingFee, r.Currency)
+		req[9] = topics.AmountString(r.RestockingFee, r.Currency)
 		if s.Status == returns.StateCompleted {
-			req[8] = amount(r.TotalRefund, r.Currency)
+			req[8] = topics.AmountString(r.TotalRefund, r.Currency)
 		} else {
-			req[7] = amount(r.TotalRefund, r.Currency)
+			req[7] = topics.AmountString(r.TotalRefund, r.Currency)
 		}
 	}
 	switch env.Type {
@@ -116,7 +116,7 @@ func mapReturn(env *topics.Envelope, _ *kgo.Record) ([]Row, error) {
 		}
 		var unit, restockable any
 		if it.UnitRefund != nil && s.Refund != nil {
-			unit = amount(*it.UnitRefund, s.Refund.Currency)
+			unit = topics.AmountString(*it.UnitRefund, s.Refund.Currency)
 		}
 		if it.Restockable != nil {
 			restockable = *it.Restockable
