@@ -2,7 +2,11 @@ package returns
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -81,4 +85,131 @@ func TestDecodedSummaryRendersUnitRefundsAsTheyAre(t *testing.T) {
 	raw, err := json.Marshal(s.Items[0])
 	require.NoError(t, err)
 	require.JSONEq(t, `{"line_item_id":"li \"1\"","product_id":"p","quantity_requested":2,"quantity_received":1,"restockable":true,"unit_refund":"9.5","notes":"a <b>"}`, string(raw))
+}
+
+// TestHandAppendedJSONCoversEveryField: RefundBreakdown and SummaryItem
+// append their JSON by hand, so a field added to either struct must be
+// added to its MarshalJSON too. With every exported field set (recursively),
+// the output has exactly one key per field, named by its json tag, and
+// decodes through encoding/json to the same value.
+func TestHandAppendedJSONCoversEveryField(t *testing.T) {
+	tests := []struct {
+		name string
+		v    any // a pointer to the zero value, filled by the test
+		fix  func(v any)
+	}{
+		// A real currency, so the amounts take the minor-units path.
+		{"RefundBreakdown", &RefundBreakdown{}, func(v any) { v.(*RefundBreakdown).Currency = "USD" }},
+		{"SummaryItem", &SummaryItem{}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := reflect.ValueOf(tc.v).Elem()
+			n := 0
+			fillEveryField(t, tc.name, want, &n)
+			if tc.fix != nil {
+				tc.fix(tc.v)
+			}
+			requireEveryFieldSet(t, tc.name, want)
+
+			raw, err := json.Marshal(tc.v)
+			require.NoError(t, err)
+			var decoded any
+			require.NoError(t, json.Unmarshal(raw, &decoded))
+			requireJSONKeys(t, tc.name, want.Type(), decoded)
+
+			back := reflect.New(want.Type())
+			require.NoError(t, json.Unmarshal(raw, back.Interface()))
+			requireSameValue(t, tc.name, want, back.Elem())
+		})
+	}
+}
+
+// fillEveryField sets every exported field of v (recursively: through
+// pointers, two slice elements and nested structs) to a non-zero value
+// distinct from the others: *n counts the values set. Strings hold
+// characters JSON escapes; decimals have two places, as a USD amount.
+func fillEveryField(t *testing.T, path string, v reflect.Value, n *int) {
+	t.Helper()
+	*n++
+	switch v.Kind() {
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fillEveryField(t, path, v.Elem(), n)
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range v.Len() {
+			fillEveryField(t, fmt.Sprintf("%s[%d]", path, i), v.Index(i), n)
+		}
+	case reflect.Struct:
+		switch v.Type() {
+		case reflect.TypeFor[decimal.Decimal]():
+			v.Set(reflect.ValueOf(decimal.New(int64(100+*n), -2)))
+			return
+		case reflect.TypeFor[time.Time]():
+			v.Set(reflect.ValueOf(time.Date(2026, 12, 1, 12, 0, *n, 0, time.UTC)))
+			return
+		}
+		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.IsExported() {
+				fillEveryField(t, path+"."+f.Name, v.Field(i), n)
+			}
+		}
+	case reflect.String:
+		v.SetString(fmt.Sprintf("v%d \"<&>\\ é", *n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(*n))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(*n))
+	default:
+		t.Fatalf("%s: fillEveryField cannot set a %s: extend it", path, v.Kind())
+	}
+}
+
+// requireJSONKeys fails unless decoded (the JSON of a value of type typ,
+// decoded into any) has exactly one key per exported field of each struct
+// in it, named as encoding/json names it.
+func requireJSONKeys(t *testing.T, path string, typ reflect.Type, decoded any) {
+	t.Helper()
+	for typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	switch {
+	case typ == reflect.TypeFor[decimal.Decimal]() || typ == reflect.TypeFor[time.Time]():
+		return
+	case typ.Kind() == reflect.Struct:
+		obj, ok := decoded.(map[string]any)
+		require.True(t, ok, "%s: %T, want a JSON object", path, decoded)
+		var want []string
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			require.False(t, f.Anonymous, "%s.%s: an embedded field: extend requireJSONKeys", path, f.Name)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			want = append(want, name)
+			require.Contains(t, obj, name, "%s.%s: MarshalJSON leaves out %q", path, f.Name, name)
+			requireJSONKeys(t, path+"."+f.Name, f.Type, obj[name])
+		}
+		got := make([]string, 0, len(obj))
+		for k := range obj {
+			got = append(got, k)
+		}
+		require.ElementsMatch(t, want, got, "%s: the JSON's keys", path)
+	case typ.Kind() == reflect.Slice && typ.Elem().Kind() != reflect.Uint8:
+		arr, ok := decoded.([]any)
+		require.True(t, ok, "%s: %T, want a JSON array", path, decoded)
+		for i, e := range arr {
+			requireJSONKeys(t, fmt.Sprintf("%s[%d]", path, i), typ.Elem(), e)
+		}
+	}
 }
