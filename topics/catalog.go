@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Cleanup is a topic's cleanup policy.
@@ -29,6 +30,11 @@ type Topic struct {
 	Cleanup Cleanup
 	// Key says what the record key is ("card key", "order ID").
 	Key string
+	// KeyField is the field of the envelope's data whose value is the
+	// record key (inbound topics: "order_id" for order.completed, as its
+	// producer keys it, contracts/inbound-events.md); empty when not
+	// applicable (a key that is no field of data, such as a card key).
+	KeyField string
 	// Message names the message type (an envelope type or a Go type).
 	Message string
 	// Producers and Consumers name the components that write and read it.
@@ -67,23 +73,40 @@ func DLQ(group string) string { return group + ".dlq" }
 
 // platformTopics are the topics not owned by one domain.
 func platformTopics() []Topic {
-	inbound := func(name, key, producer string, consumers ...string) Topic {
-		return Topic{Name: name, Cleanup: Delete, Key: key + " (a hint only: foreign partitioner)",
+	return append([]Topic{
+		{Name: CommandResults, Cleanup: Compact, Key: "command ID", Message: "CommandResult",
+			Producers: []string{"every command processor"}, Consumers: []string{"HTTP API", "CLI"}},
+	}, inboundTopics()...)
+}
+
+// inboundTopics are the topics other ShopStream services publish, with the
+// field of data each one's producer keys its records by
+// (contracts/inbound-events.md): the one list of them.
+func inboundTopics() []Topic {
+	inbound := func(name, key, keyField, producer string, consumers ...string) Topic {
+		return Topic{Name: name, Cleanup: Delete, Key: key + " (a hint only: foreign partitioner)", KeyField: keyField,
 			Message: name + " event (contracts/inbound-events.md)", Producers: []string{producer},
 			Consumers: consumers, External: true}
 	}
 	return []Topic{
-		{Name: CommandResults, Cleanup: Compact, Key: "command ID", Message: "CommandResult",
-			Producers: []string{"every command processor"}, Consumers: []string{"HTTP API", "CLI"}},
-		inbound(OrderCompleted, "order ID", "orders service", "returns ingress", "recommendations ingress"),
-		inbound(OrderRefunded, "order ID", "orders service", "gift card ingress"),
-		inbound(OrderCancelled, "order ID", "orders service", "gift card ingress"),
-		inbound(ShipmentDelivered, "shipment ID", "shipping service", "returns ingress"),
-		inbound(ProductViewed, "user ID", "storefront", "recommendations ingress"),
-		inbound(CartItemAdded, "user ID", "storefront", "recommendations ingress"),
-		inbound(WishlistItemAdded, "user ID", "storefront", "recommendations ingress"),
-		inbound(ProductUpdated, "product ID", "catalog service", "recommendations ingress"),
+		inbound(OrderCompleted, "order ID", "order_id", "orders service", "returns ingress", "recommendations ingress"),
+		inbound(OrderRefunded, "order ID", "order_id", "orders service", "gift card ingress"),
+		inbound(OrderCancelled, "order ID", "order_id", "orders service", "gift card ingress"),
+		inbound(ShipmentDelivered, "shipment ID", "shipment_id", "shipping service", "returns ingress"),
+		inbound(ProductViewed, "user ID", "user_id", "storefront", "recommendations ingress"),
+		inbound(CartItemAdded, "user ID", "user_id", "storefront", "recommendations ingress"),
+		inbound(WishlistItemAdded, "user ID", "user_id", "storefront", "recommendations ingress"),
+		inbound(ProductUpdated, "product ID", "product_id", "catalog service", "recommendations ingress"),
 	}
+}
+
+// Inbound returns the inbound topics (External: other ShopStream services
+// publish them), sorted by name, as the catalog describes them except for
+// Partitions, which is 0 here: the catalog's default.
+func Inbound() []Topic {
+	in := inboundTopics()
+	slices.SortFunc(in, func(a, b Topic) int { return strings.Compare(a.Name, b.Name) })
+	return in
 }
 
 // domainCatalogs are the per-domain parts of the catalog, registered by the

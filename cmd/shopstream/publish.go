@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -23,19 +22,6 @@ func init() {
 
 // stdin is where `publish` reads a payload given as "-" (tests replace it).
 var stdin io.Reader = os.Stdin
-
-// inboundKeyField names, per inbound topic, the field of data whose value
-// the owning service uses as the record key (contracts/inbound-events.md).
-var inboundKeyField = map[string]string{
-	topics.OrderCompleted:    "order_id",
-	topics.OrderRefunded:     "order_id",
-	topics.OrderCancelled:    "order_id",
-	topics.ShipmentDelivered: "shipment_id",
-	topics.ProductViewed:     "user_id",
-	topics.CartItemAdded:     "user_id",
-	topics.WishlistItemAdded: "user_id",
-	topics.ProductUpdated:    "product_id",
-}
 
 // errPublishUsage is returned for a publish without a valid topic or
 // payload; nothing was produced.
@@ -98,7 +84,7 @@ func inboundEnvelope(args []string, key, id, at string, actor topics.Actor) (*to
 		return nil, "", fmt.Errorf("%w: want TOPIC [DATA|-]", errPublishUsage)
 	}
 	topic := args[0]
-	keyField, ok := inboundKeyField[topic]
+	inbound, ok := inboundTopic(topic)
 	if !ok {
 		return nil, "", fmt.Errorf("%w: %q is not an inbound topic (have %s)", errPublishUsage, topic, strings.Join(inboundTopics(), ", "))
 	}
@@ -117,8 +103,8 @@ func inboundEnvelope(args []string, key, id, at string, actor topics.Actor) (*to
 	}
 	if key == "" {
 		var v string
-		if err := json.Unmarshal(fields[keyField], &v); err != nil || v == "" {
-			return nil, "", fmt.Errorf("%w: data has no %s to key by (or pass --key)", errPublishUsage, keyField)
+		if err := json.Unmarshal(fields[inbound.KeyField], &v); err != nil || v == "" {
+			return nil, "", fmt.Errorf("%w: data has no %s to key by (or pass --key)", errPublishUsage, inbound.KeyField)
 		}
 		key = v
 	}
@@ -143,11 +129,23 @@ func inboundEnvelope(args []string, key, id, at string, actor topics.Actor) (*to
 	return env, key, nil
 }
 
-func inboundTopics() []string {
-	out := make([]string, 0, len(inboundKeyField))
-	for t := range inboundKeyField {
-		out = append(out, t)
+// inboundTopic returns the catalog's inbound topic named name, whose
+// KeyField is the field of data its owning service keys records by.
+func inboundTopic(name string) (topics.Topic, bool) {
+	for _, t := range topics.Inbound() {
+		if t.Name == name {
+			return t, true
+		}
 	}
-	slices.Sort(out)
+	return topics.Topic{}, false
+}
+
+// inboundTopics returns the names of the inbound topics, sorted.
+func inboundTopics() []string {
+	in := topics.Inbound()
+	out := make([]string, len(in))
+	for i, t := range in {
+		out[i] = t.Name
+	}
 	return out
 }

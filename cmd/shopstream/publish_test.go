@@ -80,6 +80,29 @@ func TestInboundEnvelope(t *testing.T) {
 	}
 }
 
+// TestPublishKeysByTheCatalogsKeyField: for every inbound topic, publish
+// keys the record by the value of the field the catalog names (KeyField),
+// and refuses data without it.
+func TestPublishKeysByTheCatalogsKeyField(t *testing.T) {
+	customer := topics.Actor{ID: "user_1", Type: topics.ActorCustomer}
+	inbound := topics.Inbound()
+	require.NotEmpty(t, inbound)
+	for _, tp := range inbound {
+		t.Run(tp.Name, func(t *testing.T) {
+			require.NotEmpty(t, tp.KeyField)
+			data, err := json.Marshal(map[string]string{tp.KeyField: "key-of-" + tp.Name, "other_id": "not-the-key"})
+			require.NoError(t, err)
+			_, key, err := inboundEnvelope([]string{tp.Name, string(data)}, "", "", "", customer)
+			require.NoError(t, err)
+			require.Equal(t, "key-of-"+tp.Name, key)
+
+			_, _, err = inboundEnvelope([]string{tp.Name, `{"other_id":"x"}`}, "", "", "", customer)
+			require.ErrorIs(t, err, errPublishUsage)
+			require.ErrorContains(t, err, "no "+tp.KeyField)
+		})
+	}
+}
+
 // In dev nothing publishes orders: `publish` puts one in as the orders
 // service would, and the return the README walks through can start.
 func TestPublishAnOrderThenReturnIt(t *testing.T) {
