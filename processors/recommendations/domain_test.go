@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	sjson "github.com/segmentio/encoding/json"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -148,6 +149,41 @@ func TestBatchValidate(t *testing.T) {
 				require.ErrorIs(t, err, tc.want)
 			}
 		})
+	}
+}
+
+// An interaction's metadata decodes as a plain map would: null and absent are
+// nil, entries are kept, and a value that is not a string is refused.
+func TestInteractionMetadataJSON(t *testing.T) {
+	cases := []struct {
+		name    string
+		in      string
+		want    Metadata
+		wantErr bool
+	}{
+		{"absent", `{"event_id":"e"}`, nil, false},
+		{"null", `{"event_id":"e","metadata":null}`, nil, false},
+		{"empty", `{"event_id":"e","metadata":{}}`, Metadata{}, false},
+		{"entries", `{"event_id":"e","metadata":{"source":"direct","note":"a:b"}}`,
+			Metadata{"source": "direct", "note": "a:b"}, false},
+		{"escaped", `{"event_id":"e","metadata":{"q":"say \"hi\"\u00e9"}}`, Metadata{"q": `say "hi"é`}, false},
+		{"number value", `{"event_id":"e","metadata":{"n":1}}`, nil, true},
+		{"not an object", `{"event_id":"e","metadata":["a"]}`, nil, true},
+	}
+	decoders := map[string]func([]byte, any) error{"segmentio": sjson.Unmarshal, "encoding/json": json.Unmarshal}
+	for _, tc := range cases {
+		for name, unmarshal := range decoders {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				var it Interaction
+				err := unmarshal([]byte(tc.in), &it)
+				if tc.wantErr {
+					require.Error(t, err)
+					return
+				}
+				require.NoError(t, err)
+				require.Equal(t, tc.want, it.Metadata)
+			})
+		}
 	}
 }
 

@@ -1,9 +1,12 @@
 package recommendations
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/segmentio/encoding/json"
 )
 
 // InteractionType is what a user did with a product.
@@ -78,11 +81,27 @@ type Interaction struct {
 	// Quantity is the number of units (cart, purchase); 0 means 1.
 	Quantity int `json:"quantity,omitempty"`
 	// Metadata is free-form context (source, session, recommendation ID).
-	Metadata map[string]string `json:"metadata,omitempty"`
+	Metadata Metadata `json:"metadata,omitempty"`
 	// Weight is the affinity the interaction added, set by the user
 	// processor on the interactions it recorded (TypeInteractionRecorded);
 	// zero on the way in.
 	Weight float64 `json:"weight,omitempty"`
+}
+
+// Metadata is an interaction's free-form context.
+type Metadata map[string]string
+
+// UnmarshalJSON decodes into a map sized for the object. segmentio/encoding
+// (v0.5.4) makes every nil map[string]string it decodes with room for 64
+// entries (decodeMapStringString), whatever the object holds; it fills a
+// map it is given instead.
+func (m *Metadata) UnmarshalJSON(b []byte) error {
+	into := make(map[string]string, bytes.Count(b, []byte{':'}))
+	if err := json.Unmarshal(b, &into); err != nil {
+		return err
+	}
+	*m = into
+	return nil
 }
 
 // Batch is what the ingress writes to the interactions topic, keyed by user:
