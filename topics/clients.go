@@ -26,7 +26,7 @@ type clientsConfig struct {
 	brokers     []string
 	clientID    string
 	version     sarama.KafkaVersion
-	compression sarama.CompressionCodec
+	compression Compression
 	logger      *slog.Logger
 	// sessionTimeout and rebalanceTimeout shape how fast a group notices a
 	// member joining or leaving.
@@ -47,6 +47,50 @@ func WithLogger(l *slog.Logger) ClientOption { return func(c *clientsConfig) { c
 // WithKafkaVersion sets the protocol version Sarama speaks (default 3.6.0).
 func WithKafkaVersion(v sarama.KafkaVersion) ClientOption {
 	return func(c *clientsConfig) { c.version = v }
+}
+
+// Compression is the codec producers compress record batches with.
+type Compression string
+
+// The codecs Kafka knows.
+const (
+	CompressionNone   Compression = "none"
+	CompressionSnappy Compression = "snappy"
+	CompressionLZ4    Compression = "lz4"
+	CompressionZstd   Compression = "zstd"
+	CompressionGzip   Compression = "gzip"
+)
+
+// ErrUnknownCompression is returned for a codec Kafka does not know.
+var ErrUnknownCompression = errors.New("topics: unknown compression codec")
+
+// ParseCompression reads a codec's name: none, snappy, lz4, zstd or gzip.
+func ParseCompression(s string) (Compression, error) {
+	c := Compression(strings.ToLower(strings.TrimSpace(s)))
+	if _, ok := compressionCodecs[c]; !ok {
+		return "", fmt.Errorf("%w: %q (none, snappy, lz4, zstd, gzip)", ErrUnknownCompression, s)
+	}
+	return c, nil
+}
+
+// compressionCodecs maps a codec to what Sarama and franz-go call it.
+var compressionCodecs = map[Compression]struct {
+	sarama sarama.CompressionCodec
+	kgo    kgo.CompressionCodec
+}{
+	CompressionNone:   {sarama.CompressionNone, kgo.NoCompression()},
+	CompressionSnappy: {sarama.CompressionSnappy, kgo.SnappyCompression()},
+	CompressionLZ4:    {sarama.CompressionLZ4, kgo.Lz4Compression()},
+	CompressionZstd:   {sarama.CompressionZSTD, kgo.ZstdCompression()},
+	CompressionGzip:   {sarama.CompressionGZIP, kgo.GzipCompression()},
+}
+
+// WithCompression sets the codec every producer compresses batches with
+// (default snappy). Compression pays where records cross a network or sit
+// on a broker's disk; against a broker in the same process (`shopstream
+// dev`'s embedded one) it is CPU spent for nothing, and dev turns it off.
+func WithCompression(c Compression) ClientOption {
+	return func(cfg *clientsConfig) { cfg.compression = c }
 }
 
 // WithGroupTimings sets the consumer-group session, heartbeat and rebalance
@@ -76,6 +120,9 @@ func (c *clientsConfig) validate() error {
 	if c.logger == nil {
 		return errors.New("topics: nil logger")
 	}
+	if _, ok := compressionCodecs[c.compression]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownCompression, c.compression)
+	}
 	return nil
 }
 
@@ -85,7 +132,7 @@ func NewClients(brokers []string, opts ...ClientOption) (*Clients, error) {
 		brokers:          brokers,
 		clientID:         "shopstream",
 		version:          sarama.V3_6_0_0,
-		compression:      sarama.CompressionSnappy,
+		compression:      CompressionSnappy,
 		logger:           slog.Default(),
 		sessionTimeout:   10 * time.Second,
 		heartbeat:        time.Second,
@@ -120,7 +167,7 @@ func (c *Clients) Sarama() *sarama.Config {
 	s.Producer.RequiredAcks = sarama.WaitForAll
 	s.Producer.Idempotent = true
 	s.Net.MaxOpenRequests = 1 // required by Sarama's idempotent producer
-	s.Producer.Compression = c.cfg.compression
+	s.Producer.Compression = compressionCodecs[c.cfg.compression].sarama
 	s.Producer.Partitioner = sarama.NewCustomHashPartitioner(Hasher())
 	return s
 }
@@ -211,7 +258,8 @@ func (c *Clients) topicManagerBuilder() goka.TopicManagerBuilder {
 
 // Kgo returns franz-go options: these brokers, the shared partitioner, acks
 // from all in-sync replicas with an idempotent producer (franz-go's default,
-// kept explicit), consumers starting at the oldest offset, and extra.
+// kept explicit), the configured compression, consumers starting at the
+// oldest offset, and extra.
 func (c *Clients) Kgo(extra ...kgo.Opt) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.cfg.brokers...),
@@ -220,7 +268,7 @@ func (c *Clients) Kgo(extra ...kgo.Opt) []kgo.Opt {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.ProducerLinger(time.Millisecond),
-		kgo.ProducerBatchCompression(kgo.SnappyCompression()),
+		kgo.ProducerBatchCompression(compressionCodecs[c.cfg.compression].kgo),
 		kgo.SessionTimeout(c.cfg.sessionTimeout),
 		kgo.HeartbeatInterval(c.cfg.heartbeat),
 		kgo.RebalanceTimeout(c.cfg.rebalanceTimeout),

@@ -22,6 +22,7 @@ func TestNewClientsValidates(t *testing.T) {
 		{"empty client ID", brokers, []ClientOption{WithClientID("")}},
 		{"session shorter than three heartbeats", brokers, []ClientOption{WithGroupTimings(2*time.Second, time.Second, 10*time.Second)}},
 		{"nil logger", brokers, []ClientOption{WithLogger(nil)}},
+		{"unknown compression", brokers, []ClientOption{WithCompression("brotli")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,6 +34,32 @@ func TestNewClientsValidates(t *testing.T) {
 		_, err := NewClients(brokers, WithClientID("x"), WithLogger(slog.Default()))
 		require.NoError(t, err)
 	})
+}
+
+func TestParseCompression(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Compression
+	}{
+		{"none", CompressionNone},
+		{"snappy", CompressionSnappy},
+		{" LZ4 ", CompressionLZ4},
+		{"zstd", CompressionZstd},
+		{"gzip", CompressionGzip},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseCompression(tc.in)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+	for _, bad := range []string{"", "brotli", "snapy"} {
+		t.Run("refuses "+bad, func(t *testing.T) {
+			_, err := ParseCompression(bad)
+			require.ErrorIs(t, err, ErrUnknownCompression)
+		})
+	}
 }
 
 // TestProducerLinger: processors' producers linger 1 ms, as every client

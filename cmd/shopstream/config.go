@@ -25,6 +25,7 @@ type config struct {
 	logLevel      string
 	resultTimeout time.Duration
 	lagInterval   time.Duration
+	compression   string
 }
 
 // flags declares the shared flags on fs.
@@ -37,7 +38,11 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&c.lagInterval, "lag-interval", 5*time.Second, "how often consumer lag is sampled for /metrics and /dashboard")
 	if dev {
 		fs.StringVar(&c.kafkaAddr, "kafka", "127.0.0.1:9092", "where the embedded broker listens (any Kafka client can connect)")
+		// the broker is in this process: compressing for it costs CPU and
+		// saves no network
+		fs.StringVar(&c.compression, "kafka-compression", string(topics.CompressionNone), "codec producers compress batches with: none, snappy, lz4, zstd, gzip")
 	} else {
+		fs.StringVar(&c.compression, "kafka-compression", string(topics.CompressionSnappy), "codec producers compress batches with: none, snappy, lz4, zstd, gzip")
 		fs.StringVar(&c.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
 		fs.IntVar(&c.replication, "replication", 1, "replication factor of topics created by this process")
 	}
@@ -75,6 +80,16 @@ func (c *config) logger() (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: %w", c.logLevel, err)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// clientOptions are the Kafka client options of dev and run: the logger and
+// the compression codec.
+func (c *config) clientOptions(logger *slog.Logger) ([]topics.ClientOption, error) {
+	codec, err := topics.ParseCompression(c.compression)
+	if err != nil {
+		return nil, fmt.Errorf("--kafka-compression: %w", err)
+	}
+	return []topics.ClientOption{topics.WithLogger(logger), topics.WithCompression(codec)}, nil
 }
 
 func (c *config) brokerList() []string {

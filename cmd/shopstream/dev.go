@@ -25,6 +25,10 @@ func devCommand(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts, err := cfg.clientOptions(logger)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.dataDir, 0o755); err != nil {
 		return err
 	}
@@ -35,7 +39,7 @@ func devCommand(ctx context.Context, args []string) error {
 	}
 	defer broker.Close()
 	logger.Info("embedded Kafka broker listening", "addr", broker.Addrs(), "data", cfg.kafkaDir())
-	clients, err := topics.NewClients(broker.Addrs(), topics.WithLogger(logger))
+	clients, err := topics.NewClients(broker.Addrs(), opts...)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -114,6 +115,44 @@ func TestEnvironmentVariablesSetFlags(t *testing.T) {
 	fs = newFlagSet("dev")
 	cfg.flags(fs, true)
 	require.ErrorContains(t, parseFlags(fs, nil), "SHOPSTREAM_PARTITIONS")
+}
+
+// dev compresses nothing for its in-process broker, run compresses with
+// snappy, and either takes another codec from the flag or the environment;
+// an unknown one stops dev before its broker starts.
+func TestKafkaCompressionFlag(t *testing.T) {
+	cases := []struct {
+		name string
+		dev  bool
+		env  string
+		want topics.Compression
+	}{
+		{"dev default", true, "", topics.CompressionNone},
+		{"run default", false, "", topics.CompressionSnappy},
+		{"dev from the environment", true, "zstd", topics.CompressionZstd},
+		{"run from the environment", false, "none", topics.CompressionNone},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("SHOPSTREAM_KAFKA_COMPRESSION", tc.env)
+			}
+			var cfg config
+			fs := newFlagSet("x")
+			cfg.flags(fs, tc.dev)
+			require.NoError(t, parseFlags(fs, nil))
+			opts, err := cfg.clientOptions(slog.Default())
+			require.NoError(t, err)
+			require.Len(t, opts, 2)
+			c, err := topics.ParseCompression(cfg.compression)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c)
+		})
+	}
+	t.Run("unknown codec", func(t *testing.T) {
+		err := run(context.Background(), []string{"dev", "--kafka-compression", "brotli", "--data-dir", t.TempDir()})
+		require.ErrorIs(t, err, topics.ErrUnknownCompression)
+	})
 }
 
 func TestUnknownCommand(t *testing.T) {

@@ -25,11 +25,15 @@ func runCommand(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts, err := cfg.clientOptions(logger)
+	if err != nil {
+		return err
+	}
 	brokers := cfg.brokerList()
 	if len(brokers) == 0 {
 		return fmt.Errorf("no brokers: set --brokers or SHOPSTREAM_BROKERS")
 	}
-	clients, err := topics.NewClients(brokers, topics.WithLogger(logger))
+	clients, err := topics.NewClients(brokers, opts...)
 	if err != nil {
 		return err
 	}
