@@ -27,9 +27,13 @@
 //
 // A record that is not a valid envelope, or that a Mapper refuses, goes to
 // the sink's dead-letter topic (topics.DLQ("sink-<name>")) with the reason,
-// and the sink goes on.
+// and the sink goes on. A spec may also name topics whose values are not
+// envelopes (Spec.Raw: a processor's table changelog), each with its own
+// RecordMapper; what it refuses (a tombstone, a row that does not decode)
+// is dead-lettered the same way.
 //
 // The per-domain mappers (GiftCards, Returns, Recommendations) turn the
-// domains' events into rows of the seed's tables; the schema is in the
-// migrations subpackage.
+// domains' events into rows of the seed's tables; the returns sink also
+// reads the return processor's table changelog, for the audit entries no
+// event carries. The schema is in the migrations subpackage.
 package sinks

@@ -2,11 +2,16 @@ package sinks
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/lovoo/goka/storage"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -24,6 +29,11 @@ var returnFlows struct {
 	svc  *returns.Service
 }
 
+// retried is set once a test sent retry_refund to its ret-retry return:
+// payments decline the refunds of ret-retry returns until then, and lose
+// them (no reply) after, so the return waits in refunding after the retry.
+var retried atomic.Bool
+
 // startReturns starts the returns service and the simulators of the
 // services its completion saga talks to (after the gift card flows, for
 // store credit).
@@ -39,10 +49,15 @@ func startReturns(t *testing.T) *returns.Service {
 			return
 		}
 		// payments decline every refund of a return whose ID starts with
-		// ret-parked: it parks in refund_failed
+		// ret-parked: it parks in refund_failed; and those of a ret-retry
+		// return until its test retries it (retried), then lose them
 		sims, err := simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{
 			FailWhen: func(kind, returnID string, _ int) bool {
-				return kind == "payment" && strings.HasPrefix(returnID, "ret-parked")
+				return kind == "payment" && (strings.HasPrefix(returnID, "ret-parked") ||
+					(strings.HasPrefix(returnID, "ret-retry") && !retried.Load()))
+			},
+			DropWhen: func(kind, returnID string, _ int) bool {
+				return kind == "payment" && strings.HasPrefix(returnID, "ret-retry") && retried.Load()
 			}})
 		if err != nil {
 			returnFlows.err = err
@@ -175,22 +190,20 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			view, err := svc.Return(tc.id)
-			require.NoError(t, err)
+			// the return's whole trail, once every notification has its
+			// reply: entries after its last event included (the
+			// notifications' replies), which only the processor's table
+			// changelog brings
+			view := finalTrail(t, svc, tc.id)
+			require.Greater(t, len(view.Audit), view.AuditPublished, "the trail has entries after the return's last event")
+			require.Contains(t, []returns.Action{returns.ActionNotified, returns.ActionNotifyFailed}, view.Audit[len(view.Audit)-1].Action)
 			kafkatest.Eventually(t, 30*time.Second, func() bool {
 				var status string
 				err := pool.QueryRow(ctx, "SELECT status FROM return_requests WHERE id = $1", tc.id).Scan(&status)
 				return err == nil && status == string(view.Status)
 			}, "return %s in SQL", tc.id)
-			// the entries the return's events carried: every entry up to
-			// its last event (replies after it stay in the processor's trail)
-			published := view.Audit[:view.AuditPublished]
-			require.NotEmpty(t, published)
-			kafkatest.Eventually(t, 10*time.Second, func() bool {
-				var n int
-				return pool.QueryRow(ctx, "SELECT count(*) FROM return_audit_logs WHERE return_request_id = $1", tc.id).Scan(&n) == nil &&
-					n == len(published)
-			}, "return %s: %d audit entries in SQL", tc.id, len(published))
+			published := view.Audit
+			waitAuditSeqs(t, pool, tc.id, seqsOf(published))
 
 			var orderID, customerID, reason string
 			var created, stamped *time.Time
@@ -209,6 +222,7 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 				require.NotNil(t, view.ActualRefund)
 				require.True(t, view.ActualRefund.TotalRefund.Equal(*actual), "view %s, SQL %s", view.ActualRefund.TotalRefund, actual)
 				require.NotNil(t, estimated, "the estimate of earlier events is kept")
+				require.True(t, view.EstimatedRefund.TotalRefund.Equal(*estimated), "view %s, SQL %s", view.EstimatedRefund.TotalRefund, estimated)
 				require.NotNil(t, approvedBy)
 			}
 
@@ -286,7 +300,132 @@ func TestReturnFlowFillsTheTables(t *testing.T) {
 	require.Zero(t, s.Stats().DeadLetters.Load())
 }
 
+// TestReturnRetryWhileParkedReachesTheTables retries a return parked in
+// refund_failed (retry_refund) whose new refund is never answered: it waits
+// in refunding, and no event has been published since
+// return.action_required. The retry's entries reach return_audit_logs and
+// return_requests shows refunding: both come from the return processor's
+// table changelog.
+func TestReturnRetryWhileParkedReachesTheTables(t *testing.T) {
+	pool := migrated(t)
+	svc := startReturns(t)
+	staff := topics.Actor{ID: "staff_7", Type: topics.ActorStaff}
+	orderID := placeOrder(t, svc, time.Now().UTC().Add(-48*time.Hour).Truncate(time.Millisecond))
+	id := cluster.Unique("ret-retry")
+	require.True(t, strings.HasPrefix(id, "ret-retry"))
+	submit(t, topics.ReturnsOrders, orderID, returns.TypeInitiate, returns.InitiateRequest{ReturnID: id, OrderID: orderID,
+		Reason: returns.ReasonDefective, Items: []returns.InitiateItem{{LineItemID: "li_2", Quantity: 1, Condition: returns.ConditionNew}}},
+		topics.Actor{ID: "user_" + orderID, Type: topics.ActorCustomer})
+	submit(t, topics.ReturnsCommands, id, returns.TypeApprove, returns.Approve{RefundMethod: returns.RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+	submit(t, topics.ReturnsCommands, id, returns.TypeReceive, returns.ReceiveItems{ReceiverID: "wh_1",
+		Items: []returns.ReceivedItem{{LineItemID: "li_2", QuantityReceived: 1, ActualCondition: returns.ActualSellable}}}, staff)
+	submit(t, topics.ReturnsCommands, id, returns.TypeComplete, returns.Complete{}, staff)
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		r, err := svc.Return(id)
+		return err == nil && r.Status == returns.StateRefundFailed
+	}, "return %s never parked in refund_failed", id)
+
+	s, err := New(Returns(), pool, cluster.Clients, WithRetryBackoff(100*time.Millisecond))
+	require.NoError(t, err)
+	start(t, s)
+
+	retried.Store(true) // the retry's refund is lost: the return waits in refunding
+	submit(t, topics.ReturnsCommands, id, returns.TypeRetryRefund, struct{}{}, staff)
+	var view *returns.Return
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		r, err := svc.Return(id)
+		if err != nil || r.Status != returns.StateRefunding {
+			return false
+		}
+		for _, n := range r.Saga.Notifications {
+			if n.Status == "requested" {
+				return false
+			}
+		}
+		view = r
+		return true
+	}, "return %s: the retry never reached the processor's view", id)
+	retry := slices.IndexFunc(view.Audit, func(e returns.AuditEntry) bool { return e.Action == returns.ActionRetryRefund })
+	require.GreaterOrEqual(t, retry, view.AuditPublished, "no event carried the retry")
+	waitAuditSeqs(t, pool, id, seqsOf(view.Audit))
+
+	ctx := context.Background()
+	var action, prev, next string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT action, previous_state, new_state FROM return_audit_logs WHERE event_id = $1`,
+		fmt.Sprintf("%s/audit/%06d", id, view.Audit[retry].Seq)).Scan(&action, &prev, &next))
+	require.Equal(t, []string{string(returns.ActionRetryRefund), string(returns.StateRefundFailed), string(returns.StateRefunding)},
+		[]string{action, prev, next})
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		var status string
+		var version int64
+		err := pool.QueryRow(ctx, "SELECT status, version FROM return_requests WHERE id = $1", id).Scan(&status, &version)
+		return err == nil && status == string(returns.StateRefunding) && version == int64(len(view.Audit))
+	}, "return %s: return_requests never showed the retry (refunding, version %d)", id, len(view.Audit))
+	require.Zero(t, s.Stats().DeadLetters.Load())
+}
+
 func stringOr(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// finalTrail waits until every notification of return id has its reply
+// (none is still requested), after which nothing appends to the trail of a
+// return that waits for no one, and returns the return as the processor's
+// view (GET /v1/returns/{id}) has it.
+func finalTrail(t *testing.T, svc *returns.Service, id string) *returns.Return {
+	t.Helper()
+	var view *returns.Return
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		r, err := svc.Return(id)
+		if err != nil || len(r.Saga.Notifications) == 0 {
+			return false
+		}
+		for _, n := range r.Saga.Notifications {
+			if n.Status == "requested" {
+				return false
+			}
+		}
+		view = r
+		return true
+	}, "the notifications of return %s never got their replies", id)
+	return view
+}
+
+// seqsOf lists the seq of every entry of trail.
+func seqsOf(trail []returns.AuditEntry) []int {
+	out := make([]int, len(trail))
+	for i, e := range trail {
+		out[i] = e.Seq
+	}
+	return out
+}
+
+// auditSeqs lists the seq of every return_audit_logs row of return id, in
+// order.
+func auditSeqs(pool *pgxpool.Pool, id string) ([]int, error) {
+	rows, err := pool.Query(context.Background(), `SELECT (metadata->>'seq')::int FROM return_audit_logs
+		WHERE return_request_id = $1 ORDER BY 1`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int])
+}
+
+// waitAuditSeqs waits until return_audit_logs holds exactly the entries
+// want (their seqs) of return id, and fails showing both lists otherwise.
+func waitAuditSeqs(t *testing.T, pool *pgxpool.Pool, id string, want []int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := auditSeqs(pool, id)
+		if err == nil && slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			require.NoError(t, err)
+			require.Equal(t, want, got, "return %s: the seqs of its return_audit_logs rows against its trail's", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

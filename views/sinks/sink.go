@@ -25,6 +25,12 @@ import (
 // return no rows for an event that changes no read model.
 type Mapper func(env *topics.Envelope, rec *kgo.Record) ([]Row, error)
 
+// RecordMapper turns one record whose value is not an envelope (a row of a
+// processor's table changelog) into the rows it adds to the read models.
+// Errors and empty results mean what they mean for a Mapper: an error
+// dead-letters the record with its reason and the sink goes on.
+type RecordMapper func(rec *kgo.Record) ([]Row, error)
+
 // Spec is what a sink consumes and how it maps it: one per domain.
 type Spec struct {
 	// Name names the sink: its offsets in sink_offsets and its DLQ
@@ -32,10 +38,15 @@ type Spec struct {
 	Name string
 	// Topics are the topics it consumes.
 	Topics []string
-	// Tables are the tables its Map writes.
+	// Tables are the tables its Map and Raw mappers write.
 	Tables []*Table
-	// Map maps one event.
+	// Map maps one event: a record of Topics that Raw does not name, whose
+	// value must be an envelope.
 	Map Mapper
+	// Raw maps the records of the topics of Topics it names, whose values
+	// are not envelopes (a processor's table changelog), each topic with
+	// its own mapper. Nil for none.
+	Raw map[string]RecordMapper
 }
 
 // DLQTopic is the dead-letter topic of the sink named name.
@@ -135,6 +146,11 @@ func New(spec Spec, pool *pgxpool.Pool, clients *topics.Clients, opts ...Option)
 	}
 	if pool == nil || clients == nil {
 		return nil, errors.New("sinks: nil pool or clients")
+	}
+	for topic, m := range spec.Raw {
+		if m == nil || !slices.Contains(spec.Topics, topic) {
+			return nil, fmt.Errorf("sinks: the raw mapper of %s in sink %s is nil or the topic is not consumed", topic, spec.Name)
+		}
 	}
 	cfg := config{logger: slog.Default(), maxRecords: 10_000, workers: 2, dlqTopic: DLQTopic(spec.Name),
 		group: DefaultGroup(spec.Name), retry: time.Second}

@@ -41,13 +41,19 @@ type mapped struct {
 	reason error
 }
 
-// mapRecord decodes and maps rec.
+// mapRecord decodes and maps rec: with the spec's raw mapper of its topic,
+// or as an envelope with Map.
 func (s *Sink) mapRecord(rec *kgo.Record) mapped {
-	env, err := topics.DecodeEnvelope(rec.Value)
-	if err != nil {
-		return mapped{rec: rec, reason: err}
+	var rows []Row
+	var err error
+	if raw := s.spec.Raw[rec.Topic]; raw != nil {
+		rows, err = raw(rec)
+	} else {
+		var env *topics.Envelope
+		if env, err = topics.DecodeEnvelope(rec.Value); err == nil {
+			rows, err = s.spec.Map(env, rec)
+		}
 	}
-	rows, err := s.spec.Map(env, rec)
 	if err != nil {
 		return mapped{rec: rec, reason: err}
 	}
