@@ -10,7 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/processors/gokavisit"
 	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 )
@@ -21,7 +21,7 @@ type Service struct {
 	cfg    config
 	cards  *goka.Processor
 	others []*goka.Processor
-	visits command.VisitGate // expiry visits
+	visits gokavisit.Gate // expiry visits
 }
 
 // New builds the gift card processors on clients, with sb for their
@@ -61,7 +61,7 @@ func New(clients *topics.Clients, sb storage.Builder, opts ...Option) (*Service,
 // of them fails.
 func (s *Service) Run(ctx context.Context) error {
 	// The processors stop once ctx is done and an expiry visit in progress
-	// has finished (command.VisitGate).
+	// has finished (gokavisit.Gate).
 	pctx, stop := s.visits.Hold(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(pctx)
@@ -87,7 +87,7 @@ func (s *Service) Ready() bool {
 // that time. The ticker calls it; tests call it with a chosen time.
 func (s *Service) ExpireDue(ctx context.Context, at time.Time) (int64, error) {
 	if !s.visits.Enter() {
-		return 0, command.ErrVisitsClosed
+		return 0, gokavisit.ErrClosed
 	}
 	defer s.visits.Leave()
 	return s.cards.VisitAllWithStats(ctx, visitExpiry, at.UTC())

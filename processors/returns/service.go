@@ -10,7 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/processors/gokavisit"
 	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 )
@@ -135,7 +135,7 @@ type Service struct {
 	returnProc *goka.Processor
 	returns    *goka.View
 	orders     *goka.View
-	visits     command.VisitGate // saga timeout visits
+	visits     gokavisit.Gate // saga timeout visits
 }
 
 // New builds the returns processors on clients, with procStorage for their
@@ -179,7 +179,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 // is done or one fails.
 func (s *Service) Run(ctx context.Context) error {
 	// The processors stop once ctx is done and a saga timeout visit in
-	// progress has finished (command.VisitGate).
+	// progress has finished (gokavisit.Gate).
 	pctx, stop := s.visits.Hold(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(pctx)

@@ -1,4 +1,4 @@
-package command_test
+package gokavisit_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/processors/gokavisit"
 )
 
-func TestVisitGate(t *testing.T) {
+func TestGate(t *testing.T) {
 	t.Run("close waits for the visit in progress", func(t *testing.T) {
-		var g command.VisitGate
+		var g gokavisit.Gate
 		require.True(t, g.Enter())
 		closed := make(chan struct{})
 		go func() { g.Close(); close(closed) }()
@@ -27,7 +27,7 @@ func TestVisitGate(t *testing.T) {
 		require.False(t, g.Enter(), "no visit starts after Close")
 	})
 	t.Run("the processors' context outlives ctx until the visit left", func(t *testing.T) {
-		var g command.VisitGate
+		var g gokavisit.Gate
 		ctx, cancel := context.WithCancel(context.Background())
 		pctx, stop := g.Hold(ctx)
 		defer stop()
@@ -47,7 +47,7 @@ func TestVisitGate(t *testing.T) {
 		require.False(t, g.Enter())
 	})
 	t.Run("without a visit the processors stop with ctx", func(t *testing.T) {
-		var g command.VisitGate
+		var g gokavisit.Gate
 		ctx, cancel := context.WithCancel(context.Background())
 		pctx, stop := g.Hold(ctx)
 		defer stop()
@@ -59,7 +59,7 @@ func TestVisitGate(t *testing.T) {
 		}
 	})
 	t.Run("its cancel stops the processors and leaves the gate open", func(t *testing.T) {
-		var g command.VisitGate
+		var g gokavisit.Gate
 		pctx, stop := g.Hold(context.Background())
 		stop()
 		<-pctx.Done()
@@ -67,7 +67,7 @@ func TestVisitGate(t *testing.T) {
 		g.Leave()
 	})
 	t.Run("visits racing a close", func(t *testing.T) {
-		var g command.VisitGate
+		var g gokavisit.Gate
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		inside, closedWhileInside := 0, false
@@ -96,6 +96,6 @@ func TestVisitGate(t *testing.T) {
 		mu.Unlock()
 		wg.Wait()
 		require.False(t, closedWhileInside, "Close returned with a visit inside")
-		require.ErrorIs(t, command.ErrVisitsClosed, context.Canceled)
+		require.ErrorIs(t, gokavisit.ErrClosed, context.Canceled)
 	})
 }
