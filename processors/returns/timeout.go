@@ -8,7 +8,7 @@ import (
 
 	"github.com/lovoo/goka"
 
-	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/processors/gokavisit"
 	"github.com/shopstream/streams/topics"
 )
 
@@ -128,7 +128,7 @@ func (s *Service) visitTimeouts(ctx goka.Context, meta any) {
 // many returns it visited.
 func (s *Service) TimeOutDue(ctx context.Context, at time.Time) (int64, error) {
 	if !s.visits.Enter() {
-		return 0, command.ErrVisitsClosed
+		return 0, gokavisit.ErrClosed
 	}
 	defer s.visits.Leave()
 	return s.returnProc.VisitAllWithStats(ctx, visitSagaTimeouts, at.UTC())
