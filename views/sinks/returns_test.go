@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,10 +28,15 @@ var returnFlows struct {
 	svc  *returns.Service
 }
 
-// retried is set once a test sent retry_refund to its ret-retry return:
-// payments decline the refunds of ret-retry returns until then, and lose
+// retried holds the ret-retry returns a test sent retry_refund to:
+// payments decline the refunds of a ret-retry return until then, and lose
 // them (no reply) after, so the return waits in refunding after the retry.
-var retried atomic.Bool
+var retried sync.Map
+
+func wasRetried(returnID string) bool {
+	_, ok := retried.Load(returnID)
+	return ok
+}
 
 // startReturns starts the returns service and the simulators of the
 // services its completion saga talks to (after the gift card flows, for
@@ -54,10 +58,10 @@ func startReturns(t *testing.T) *returns.Service {
 		sims, err := simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{
 			FailWhen: func(kind, returnID string, _ int) bool {
 				return kind == "payment" && (strings.HasPrefix(returnID, "ret-parked") ||
-					(strings.HasPrefix(returnID, "ret-retry") && !retried.Load()))
+					(strings.HasPrefix(returnID, "ret-retry") && !wasRetried(returnID)))
 			},
 			DropWhen: func(kind, returnID string, _ int) bool {
-				return kind == "payment" && strings.HasPrefix(returnID, "ret-retry") && retried.Load()
+				return kind == "payment" && strings.HasPrefix(returnID, "ret-retry") && wasRetried(returnID)
 			}})
 		if err != nil {
 			returnFlows.err = err
@@ -329,7 +333,7 @@ func TestReturnRetryWhileParkedReachesTheTables(t *testing.T) {
 	require.NoError(t, err)
 	start(t, s)
 
-	retried.Store(true) // the retry's refund is lost: the return waits in refunding
+	retried.Store(id, true) // the retry's refund is lost: the return waits in refunding
 	submit(t, topics.ReturnsCommands, id, returns.TypeRetryRefund, struct{}{}, staff)
 	var view *returns.Return
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
