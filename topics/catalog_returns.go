@@ -52,9 +52,9 @@ func returnsTopics() []Topic {
 	event := func(name string) Topic {
 		return byReturn(name, name+" (returns.Summary)", []string{ReturnsReturnsGroup}, []string{"return sinks"})
 	}
-	table := func(group, key, msg string) Topic {
+	table := func(group, key, msg string, extraConsumers ...string) Topic {
 		return Topic{Name: GroupTable(group), Cleanup: Compact, Key: key, Message: msg,
-			Producers: []string{group}, Consumers: []string{group, "HTTP API views"}}
+			Producers: []string{group}, Consumers: append([]string{group, "HTTP API views"}, extraConsumers...)}
 	}
 	dlq := func(group string) Topic {
 		return Topic{Name: DLQ(group), Cleanup: Delete, Key: "original key", Message: "DeadLetter",
@@ -77,7 +77,8 @@ func returnsTopics() []Topic {
 		event(ReturnCompletedTopic), event(ReturnRejectedTopic), event(ReturnCancelledTopic), event(ReturnActionRequiredTopic),
 		byReturn(InventoryRestocked, "inventory.restocked (returns.RestockedEvent)", saga, []string{"inventory sinks"}),
 		table(ReturnsOrdersGroup, "order ID", "returns.OrderRecord"),
-		table(ReturnsReturnsGroup, "return ID", "returns.ReturnRecord"),
+		// the returns sink reads it for the audit entries no event carries
+		table(ReturnsReturnsGroup, "return ID", "returns.ReturnRecord", SinkReturns),
 		table(ReturnsSimulatorsGroup, "return ID", "simulators.State"),
 		dlq(ReturnsIngressGroup), dlq(ReturnsOrdersGroup), dlq(ReturnsReturnsGroup), dlq(ReturnsSimulatorsGroup),
 	}
