@@ -86,9 +86,10 @@ var compressionCodecs = map[Compression]struct {
 }
 
 // WithCompression sets the codec every producer compresses batches with
-// (default snappy). Compression pays where records cross a network or sit
-// on a broker's disk; against a broker in the same process (`shopstream
-// dev`'s embedded one) it is CPU spent for nothing, and dev turns it off.
+// (default snappy). Compression pays even against the embedded broker in
+// the same process: it copies every byte of a batch into its log and back
+// out to consumers, and the returns lifecycle benchmark cost ~40% more CPU
+// uncompressed than with snappy (docs/transport-benchmarks.md).
 func WithCompression(c Compression) ClientOption {
 	return func(cfg *clientsConfig) { cfg.compression = c }
 }

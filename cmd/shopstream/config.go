@@ -36,13 +36,10 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&c.resultTimeout, "result-timeout", 5*time.Second, "how long the HTTP API waits for a command's result before answering 202")
 	fs.DurationVar(&c.lagInterval, "lag-interval", 5*time.Second, "how often consumer lag is sampled for /metrics and /dashboard")
+	fs.StringVar(&c.compression, "kafka-compression", string(topics.CompressionSnappy), "codec producers compress batches with: none, snappy, lz4, zstd, gzip")
 	if dev {
 		fs.StringVar(&c.kafkaAddr, "kafka", "127.0.0.1:9092", "where the embedded broker listens (any Kafka client can connect)")
-		// the broker is in this process: compressing for it costs CPU and
-		// saves no network
-		fs.StringVar(&c.compression, "kafka-compression", string(topics.CompressionNone), "codec producers compress batches with: none, snappy, lz4, zstd, gzip")
 	} else {
-		fs.StringVar(&c.compression, "kafka-compression", string(topics.CompressionSnappy), "codec producers compress batches with: none, snappy, lz4, zstd, gzip")
 		fs.StringVar(&c.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
 		fs.IntVar(&c.replication, "replication", 1, "replication factor of topics created by this process")
 	}

@@ -117,9 +117,8 @@ func TestEnvironmentVariablesSetFlags(t *testing.T) {
 	require.ErrorContains(t, parseFlags(fs, nil), "SHOPSTREAM_PARTITIONS")
 }
 
-// dev compresses nothing for its in-process broker, run compresses with
-// snappy, and either takes another codec from the flag or the environment;
-// an unknown one stops dev before its broker starts.
+// dev and run compress with snappy and take another codec from the flag or
+// the environment; an unknown one stops dev before its broker starts.
 func TestKafkaCompressionFlag(t *testing.T) {
 	cases := []struct {
 		name string
@@ -127,7 +126,7 @@ func TestKafkaCompressionFlag(t *testing.T) {
 		env  string
 		want topics.Compression
 	}{
-		{"dev default", true, "", topics.CompressionNone},
+		{"dev default", true, "", topics.CompressionSnappy},
 		{"run default", false, "", topics.CompressionSnappy},
 		{"dev from the environment", true, "zstd", topics.CompressionZstd},
 		{"run from the environment", false, "none", topics.CompressionNone},

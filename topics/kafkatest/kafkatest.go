@@ -67,8 +67,7 @@ func Connect(b *topics.Embedded) (*Cluster, error) {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	// Uncompressed, as shopstream dev runs against its embedded broker.
-	cl, err := topics.NewClients(b.Addrs(), topics.WithLogger(logger), topics.WithCompression(topics.CompressionNone),
+	cl, err := topics.NewClients(b.Addrs(), topics.WithLogger(logger),
 		topics.WithGroupTimings(6*time.Second, 500*time.Millisecond, 6*time.Second))
 	if err != nil {
 		b.Close()
