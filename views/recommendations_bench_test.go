@@ -199,6 +199,9 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// viewSources are the sources a product.viewed event names.
+var viewSources = []string{"search", "category", "recommendation", "direct"}
+
 // BenchmarkRecommendationsIngestion produces inbound product.viewed events
 // for fresh users and measures, end to end, how fast the ingress and the
 // user processor consume them (both groups' lag back to zero) and when
@@ -226,12 +229,16 @@ func BenchmarkRecommendationsIngestion(b *testing.B) {
 		cpu0 := processCPU(b)
 		start := time.Now()
 		for i := range events {
+			// as the storefront publishes it (contracts/inbound-events.md):
+			// keyed by user, with the session and the view's source
+			user := fmt.Sprintf("%s-u%d", prefix, i%5000)
 			env, err := topics.NewEnvelope(topics.ProductViewed, time.Now(), map[string]any{
-				"user_id": fmt.Sprintf("%s-u%d", prefix, i%5000), "product_id": fmt.Sprintf("%s-p%d", prefix, rng.IntN(2000))},
+				"user_id": user, "product_id": fmt.Sprintf("%s-p%d", prefix, rng.IntN(2000)),
+				"session_id": fmt.Sprintf("%s-s%d", prefix, i%7919), "source": viewSources[i%len(viewSources)]},
 				topics.WithActor(topics.Actor{ID: "x", Type: topics.ActorCustomer}))
 			require.NoError(b, err)
 			raw, _ := env.Encode()
-			f.kgo.Produce(ctx, &kgo.Record{Topic: topics.ProductViewed, Key: []byte(env.ID), Value: raw}, nil)
+			f.kgo.Produce(ctx, &kgo.Record{Topic: topics.ProductViewed, Key: []byte(user), Value: raw}, nil)
 		}
 		require.NoError(b, f.kgo.Flush(ctx))
 		produced := time.Since(start)
