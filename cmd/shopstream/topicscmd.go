@@ -57,7 +57,11 @@ func topicsCommand(ctx context.Context, args []string) error {
 		if d, ok := existing[t.Name]; ok && d.Err == nil {
 			exists = fmt.Sprintf("yes (%d partitions)", len(d.Partitions))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", t.Name, t.Partitions, t.Cleanup, t.Key, strings.TrimSpace(t.Message), exists)
+		key := t.Key
+		if t.KeyField != "" { // an inbound topic: the field its producers key by
+			key += " (data." + t.KeyField + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", t.Name, t.Partitions, t.Cleanup, key, strings.TrimSpace(t.Message), exists)
 	}
 	return tw.Flush()
 }
