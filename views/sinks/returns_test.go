@@ -338,13 +338,8 @@ func TestReturnRetryWhileParkedReachesTheTables(t *testing.T) {
 	var view *returns.Return
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
 		r, err := svc.Return(id)
-		if err != nil || r.Status != returns.StateRefunding {
+		if err != nil || r.Status != returns.StateRefunding || !notificationsAnswered(r) {
 			return false
-		}
-		for _, n := range r.Saga.Notifications {
-			if n.Status == "requested" {
-				return false
-			}
 		}
 		view = r
 		return true
@@ -382,18 +377,24 @@ func finalTrail(t *testing.T, svc *returns.Service, id string) *returns.Return {
 	var view *returns.Return
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
 		r, err := svc.Return(id)
-		if err != nil || len(r.Saga.Notifications) == 0 {
+		if err != nil || len(r.Saga.Notifications) == 0 || !notificationsAnswered(r) {
 			return false
-		}
-		for _, n := range r.Saga.Notifications {
-			if n.Status == "requested" {
-				return false
-			}
 		}
 		view = r
 		return true
 	}, "the notifications of return %s never got their replies", id)
 	return view
+}
+
+// notificationsAnswered reports whether every notification r sent has its
+// reply (none is still requested).
+func notificationsAnswered(r *returns.Return) bool {
+	for _, n := range r.Saga.Notifications {
+		if n.Status == "requested" {
+			return false
+		}
+	}
+	return true
 }
 
 // seqsOf lists the seq of every entry of trail.
