@@ -50,3 +50,12 @@ func DecodeTableRow(value []byte) (*Return, error) {
 	}
 	return rec.Return, nil
 }
+
+// EncodeTableRow is the row the return processor writes to its table for
+// r (with an empty command ledger): the current binary form, which
+// DecodeTableRow reads back. For tests and tools that write what a reader
+// of the changelog consumes; the processor itself writes through its
+// table codec.
+func EncodeTableRow(r *Return) ([]byte, error) {
+	return returnTableCodec{}.Encode(&ReturnRecord{Return: r})
+}

@@ -9,6 +9,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// EncodeTableRow writes the binary row DecodeTableRow reads back.
+func TestEncodeTableRow(t *testing.T) {
+	r := completedRecord(t).Return
+	b, err := EncodeTableRow(r)
+	require.NoError(t, err)
+	require.Equal(t, byte(0x01), b[0], "the binary format")
+	got, err := DecodeTableRow(b)
+	require.NoError(t, err)
+	requireSameValue(t, "Return", reflect.ValueOf(r).Elem(), reflect.ValueOf(got).Elem())
+}
+
 // TestDecodeTableRow: DecodeTableRow reads every form the return processor
 // has written to its table into the return the processor's views read, and
 // refuses tombstones and garbage with its sentinels.

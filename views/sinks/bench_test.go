@@ -2,7 +2,10 @@ package sinks
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/shopstream/streams/processors/giftcards"
 	"github.com/shopstream/streams/processors/recommendations"
+	"github.com/shopstream/streams/processors/returns"
 	"github.com/shopstream/streams/topics"
 	"github.com/shopstream/streams/topics/kafkatest"
 )
@@ -168,4 +172,160 @@ func BenchmarkWriteRows(b *testing.B) {
 			b.ReportMetric(float64(b.N*perTx)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+// BenchmarkReturnsSink measures the returns sink on what a return's
+// lifecycle gives it, as the returns benchmark's lifecycles do
+// (docs/returns-benchmarks.md): four events (initiated, approved,
+// received, completed, each carrying the audit entries since the previous
+// one) and nine rows of the return processor's table changelog, one per
+// action, each holding the whole trail so far (binary rows, as the
+// processor writes them). b.N is the number of lifecycles; the timing
+// starts once the sink's group has settled, with every record produced.
+// audit-rows/lifecycle is how many audit rows the mappers gave (9 entries
+// each, the rest written again and skipped by their event_id).
+func BenchmarkReturnsSink(b *testing.B) {
+	pool := migrated(b)
+	events, rows := cluster.Unique("bench-ret-events"), cluster.Unique("bench-ret-rows")
+	dlq := cluster.Unique("bench-dlq")
+	for _, topic := range []string{events, rows, dlq} {
+		cluster.CreateTopic(b, topic, topics.Delete)
+	}
+	run := cluster.Unique("r")
+	prod := cluster.Producer(b, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200_000))
+	ctx := context.Background()
+	var recs []*kgo.Record
+	for k := range b.N {
+		recs = append(recs, lifecycleRecords(b, fmt.Sprintf("%s-ret-%d", run, k), events, rows)...)
+		if len(recs) >= 20_000 || k == b.N-1 {
+			require.NoError(b, prod.ProduceSync(ctx, recs...).FirstErr())
+			recs = recs[:0]
+		}
+	}
+	spec := Returns()
+	spec.Name, spec.Topics, spec.Raw = run, []string{events, rows}, map[string]RecordMapper{rows: mapReturnRow}
+	var auditRows atomic.Int64
+	spec.Raw[rows] = func(rec *kgo.Record) ([]Row, error) {
+		out, err := mapReturnRow(rec)
+		auditRows.Add(int64(countTable(out, ReturnAuditLogsTable)))
+		return out, err
+	}
+	mapEvent := spec.Map
+	spec.Map = func(env *topics.Envelope, rec *kgo.Record) ([]Row, error) {
+		out, err := mapEvent(env, rec)
+		auditRows.Add(int64(countTable(out, ReturnAuditLogsTable)))
+		return out, err
+	}
+	hold := make(chan struct{})
+	s, err := New(spec, pool, cluster.Clients, WithDLQ(dlq), withHoldAssignments(hold))
+	require.NoError(b, err)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	joining := time.Now()
+	for !settled(s, 2*kafkatest.Partitions) { // both topics' partitions
+		require.Less(b, time.Since(joining), 30*time.Second, "the sink's group did not settle")
+		time.Sleep(time.Millisecond)
+	}
+	b.ResetTimer()
+	began := time.Now()
+	close(hold)
+	want := int64(b.N * lifecycleRecordCount)
+	for s.Stats().Records.Load() < want {
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(began)
+	b.StopTimer()
+	cancel()
+	require.NoError(b, <-done)
+	require.Zero(b, s.Stats().DeadLetters.Load())
+	var stored int
+	require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM return_audit_logs WHERE return_request_id LIKE $1",
+		run+"-ret-%").Scan(&stored))
+	require.Equal(b, b.N*9, stored, "every entry once")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "lifecycles/s")
+	b.ReportMetric(float64(want)/elapsed.Seconds(), "records/s")
+	b.ReportMetric(float64(auditRows.Load())/float64(b.N), "audit-rows/lifecycle")
+	b.ReportMetric(float64(want)/float64(s.Stats().Batches.Load()), "records/batch")
+}
+
+// lifecycleRecordCount is how many records lifecycleRecords gives.
+const lifecycleRecordCount = 13
+
+// lifecycleRecords are the events and changelog rows of one completed
+// return, in the order the processor writes them: initiate, approve (its
+// notification and label replies after return.approved), receive, complete
+// (refund and restock replies, return.completed), and the completion's
+// notification reply after the last event.
+func lifecycleRecords(b *testing.B, id, events, rows string) []*kgo.Record {
+	b.Helper()
+	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	r := &returns.Return{ID: id, OrderID: "o-" + id, CustomerID: "c1", Currency: "USD", Status: returns.StatePending,
+		Reason: returns.ReasonDefective, RefundMethod: returns.RefundOriginalPayment,
+		Items:     []returns.ReturnItem{{LineItemID: "li_1", ProductID: "p1", QuantityRequested: 1, ExpectedCondition: returns.ConditionNew}},
+		CreatedAt: at, UpdatedAt: at}
+	var out []*kgo.Record
+	act := func(action returns.Action, next returns.State, actor topics.Actor) {
+		at = at.Add(time.Minute)
+		r.Audit = append(r.Audit, returns.AuditEntry{Seq: len(r.Audit) + 1, Action: action, ActorID: actor.ID, ActorType: actor.Type,
+			PreviousState: r.Status, NewState: next, Metadata: json.RawMessage(`{"note":"bench"}`), CommandID: topics.NewID(), At: at})
+		if len(r.Audit) == 1 {
+			r.Audit[0].PreviousState = ""
+		}
+		r.Status, r.UpdatedAt = next, at
+	}
+	// write is the row the action wrote: after its event, if it published
+	// one (the row records what the event carried, AuditPublished)
+	write := func() {
+		v, err := returns.EncodeTableRow(r)
+		require.NoError(b, err)
+		out = append(out, &kgo.Record{Topic: rows, Key: []byte(id), Value: v})
+	}
+	publish := func(typ string) {
+		s := r.Summary()
+		s.Audit = slices.Clone(r.Audit[r.AuditPublished:])
+		r.AuditPublished = len(r.Audit)
+		env, err := topics.NewEnvelope(typ, r.UpdatedAt, s)
+		require.NoError(b, err)
+		v, err := env.Encode()
+		require.NoError(b, err)
+		out = append(out, &kgo.Record{Topic: events, Key: []byte(id), Value: v})
+	}
+	customer, staff := topics.Actor{ID: "c1", Type: topics.ActorCustomer}, topics.Actor{ID: "s1", Type: topics.ActorStaff}
+	system := topics.Actor{ID: "returns-saga", Type: topics.ActorSystem}
+	act(returns.ActionInitiate, returns.StatePending, customer)
+	publish(returns.EventInitiated)
+	write()
+	act(returns.ActionApprove, returns.StateApproved, staff)
+	publish(returns.EventApproved)
+	write()
+	for _, a := range []returns.Action{returns.ActionNotified, returns.ActionLabelCreated} {
+		act(a, returns.StateApproved, system)
+		write()
+	}
+	act(returns.ActionReceive, returns.StateReceived, staff)
+	publish(returns.EventReceived)
+	write()
+	act(returns.ActionComplete, returns.StateRefunding, staff)
+	write()
+	act(returns.ActionRefundSucceeded, returns.StateRestocking, system)
+	write()
+	act(returns.ActionRestockSucceeded, returns.StateCompleted, system)
+	publish(returns.EventCompleted)
+	write()
+	act(returns.ActionNotified, returns.StateCompleted, system)
+	write()
+	require.Len(b, out, lifecycleRecordCount)
+	return out
+}
+
+// countTable is how many of rows are t's.
+func countTable(rows []Row, t *Table) int {
+	n := 0
+	for _, r := range rows {
+		if r.Table == t {
+			n++
+		}
+	}
+	return n
 }
