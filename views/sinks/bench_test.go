@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -94,37 +95,47 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			}
 			spec := tc.spec(topic)
 			spec.Name = run
-			hold := make(chan struct{})
-			s, err := New(spec, pool, cluster.Clients, WithDLQ(dlq), withHoldAssignments(hold))
-			require.NoError(b, err)
-			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			joining := time.Now()
-			go func() { done <- s.Run(runCtx) }()
-			// The workers join the sink's consumer group first, a one-time
-			// cost (reported as join-ms); the rows are timed from when the
-			// group has settled and the workers may load their offsets.
-			for !settled(s, kafkatest.Partitions) {
-				require.Less(b, time.Since(joining), 30*time.Second, "the sink's group did not settle")
-				time.Sleep(time.Millisecond)
-			}
-			joined := time.Since(joining)
-			b.ResetTimer()
-			began := time.Now()
-			close(hold)
-			for s.Stats().Records.Load() < int64(b.N) {
-				time.Sleep(2 * time.Millisecond)
-			}
-			elapsed := time.Since(began)
-			b.StopTimer()
-			cancel()
-			require.NoError(b, <-done)
-			require.Zero(b, s.Stats().DeadLetters.Load())
+			s, elapsed, joined := timeSink(b, spec, pool, dlq, kafkatest.Partitions, int64(b.N))
 			b.ReportMetric(float64(b.N*tc.rows)/elapsed.Seconds(), "rows/s")
 			b.ReportMetric(float64(b.N)/float64(s.Stats().Batches.Load()), "events/batch")
 			b.ReportMetric(float64(joined.Milliseconds()), "join-ms")
 		})
 	}
+}
+
+// timeSink runs a sink of spec on what its topics hold and times it from
+// when its consumer group has settled on all partitions (a one-time cost,
+// returned as joined) until it has taken records records. The benchmark's
+// timer runs only for that span. Nothing may be dead-lettered.
+func timeSink(b *testing.B, spec Spec, pool *pgxpool.Pool, dlq string, partitions int, records int64) (s *Sink, elapsed, joined time.Duration) {
+	b.Helper()
+	hold := make(chan struct{})
+	s, err := New(spec, pool, cluster.Clients, WithDLQ(dlq), withHoldAssignments(hold))
+	require.NoError(b, err)
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	joining := time.Now()
+	go func() { done <- s.Run(runCtx) }()
+	// The workers join the sink's consumer group first; the records are
+	// timed from when the group has settled and the workers may load their
+	// offsets.
+	for !settled(s, partitions) {
+		require.Less(b, time.Since(joining), 30*time.Second, "the sink's group did not settle")
+		time.Sleep(time.Millisecond)
+	}
+	joined = time.Since(joining)
+	b.ResetTimer()
+	began := time.Now()
+	close(hold)
+	for s.Stats().Records.Load() < records {
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed = time.Since(began)
+	b.StopTimer()
+	cancel()
+	require.NoError(b, <-done)
+	require.Zero(b, s.Stats().DeadLetters.Load())
+	return s, elapsed, joined
 }
 
 // BenchmarkWriteRows measures the PostgreSQL side alone: one transaction of
@@ -216,29 +227,8 @@ func BenchmarkReturnsSink(b *testing.B) {
 		auditRows.Add(int64(countTable(out, ReturnAuditLogsTable)))
 		return out, err
 	}
-	hold := make(chan struct{})
-	s, err := New(spec, pool, cluster.Clients, WithDLQ(dlq), withHoldAssignments(hold))
-	require.NoError(b, err)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	joining := time.Now()
-	for !settled(s, 2*kafkatest.Partitions) { // both topics' partitions
-		require.Less(b, time.Since(joining), 30*time.Second, "the sink's group did not settle")
-		time.Sleep(time.Millisecond)
-	}
-	b.ResetTimer()
-	began := time.Now()
-	close(hold)
 	want := int64(b.N * lifecycleRecordCount)
-	for s.Stats().Records.Load() < want {
-		time.Sleep(2 * time.Millisecond)
-	}
-	elapsed := time.Since(began)
-	b.StopTimer()
-	cancel()
-	require.NoError(b, <-done)
-	require.Zero(b, s.Stats().DeadLetters.Load())
+	s, elapsed, _ := timeSink(b, spec, pool, dlq, 2*kafkatest.Partitions, want) // both topics' partitions
 	var stored int
 	require.NoError(b, pool.QueryRow(ctx, "SELECT count(*) FROM return_audit_logs WHERE return_request_id LIKE $1",
 		run+"-ret-%").Scan(&stored))
