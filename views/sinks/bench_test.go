@@ -283,28 +283,29 @@ func lifecycleRecords(b *testing.B, id, events, rows string) []*kgo.Record {
 	}
 	customer, staff := topics.Actor{ID: "c1", Type: topics.ActorCustomer}, topics.Actor{ID: "s1", Type: topics.ActorStaff}
 	system := topics.Actor{ID: "returns-saga", Type: topics.ActorSystem}
-	act(returns.ActionInitiate, returns.StatePending, customer)
-	publish(returns.EventInitiated)
-	write()
-	act(returns.ActionApprove, returns.StateApproved, staff)
-	publish(returns.EventApproved)
-	write()
-	for _, a := range []returns.Action{returns.ActionNotified, returns.ActionLabelCreated} {
-		act(a, returns.StateApproved, system)
+	steps := []struct {
+		action returns.Action
+		state  returns.State
+		actor  topics.Actor
+		event  string // the event the action publishes, if any
+	}{
+		{returns.ActionInitiate, returns.StatePending, customer, returns.EventInitiated},
+		{returns.ActionApprove, returns.StateApproved, staff, returns.EventApproved},
+		{returns.ActionNotified, returns.StateApproved, system, ""},
+		{returns.ActionLabelCreated, returns.StateApproved, system, ""},
+		{returns.ActionReceive, returns.StateReceived, staff, returns.EventReceived},
+		{returns.ActionComplete, returns.StateRefunding, staff, ""},
+		{returns.ActionRefundSucceeded, returns.StateRestocking, system, ""},
+		{returns.ActionRestockSucceeded, returns.StateCompleted, system, returns.EventCompleted},
+		{returns.ActionNotified, returns.StateCompleted, system, ""},
+	}
+	for _, st := range steps {
+		act(st.action, st.state, st.actor)
+		if st.event != "" {
+			publish(st.event)
+		}
 		write()
 	}
-	act(returns.ActionReceive, returns.StateReceived, staff)
-	publish(returns.EventReceived)
-	write()
-	act(returns.ActionComplete, returns.StateRefunding, staff)
-	write()
-	act(returns.ActionRefundSucceeded, returns.StateRestocking, system)
-	write()
-	act(returns.ActionRestockSucceeded, returns.StateCompleted, system)
-	publish(returns.EventCompleted)
-	write()
-	act(returns.ActionNotified, returns.StateCompleted, system)
-	write()
 	require.Len(b, out, lifecycleRecordCount)
 	return out
 }
