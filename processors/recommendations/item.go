@@ -220,28 +220,8 @@ func (it *Item) ApplyAll(incs []*Increment, cfg *config) {
 	it.setHeader(h)
 	var co, bought bool
 	for _, inc := range incs {
-		if len(inc.With) > 0 {
-			co = true
-			if it.Co == nil {
-				it.Co = make(map[string]int64)
-			}
-			for _, q := range inc.With {
-				if q != it.ProductID {
-					it.Co[q]++
-				}
-			}
-		}
-		if len(inc.Basket) > 0 {
-			bought = true
-			if it.Bought == nil {
-				it.Bought = make(map[string]int64)
-			}
-			for _, q := range inc.Basket {
-				if q != it.ProductID {
-					it.Bought[q]++
-				}
-			}
-		}
+		co = it.countPartners(&it.Co, inc.With) || co
+		bought = it.countPartners(&it.Bought, inc.Basket) || bought
 	}
 	if co {
 		trimCounts(it.Co, cfg.candidates)
@@ -249,6 +229,23 @@ func (it *Item) ApplyAll(incs []*Increment, cfg *config) {
 	if bought {
 		trimCounts(it.Bought, cfg.candidates)
 	}
+}
+
+// countPartners adds one to the count of each partner in *m (made when
+// nil), the item itself excepted, and reports whether there were any.
+func (it *Item) countPartners(m *map[string]int64, partners []string) bool {
+	if len(partners) == 0 {
+		return false
+	}
+	if *m == nil {
+		*m = make(map[string]int64)
+	}
+	for _, q := range partners {
+		if q != it.ProductID {
+			(*m)[q]++
+		}
+	}
+	return true
 }
 
 // header returns the item's fields other than its pair counts.
