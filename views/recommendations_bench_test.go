@@ -3,9 +3,12 @@ package views_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"syscall"
@@ -28,8 +31,9 @@ const (
 )
 
 var (
-	loadOnce  sync.Once
-	loadUsers []string
+	loadOnce   sync.Once
+	loadUsers  []string
+	loadPrefix string // of the loaded products' IDs
 )
 
 // loadRecs builds 1,000,000 interactions over 10,000 users and 5,000
@@ -47,6 +51,7 @@ func loadRecs(b *testing.B) *recsFixture {
 		rng := rand.New(rand.NewPCG(1, 2))
 		zipf := rand.NewZipf(rng, 1.1, 4, benchProducts-1)
 		prefix := cluster.Unique("bench")
+		loadPrefix = prefix
 		brands := []string{"Acme", "Globex", "Initech", "Umbrella", "Hooli"}
 		for p := range benchProducts {
 			require.NoError(b, m.UpsertProduct(&recommendations.Product{ProductID: fmt.Sprintf("%s-p%d", prefix, p),
@@ -199,82 +204,125 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// pageFaults is the process's minor page faults so far: each is a page of
+// memory touched for the first time since the process got it (or got it
+// back) from the kernel.
+func pageFaults(b *testing.B) int64 {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return ru.Minflt
+}
+
 // viewSources are the sources a product.viewed event names.
 var viewSources = []string{"search", "category", "recommendation", "direct"}
 
-// BenchmarkRecommendationsIngestion produces inbound product.viewed events
-// for fresh users and measures, end to end, how fast the ingress and the
-// user processor consume them (both groups' lag back to zero) and when
+// BenchmarkRecommendationsIngestion produces 100,000 inbound
+// product.viewed events and measures, end to end, how fast the ingress and
+// the user processor consume them (both groups' lag back to zero) and when
 // the item processor has applied every increment. cpu-us/event is the
 // process's CPU from the first event produced until the items processor
 // has applied every increment, per event: the producing client, the
 // embedded broker, the three processors, the views and the service's
 // snapshot refreshes together. increments/batch is how many increments the
 // combiner put in one batch on average: how many increments share one
-// rewrite of an item row.
+// rewrite of an item row. Two regimes:
+//
+//   - fresh: 5,000 new users over 2,000 products, so every profile grows
+//     from empty to 20 events: small rows, the cheapest case;
+//   - loaded: the 10,000 users and 5,000 products of the 1,000,000
+//     interactions BenchmarkRecommendationsHTTP loads (the issue's
+//     condition): every profile starts at ~100 interactions, its history
+//     at the cap, so each event rewrites a full row.
 func BenchmarkRecommendationsIngestion(b *testing.B) {
-	// The service's default snapshot refresh (the test fixture's 100 ms
-	// would decode every item and republish the changed ones ten times a
-	// second). Takes effect when this benchmark starts the fixture.
-	recsRefresh = 2 * time.Second
-	f := startRecs(b)
+	b.Run("fresh", func(b *testing.B) {
+		// The service's default snapshot refresh (the test fixture's 100 ms
+		// would decode every item and republish the changed ones ten times a
+		// second). Takes effect when this benchmark starts the fixture.
+		recsRefresh = 2 * time.Second
+		f := startRecs(b)
+		for b.Loop() {
+			prefix := cluster.Unique("ing")
+			ingest(b, f, func(i int) string { return fmt.Sprintf("%s-u%d", prefix, i%5000) },
+				func(n int) string { return fmt.Sprintf("%s-p%d", prefix, n%2000) })
+		}
+	})
+	b.Run("loaded", func(b *testing.B) {
+		f := loadRecs(b)
+		for b.Loop() {
+			ingest(b, f, func(i int) string { return loadUsers[i%len(loadUsers)] },
+				func(n int) string { return fmt.Sprintf("%s-p%d", loadPrefix, n%benchProducts) })
+		}
+	})
+}
+
+var ingestProfile = flag.String("recs.ingestprofile", "", "BenchmarkRecommendationsIngestion: write a CPU profile of the timed ingestion (not the fixture's start or load) to this file")
+
+// ingest publishes 100,000 product.viewed events, the i-th for user(i) and
+// a random product(n), and reports the rates at which the stages drained
+// them and the process's CPU per event.
+func ingest(b *testing.B, f *recsFixture, user func(i int) string, product func(n int) string) {
+	b.Helper()
 	adm := kadm.NewClient(f.kgo)
 	const events = 100_000
-	for b.Loop() {
-		prefix := cluster.Unique("ing")
-		rng := rand.New(rand.NewPCG(3, 4))
-		ctx := context.Background()
-		incs0 := counterValue(b, "shopstream_recommendations_combiner_increments_total")
-		batches0 := counterValue(b, "shopstream_recommendations_combiner_batches_total")
-		cpu0 := processCPU(b)
-		start := time.Now()
-		for i := range events {
-			// as the storefront publishes it (contracts/inbound-events.md):
-			// keyed by user, with the session and the view's source
-			user := fmt.Sprintf("%s-u%d", prefix, i%5000)
-			env, err := topics.NewEnvelope(topics.ProductViewed, time.Now(), map[string]any{
-				"user_id": user, "product_id": fmt.Sprintf("%s-p%d", prefix, rng.IntN(2000)),
-				"session_id": fmt.Sprintf("%s-s%d", prefix, i%7919), "source": viewSources[i%len(viewSources)]},
-				topics.WithActor(topics.Actor{ID: "x", Type: topics.ActorCustomer}))
-			require.NoError(b, err)
-			raw, _ := env.Encode()
-			f.kgo.Produce(ctx, &kgo.Record{Topic: topics.ProductViewed, Key: []byte(user), Value: raw}, nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	ctx := context.Background()
+	incs0 := counterValue(b, "shopstream_recommendations_combiner_increments_total")
+	batches0 := counterValue(b, "shopstream_recommendations_combiner_batches_total")
+	if *ingestProfile != "" {
+		out, err := os.Create(*ingestProfile)
+		require.NoError(b, err)
+		require.NoError(b, pprof.StartCPUProfile(out))
+		defer func() { pprof.StopCPUProfile(); require.NoError(b, out.Close()) }()
+	}
+	cpu0, faults0 := processCPU(b), pageFaults(b)
+	start := time.Now()
+	for i := range events {
+		// as the storefront publishes it (contracts/inbound-events.md):
+		// keyed by user, with the session and the view's source
+		u := user(i)
+		env, err := topics.NewEnvelope(topics.ProductViewed, time.Now(), map[string]any{
+			"user_id": u, "product_id": product(rng.IntN(1 << 30)),
+			"session_id": fmt.Sprintf("%s-s%d", u, i%7919), "source": viewSources[i%len(viewSources)]},
+			topics.WithActor(topics.Actor{ID: "x", Type: topics.ActorCustomer}))
+		require.NoError(b, err)
+		raw, _ := env.Encode()
+		f.kgo.Produce(ctx, &kgo.Record{Topic: topics.ProductViewed, Key: []byte(u), Value: raw}, nil)
+	}
+	require.NoError(b, f.kgo.Flush(ctx))
+	produced := time.Since(start)
+	drained := func(groups ...string) bool {
+		lags, err := adm.Lag(ctx, groups...)
+		if err != nil {
+			return false
 		}
-		require.NoError(b, f.kgo.Flush(ctx))
-		produced := time.Since(start)
-		drained := func(groups ...string) bool {
-			lags, err := adm.Lag(ctx, groups...)
-			if err != nil {
+		for _, g := range groups {
+			l, ok := lags[g]
+			if !ok || l.Error() != nil || l.Lag.Total() != 0 {
 				return false
 			}
-			for _, g := range groups {
-				l, ok := lags[g]
-				if !ok || l.Error() != nil || l.Lag.Total() != 0 {
-					return false
-				}
-			}
-			return true
 		}
-		for !drained(topics.RecommendationsIngressGroup, topics.RecommendationsUsersGroup) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		users := time.Since(start)
-		// The combiner commits a window's sets once its batches are
-		// acknowledged: drained, every batch is on the items' topic.
-		for !drained(topics.RecommendationsCombinerGroup) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		for !drained(topics.RecommendationsItemsGroup) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		items := time.Since(start)
-		cpu := processCPU(b) - cpu0
-		b.ReportMetric(events/users.Seconds(), "events/s-users")
-		b.ReportMetric(float64(cpu.Microseconds())/events, "cpu-us/event")
-		b.ReportMetric(events/items.Seconds(), "events/s-items")
-		b.ReportMetric(events/produced.Seconds(), "events/s-produced")
-		if batches := counterValue(b, "shopstream_recommendations_combiner_batches_total") - batches0; batches > 0 {
-			b.ReportMetric((counterValue(b, "shopstream_recommendations_combiner_increments_total")-incs0)/batches, "increments/batch")
-		}
+		return true
+	}
+	for !drained(topics.RecommendationsIngressGroup, topics.RecommendationsUsersGroup) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	users := time.Since(start)
+	// The combiner commits a window's sets once its batches are
+	// acknowledged: drained, every batch is on the items' topic.
+	for !drained(topics.RecommendationsCombinerGroup) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for !drained(topics.RecommendationsItemsGroup) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	items := time.Since(start)
+	cpu := processCPU(b) - cpu0
+	b.ReportMetric(events/users.Seconds(), "events/s-users")
+	b.ReportMetric(float64(cpu.Microseconds())/events, "cpu-us/event")
+	b.ReportMetric(float64(pageFaults(b)-faults0)/events, "faults/event")
+	b.ReportMetric(events/items.Seconds(), "events/s-items")
+	b.ReportMetric(events/produced.Seconds(), "events/s-produced")
+	if batches := counterValue(b, "shopstream_recommendations_combiner_batches_total") - batches0; batches > 0 {
+		b.ReportMetric((counterValue(b, "shopstream_recommendations_combiner_increments_total")-incs0)/batches, "increments/batch")
 	}
 }
