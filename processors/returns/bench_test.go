@@ -95,7 +95,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 		close(completed)
 	}()
-	recordsBefore, cpuBefore := totalRecords(b), cpuTime()
+	recordsBefore, cpuBefore, faultsBefore := totalRecords(b), cpuTime(), pageFaults()
 	perTopicBefore := recordsByTopic(b)
 	b.ResetTimer()
 	start := time.Now()
@@ -141,6 +141,9 @@ func BenchmarkLifecycle(b *testing.B) {
 	// CPU time of the whole process (broker, processors, simulators,
 	// clients) per lifecycle: steadier than returns/s on a shared machine
 	b.ReportMetric(float64((cpuTime()-cpuBefore).Microseconds())/float64(b.N), "cpu-µs/return")
+	// memory pages touched for the first time (the heap growing): on a VM
+	// each can cost ~10 µs (docs/returns-benchmarks.md)
+	b.ReportMetric(float64(pageFaults()-faultsBefore)/float64(b.N), "faults/return")
 	// every record any topic received while the lifecycles ran (commands,
 	// results, table updates, events, requests, replies), per lifecycle:
 	// what bounds throughput below the domain code
@@ -174,6 +177,15 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pageFaults is the process's minor page faults so far.
+func pageFaults() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Minflt
 }
 
 // totalRecords sums the end offsets of every topic on the broker.
