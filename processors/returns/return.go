@@ -373,7 +373,7 @@ type SummaryItem struct {
 	places1 int32
 }
 
-// Summary describes r for an event (without audit entries: publish adds
+// Summary describes r for an event (without audit entries: Publish adds
 // those).
 func (r *Return) Summary() Summary {
 	s := Summary{ReturnID: r.ID, OrderID: r.OrderID, CustomerID: r.CustomerID, Seq: int64(len(r.Audit)), Status: r.Status,
@@ -431,9 +431,14 @@ func (b *RefundBreakdown) unitRefund(lineItemID, currency string) *decimal.Decim
 	return &u
 }
 
-// publish is the Summary of an event r publishes now, with the audit
-// entries no earlier event carried; it marks them as carried.
-func (r *Return) publish() Summary {
+// Publish returns the summary an event about r carries, with the audit
+// entries no earlier event carried (Summary.Audit: those after the first
+// AuditPublished, none when every entry was carried), and marks them
+// carried (AuditPublished becomes the trail's length). Every return.*
+// event the return processor publishes takes its payload from it; what
+// produces the processor's events elsewhere (benchmarks, tools) calls it
+// too, so that it carries the same entries.
+func (r *Return) Publish() Summary {
 	s := r.Summary()
 	if r.AuditPublished < len(r.Audit) {
 		s.Audit = slices.Clone(r.Audit[r.AuditPublished:])
@@ -441,6 +446,9 @@ func (r *Return) publish() Summary {
 	r.AuditPublished = len(r.Audit)
 	return s
 }
+
+// publish is Publish, under the name the processor's call sites use.
+func (r *Return) publish() Summary { return r.Publish() }
 
 // refundInput builds the calculator's input: requested units at their
 // expected condition before receipt, received units at their actual

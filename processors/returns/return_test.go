@@ -329,3 +329,37 @@ func requireParkedSummary(t *testing.T, data any, state State, last Action) {
 	require.Equal(t, state, e.NewState)
 	require.Equal(t, int64(e.Seq), s.Seq, "seq is the length of the trail")
 }
+
+// TestPublish: Publish's summary carries the audit entries no earlier
+// event carried, in order, and marks them carried; a trail whose entries
+// were all carried gives an event without entries.
+func TestPublish(t *testing.T) {
+	_, r := newReturn(t, ReasonDefective, InitiateItem{LineItemID: "li_shirt", Quantity: 1, Condition: ConditionNew})
+	approved, _ := apply(t, r, Approve{RefundMethod: RefundOriginalPayment, ApproverID: "staff_7"}, staff)
+	cases := []struct {
+		name      string
+		r         *Return
+		published int // AuditPublished before Publish
+		want      []int
+	}{
+		{name: "first event: the whole trail", r: approved, published: 0, want: []int{1, 2}},
+		{name: "the entries after the last event", r: approved, published: 1, want: []int{2}},
+		{name: "every entry carried: none", r: approved, published: 2, want: nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.r.Clone()
+			r.AuditPublished = tc.published
+			s := r.Publish()
+			var got []int
+			for _, e := range s.Audit {
+				got = append(got, e.Seq)
+			}
+			require.Equal(t, tc.want, got)
+			require.Equal(t, len(r.Audit), r.AuditPublished, "marked carried")
+			require.Equal(t, r.Summary().Seq, s.Seq)
+			again := r.Publish()
+			require.Empty(t, again.Audit, "nothing is carried twice")
+		})
+	}
+}

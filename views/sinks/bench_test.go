@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,11 +270,10 @@ func lifecycleRecords(b *testing.B, id, events, rows string) []*kgo.Record {
 		require.NoError(b, err)
 		out = append(out, &kgo.Record{Topic: rows, Key: []byte(id), Value: v})
 	}
+	// publish is the event the action published: its payload is the
+	// processor's own (Return.Publish), with the entries it carries
 	publish := func(typ string) {
-		s := r.Summary()
-		s.Audit = slices.Clone(r.Audit[r.AuditPublished:])
-		r.AuditPublished = len(r.Audit)
-		env, err := topics.NewEnvelope(typ, r.UpdatedAt, s)
+		env, err := topics.NewEnvelope(typ, r.UpdatedAt, r.Publish())
 		require.NoError(b, err)
 		v, err := env.Encode()
 		require.NoError(b, err)
