@@ -169,8 +169,11 @@ type Return struct {
 	Saga  Saga         `json:"saga"`
 	Audit []AuditEntry `json:"audit"`
 	// AuditPublished is how many audit entries the return's events have
-	// carried so far (Summary.Audit).
-	AuditPublished int `json:"audit_published,omitempty"`
+	// carried so far (Summary.Audit, Publish): the processor's
+	// bookkeeping, kept in its table row (rowcodec.go), not part of the
+	// return's JSON form (GET /v1/returns/{id}). The JSON rows of earlier
+	// versions carry it as "audit_published" (decodeJSONRecord reads it).
+	AuditPublished int `json:"-"`
 }
 
 // Clone returns a deep copy of r, so that a failed action leaves r as it

@@ -173,11 +173,7 @@ func (rec *ReturnRecord) resolve(id string) error {
 // decodeReturnRecord decodes a stored return record, binary or JSON.
 func decodeReturnRecord(data []byte) (*ReturnRecord, error) {
 	if len(data) == 0 || data[0] != recordFormatBinary {
-		v, err := returnRecordCodec{}.Decode(data)
-		if err != nil || v == nil {
-			return nil, err
-		}
-		return v.(*ReturnRecord), nil
+		return decodeJSONRecord(data)
 	}
 	rd := binrow.NewReader(data[1:])
 	rec := &ReturnRecord{}
@@ -192,6 +188,38 @@ func decodeReturnRecord(data []byte) (*ReturnRecord, error) {
 	}
 	if err := rd.Done(); err != nil {
 		return nil, fmt.Errorf("returns: decoding a binary return record: %w", err)
+	}
+	return rec, nil
+}
+
+// jsonRecord is a ReturnRecord in the JSON form earlier versions stored.
+// Its return carried Return.AuditPublished as "audit_published", which
+// the return's JSON form (an API answer) no longer has: jsonReturn reads
+// it beside the other fields.
+type jsonRecord struct {
+	Return   *jsonReturn    `json:"return"`
+	Commands command.Ledger `json:"commands"`
+}
+
+type jsonReturn struct {
+	Return
+	AuditPublished int `json:"audit_published"`
+}
+
+// decodeJSONRecord decodes a record stored in the JSON form (nil for an
+// empty value, a tombstone), with the return's AuditPublished.
+func decodeJSONRecord(data []byte) (*ReturnRecord, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	var v jsonRecord
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("returns: decoding a JSON return record: %w", err)
+	}
+	rec := &ReturnRecord{Commands: v.Commands}
+	if v.Return != nil {
+		rec.Return = &v.Return.Return
+		rec.Return.AuditPublished = v.Return.AuditPublished
 	}
 	return rec, nil
 }

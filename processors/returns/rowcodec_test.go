@@ -1,6 +1,7 @@
 package returns
 
 import (
+	stdjson "encoding/json"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -139,6 +140,11 @@ func TestBinaryRecord(t *testing.T) {
 		require.Equal(t, StateCompleted, want.Return.Status)
 		require.Len(t, want.Return.Audit, 8)
 		require.Len(t, want.Commands.Entries, 4)
+		// the row's "audit_published": 7, which the return's JSON form
+		// (an API answer) does not read: every reader keeps it
+		require.Contains(t, string(old), `"audit_published":7`)
+		require.Zero(t, want.Return.AuditPublished)
+		want.Return.AuditPublished = 7
 
 		got, err := decodeReturnRecord(old)
 		require.NoError(t, err)
@@ -305,5 +311,85 @@ func TestBinaryRecordCorrupted(t *testing.T) {
 			requireSameRecord(t, got, back)
 		}
 		t.Logf("%d of 5000 changed records decoded", accepted)
+	}
+}
+
+// TestAuditPublishedInRows: Return.AuditPublished is the processor's
+// bookkeeping, absent from the return's JSON form (the API's answer), yet
+// every reader of a stored row keeps it: the binary row's and the count a
+// JSON row of an earlier version carries ("audit_published").
+func TestAuditPublishedInRows(t *testing.T) {
+	legacy, err := os.ReadFile("testdata/return-record-json.json")
+	require.NoError(t, err)
+	require.Contains(t, string(legacy), `"audit_published":7`)
+	r := completedRecord(t).Return
+	r.AuditPublished = 5
+	binary, err := EncodeTableRow(r)
+	require.NoError(t, err)
+
+	t.Run("the JSON form does not show it", func(t *testing.T) {
+		for name, marshal := range map[string]func(any) ([]byte, error){"segmentio": json.Marshal, "encoding/json": stdjson.Marshal} {
+			js, err := marshal(r)
+			require.NoError(t, err, name)
+			require.NotContains(t, string(js), "audit_published", name)
+		}
+	})
+	readers := []struct {
+		name string
+		read func(t *testing.T, row []byte) *Return
+	}{
+		{name: "decodeReturnRecord", read: func(t *testing.T, row []byte) *Return {
+			t.Helper()
+			rec, err := decodeReturnRecord(row)
+			require.NoError(t, err)
+			return rec.Return
+		}},
+		{name: "the views' codec", read: func(t *testing.T, row []byte) *Return {
+			t.Helper()
+			v, err := returnViewCodec{}.Decode(row)
+			require.NoError(t, err)
+			return v.(*ReturnRecord).Return
+		}},
+		{name: "the table codec, loaded", read: func(t *testing.T, row []byte) *Return {
+			t.Helper()
+			v, err := returnTableCodec{}.Decode(row)
+			require.NoError(t, err)
+			rec := v.(*ReturnRecord)
+			require.NoError(t, rec.load())
+			return rec.Return
+		}},
+		{name: "DecodeTableRow (the sinks')", read: func(t *testing.T, row []byte) *Return {
+			t.Helper()
+			got, err := DecodeTableRow(row)
+			require.NoError(t, err)
+			return got
+		}},
+		{name: "written again in the binary form", read: func(t *testing.T, row []byte) *Return {
+			t.Helper()
+			v, err := returnTableCodec{}.Decode(row)
+			require.NoError(t, err)
+			again, err := returnTableCodec{}.Encode(v)
+			require.NoError(t, err)
+			got, err := DecodeTableRow(again)
+			require.NoError(t, err)
+			return got
+		}},
+	}
+	rows := []struct {
+		name string
+		row  []byte
+		want int
+	}{
+		{name: "JSON row of an earlier version", row: legacy, want: 7},
+		{name: "binary row", row: binary, want: 5},
+	}
+	for _, row := range rows {
+		for _, rd := range readers {
+			t.Run(row.name+"/"+rd.name, func(t *testing.T) {
+				got := rd.read(t, slices.Clone(row.row))
+				require.NotNil(t, got)
+				require.Equal(t, row.want, got.AuditPublished)
+			})
+		}
 	}
 }
