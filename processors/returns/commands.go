@@ -265,7 +265,7 @@ func (c Approve) apply(r *Return, m Meta) (Outcome, error) {
 	}
 	r.setLastMetadata(md)
 	var out Outcome
-	out.event(EventApproved, r.publish())
+	out.event(EventApproved, r.Publish())
 	out.request(r.labelRequest(m))
 	out.request(r.notify(m, "return_approved", map[string]any{"estimated_refund": est.TotalRefund.String()}))
 	out.Result = ApprovalResult{ReturnID: r.ID, ApprovedAt: m.At.UTC(), LabelStatus: "requested",
@@ -297,7 +297,7 @@ func (c Reject) apply(r *Return, m Meta) (Outcome, error) {
 	}
 	r.RejectedAt, r.RejectionReason = timePtr(m.At), c.Reason
 	var out Outcome
-	out.event(EventRejected, r.publish())
+	out.event(EventRejected, r.Publish())
 	out.request(r.release(nil))
 	out.request(r.notify(m, "return_rejected", map[string]any{"reason": c.Reason}))
 	out.Result = StatusResult{ReturnID: r.ID, Status: r.Status, OK: true}
@@ -322,7 +322,7 @@ func (c Cancel) apply(r *Return, m Meta) (Outcome, error) {
 	}
 	r.CancelledAt, r.CancellationReason = timePtr(m.At), c.Reason
 	var out Outcome
-	out.event(EventCancelled, r.publish())
+	out.event(EventCancelled, r.Publish())
 	out.request(r.release(nil))
 	out.request(r.notify(m, "return_cancelled", nil))
 	out.Result = StatusResult{ReturnID: r.ID, Status: r.Status, OK: true}
@@ -425,7 +425,7 @@ func (c ReceiveItems) apply(r *Return, m Meta) (Outcome, error) {
 		}
 	}
 	var out Outcome
-	out.event(EventReceived, r.publish())
+	out.event(EventReceived, r.Publish())
 	out.Result = res
 	return out, nil
 }

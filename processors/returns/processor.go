@@ -333,7 +333,7 @@ func (s *Service) handleCommand(ctx goka.Context, msg any) {
 		rec = &ReturnRecord{Return: &r}
 		res := succeeded(env, r.Request())
 		rec.Commands.Remember(env, res, s.cfg.ledgerSize)
-		initiated := r.publish()
+		initiated := r.Publish()
 		ctx.SetValue(rec)
 		s.emitEvent(ctx, env, &r, Event{Type: EventInitiated, Data: initiated})
 		command.Reply(ctx, res)

@@ -450,9 +450,6 @@ func (r *Return) Publish() Summary {
 	return s
 }
 
-// publish is Publish, under the name the processor's call sites use.
-func (r *Return) publish() Summary { return r.Publish() }
-
 // refundInput builds the calculator's input: requested units at their
 // expected condition before receipt, received units at their actual
 // condition after.

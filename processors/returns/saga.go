@@ -172,7 +172,7 @@ func (r *Return) startRestock(m Meta) Outcome {
 func (r *Return) finish(m Meta) Outcome {
 	r.CompletedAt = timePtr(m.At)
 	var out Outcome
-	out.event(EventCompleted, r.publish())
+	out.event(EventCompleted, r.Publish())
 	keep := map[string]int{}
 	for _, it := range r.Items {
 		if n := it.QuantityReceived(); n > 0 {
@@ -252,7 +252,7 @@ func (c RefundResult) apply(r *Return, m Meta) (Outcome, error) {
 		return Outcome{}, err
 	}
 	var out Outcome
-	out.event(EventActionRequired, r.publish())
+	out.event(EventActionRequired, r.Publish())
 	out.request(r.notify(m, "refund_delayed", nil))
 	out.Final = &Final{CommandID: r.Saga.CompleteCommandID,
 		Err: ErrRefundFailed.Withf("refund of return %s failed after %d attempts: %s", r.ID, r.Saga.RefundAttempts, c.Error).
@@ -318,7 +318,7 @@ func (c RestockResult) apply(r *Return, m Meta) (Outcome, error) {
 		return Outcome{}, err
 	}
 	out := Outcome{Final: &Final{CommandID: r.Saga.CompleteCommandID, Result: r.Completion()}}
-	out.event(EventActionRequired, r.publish())
+	out.event(EventActionRequired, r.Publish())
 	return out, nil
 }
 

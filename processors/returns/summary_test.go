@@ -20,7 +20,7 @@ func TestEventSummaries(t *testing.T) {
 	}
 	_, r := newReturn(t, ReasonDefective, InitiateItem{LineItemID: "li_shirt", Quantity: 2, Condition: ConditionOpened})
 	r.Description = "seam came apart"
-	published = append(published, r.publish())
+	published = append(published, r.Publish())
 	r, out := apply(t, r, Approve{RefundMethod: RefundOriginalPayment, ApproverID: "staff_7"}, staff)
 	collect(out)
 	label := requestOf(t, out, ServiceLabels)
