@@ -27,6 +27,9 @@ type recsFixture struct {
 	svc    *recommendations.Service
 	server *httptest.Server
 	kgo    *kgo.Client
+	cmds   *views.Commands
+	// stop stops svc and returns when its Run has returned.
+	stop func()
 }
 
 var (
@@ -46,28 +49,51 @@ func startRecs(t testing.TB) *recsFixture {
 		require.NoError(t, err)
 		cluster.EnsureCatalog(t, cat)
 		ctx := context.Background() // runs until the test binary exits
-		// Pebble without its log, as shopstream runs (the benchmarks
-		// measure that)
-		svc, err := recommendations.New(cluster.Clients, pebbleStorage(t, "recs-processors"), pebbleStorage(t, "recs-views"),
-			recommendations.WithIndexRefresh(recsRefresh))
-		require.NoError(t, err)
-		go func() { _ = svc.Run(ctx) }()
 		commander, err := topics.NewCommander(ctx, cluster.Clients)
 		require.NoError(t, err)
 		go func() { _ = commander.Run(ctx) }()
 		cmds, err := views.NewCommands(cluster.Clients, commander, storage.MemoryBuilder())
 		require.NoError(t, err)
 		go func() { _ = cmds.Run(ctx) }()
-		srv, err := views.NewServer(views.WithServerLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-		require.NoError(t, err)
-		views.RegisterRecommendations(srv, svc, cmds)
 		k, err := kgo.NewClient(cluster.Clients.Kgo()...)
 		require.NoError(t, err)
-		recs = &recsFixture{svc: svc, server: httptest.NewServer(srv.Handler()), kgo: k}
-		kafkatest.Eventually(t, 60*time.Second, func() bool { return svc.Ready() && cmds.Recovered() })
+		recs = &recsFixture{kgo: k, cmds: cmds}
+		recs.startService(t)
 	})
 	require.NotNil(t, recs, "recommendations fixture failed to start")
 	return recs
+}
+
+// startService starts the recommendations service, on the fixture's
+// Pebble directories, and an HTTP server for it, and waits until both are
+// ready.
+func (f *recsFixture) startService(t testing.TB) {
+	t.Helper()
+	// Pebble without its log, as shopstream runs (the benchmarks
+	// measure that)
+	svc, err := recommendations.New(cluster.Clients, pebbleStorage(t, "recs-processors"), pebbleStorage(t, "recs-views"),
+		recommendations.WithIndexRefresh(recsRefresh))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	srv, err := views.NewServer(views.WithServerLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	require.NoError(t, err)
+	views.RegisterRecommendations(srv, svc, f.cmds)
+	f.svc, f.server = svc, httptest.NewServer(srv.Handler())
+	f.stop = func() { cancel(); <-done }
+	kafkatest.Eventually(t, 60*time.Second, func() bool { return svc.Ready() && f.cmds.Recovered() })
+}
+
+// restart stops the service and starts it again on the same storage, as
+// after a deployment: its processors recover what was written to their
+// tables' topics while they ran (a goka processor reads its table's topic
+// only when it recovers).
+func (f *recsFixture) restart(t testing.TB) {
+	t.Helper()
+	f.server.Close()
+	f.stop()
+	f.startService(t)
 }
 
 func (f *recsFixture) do(t *testing.T, method, path string, body any, headers ...string) (int, map[string]any, http.Header) {
