@@ -63,6 +63,8 @@ func loadRecs(b *testing.B) *recsFixture {
 		types := []recommendations.InteractionType{recommendations.View, recommendations.View, recommendations.View,
 			recommendations.Wishlist, recommendations.CartAdd}
 		n := 0
+		// event IDs as the producers send them (UUIDs): a profile keeps
+		// its recent ones, so their length is part of its row's
 		for u := 0; n < benchInteractions; u = (u + 1) % benchUsers {
 			user := fmt.Sprintf("%s-u%d", prefix, u)
 			at = at.Add(time.Second)
@@ -70,12 +72,12 @@ func loadRecs(b *testing.B) *recsFixture {
 			if rng.IntN(10) == 0 {
 				batch.OrderID = fmt.Sprint("o", n)
 				for range 1 + rng.IntN(3) {
-					batch.Items = append(batch.Items, recommendations.Interaction{EventID: fmt.Sprint("e", n),
+					batch.Items = append(batch.Items, recommendations.Interaction{EventID: topics.NewID(),
 						ProductID: fmt.Sprintf("%s-p%d", prefix, zipf.Uint64()), Type: recommendations.Purchase})
 					n++
 				}
 			} else {
-				batch.Items = []recommendations.Interaction{{EventID: fmt.Sprint("e", n),
+				batch.Items = []recommendations.Interaction{{EventID: topics.NewID(),
 					ProductID: fmt.Sprintf("%s-p%d", prefix, zipf.Uint64()), Type: types[rng.IntN(len(types))]}}
 				n++
 			}
