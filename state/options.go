@@ -214,6 +214,9 @@ func WithLogger(l pebble.Logger) Option {
 // of each partition database just before it is opened, after this package's
 // own settings have been applied. Options that break the package's
 // guarantees (DisableWAL, ReadOnly) are rejected with ErrInvalidConfig.
+// Unless it sets Experimental.CompactionScheduler, every database shares
+// the package's compaction scheduler (one periodic granter per process
+// instead of Pebble's 100 ms ticker per database).
 func WithPebbleOptions(f func(*pebble.Options)) Option {
 	return func(c *config) {
 		if f != nil {

@@ -86,8 +86,20 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 			}
 		}()
 	}
+	po := cfg.pebbleOptions(pc)
+	if po.Experimental.CompactionScheduler == nil {
+		// One periodic granter for all databases instead of a 100 ms ticker
+		// each (compactionScheduler).
+		sched := compactions.newDB()
+		po.Experimental.CompactionScheduler = sched
+		defer func() {
+			if err != nil {
+				sched.abandon()
+			}
+		}()
+	}
 	// pebble.Open creates the directory (on the configured vfs.FS).
-	db, err := pebble.Open(path, cfg.pebbleOptions(pc))
+	db, err := pebble.Open(path, po)
 	if err != nil {
 		return nil, opErr("open", path, "", err)
 	}
