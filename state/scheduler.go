@@ -158,9 +158,8 @@ type dbScheduler struct {
 		runningCompactions int
 		// unregistered turns true once, in Unregister.
 		unregistered bool
-		// isGranting serializes granting (from Done, TrySchedule's caller
-		// aside, and the periodic granter) and lets Unregister wait for
-		// granting to stop.
+		// isGranting serializes granting from Done and from the periodic
+		// granter, and lets Unregister wait for granting to stop.
 		isGranting                   bool
 		isGrantingCond               *sync.Cond
 		lastAllowedWithoutPermission int
