@@ -20,10 +20,10 @@ func benchRows(b *testing.B) (*Item, *UserRow) {
 	p := Profile{UserID: "ing-123456-7-u42", Version: 300, Interactions: 300, LastAt: t0, Affinity: map[string]Affinity{}}
 	for i := range 256 {
 		id := fmt.Sprintf("0193a1b2-c3d4-7e5f-8a9b-%012d", i)
-		p.Seen = append(p.Seen, id)
+		p.Seen = append(p.Seen, EventHash(id))
 		if i < 100 {
 			prod := fmt.Sprintf("ing-123456-7-p%d", i*13)
-			p.History = append(p.History, HistoryEntry{EventID: id, ProductID: prod, Type: View, At: t0.Add(time.Duration(i) * time.Second)})
+			p.History = append(p.History, HistoryEntry{ProductID: prod, Type: View, At: t0.Add(time.Duration(i) * time.Second)})
 			p.Affinity[prod] = Affinity{Score: 1, At: t0, Count: 1}
 		}
 	}

@@ -1,6 +1,8 @@
 package recommendations
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -8,9 +10,10 @@ import (
 	"time"
 )
 
-// HistoryEntry is one remembered interaction of a user.
+// HistoryEntry is one remembered interaction of a user. Which event it was
+// is not kept (Profile.Seen recognises redeliveries): the history is most
+// of a user row, and the row is rewritten on every interaction.
 type HistoryEntry struct {
-	EventID   string          `json:"event_id"`
 	ProductID string          `json:"product_id"`
 	Type      InteractionType `json:"type"`
 	At        time.Time       `json:"at"`
@@ -95,8 +98,8 @@ type Profile struct {
 	Affinity map[string]Affinity `json:"affinity,omitempty"`
 	// Purchased maps a purchased product to the time of its last purchase.
 	Purchased map[string]time.Time `json:"purchased,omitempty"`
-	// Seen holds recent event IDs, oldest first, to ignore redeliveries.
-	Seen []string `json:"seen,omitempty"`
+	// Seen holds recent events, oldest first, to ignore redeliveries.
+	Seen SeenEvents `json:"seen,omitempty"`
 	// LastAt is the time of the latest interaction: the "now" affinities
 	// are valued at, so that the same profile always ranks the same way.
 	LastAt time.Time `json:"last_at"`
@@ -157,10 +160,11 @@ func (p *Profile) Apply(b *Batch, cfg *config) Effects {
 	var eff Effects
 	var purchased []string
 	for _, it := range b.Items {
-		if slices.Contains(p.Seen, it.EventID) {
+		id := EventHash(it.EventID)
+		if slices.Contains(p.Seen, id) {
 			continue
 		}
-		p.remember(it.EventID, cfg.seenSize)
+		p.remember(id, cfg.seenSize)
 		eff.Recorded++
 		w := cfg.weights.Of(it.Type)
 		if it.Quantity > 1 && (it.Type == Purchase || it.Type == CartAdd) {
@@ -183,7 +187,7 @@ func (p *Profile) Apply(b *Batch, cfg *config) Effects {
 				inc(q).With = append(inc(q).With, it.ProductID)
 			}
 		}
-		p.History = append(p.History, HistoryEntry{EventID: it.EventID, ProductID: it.ProductID, Type: it.Type, At: b.OccurredAt})
+		p.History = append(p.History, HistoryEntry{ProductID: it.ProductID, Type: it.Type, At: b.OccurredAt})
 		if it.Type == Purchase {
 			if p.Purchased == nil {
 				p.Purchased = make(map[string]time.Time)
@@ -237,11 +241,56 @@ func (p *Profile) Apply(b *Batch, cfg *config) Effects {
 	return eff
 }
 
-func (p *Profile) remember(id string, max int) {
+func (p *Profile) remember(id uint64, max int) {
 	p.Seen = append(p.Seen, id)
 	if over := len(p.Seen) - max; over > 0 {
-		p.Seen = append([]string(nil), p.Seen[over:]...)
+		p.Seen = append(SeenEvents(nil), p.Seen[over:]...)
 	}
+}
+
+// SeenEvents holds the EventHash of each of a user's recent events, oldest
+// first. A hash is 8 bytes where an event ID (a UUID) is 36, and the list
+// is part of the user row rewritten on every interaction. Two different
+// IDs share a hash with probability 2^-64: with 256 remembered, about one
+// event in 7·10^16 would be taken for a redelivery and not counted.
+type SeenEvents []uint64
+
+// EventHash is the 64-bit FNV-1a hash of an event ID, as SeenEvents keeps it.
+func EventHash(id string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= prime
+	}
+	return h
+}
+
+// UnmarshalJSON reads a list of hashes, or of event IDs (strings) as user
+// rows written before hashes were kept, which it hashes.
+func (s *SeenEvents) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	out := make(SeenEvents, 0, len(raw))
+	for _, r := range raw {
+		if len(r) > 0 && r[0] == '"' {
+			var id string
+			if err := json.Unmarshal(r, &id); err != nil {
+				return err
+			}
+			out = append(out, EventHash(id))
+			continue
+		}
+		var h uint64
+		if err := json.Unmarshal(r, &h); err != nil {
+			return fmt.Errorf("recommendations: seen event %s: %w", r, err)
+		}
+		out = append(out, h)
+	}
+	*s = out
+	return nil
 }
 
 // recentDistinct returns up to n distinct products of the history, most

@@ -2,6 +2,8 @@ package recommendations
 
 import (
 	"encoding/json"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -15,12 +17,12 @@ import (
 func fullUserRow(t *testing.T) *UserRow {
 	t.Helper()
 	p := Profile{UserID: "u1", Version: 7, Interactions: 9, LastAt: t0.Add(time.Hour),
-		History: []HistoryEntry{{EventID: "e1", ProductID: "p1", Type: View, At: t0},
-			{EventID: "e2", ProductID: "ünïcode", Type: Purchase, At: t0.Add(time.Minute)},
-			{EventID: "e3", ProductID: "p3", Type: "legacy_type", At: t0.Add(2 * time.Minute)}},
+		History: []HistoryEntry{{ProductID: "p1", Type: View, At: t0},
+			{ProductID: "ünïcode", Type: Purchase, At: t0.Add(time.Minute)},
+			{ProductID: "p3", Type: "legacy_type", At: t0.Add(2 * time.Minute)}},
 		Affinity:  map[string]Affinity{"p1": {Score: 1.5, At: t0, Count: 2}, "ünïcode": {Score: 5, At: t0.Add(time.Minute), Count: 1}},
 		Purchased: map[string]time.Time{"ünïcode": t0.Add(time.Minute)},
-		Seen:      []string{"e1", "e2", "e3"},
+		Seen:      SeenEvents{EventHash("e1"), EventHash("e2"), EventHash("e3")},
 		Cache: map[string]CachedList{CacheKey(Hybrid, true): {RecommendationID: "r1", Version: 7, Strategy: Hybrid,
 			ExcludePurchased: true, GeneratedAt: t0, ExpiresAt: t0.Add(time.Hour),
 			Results: []Result{{ProductID: "p9", Score: decimal.RequireFromString("0.5"), Reason: ReasonCollaborative,
@@ -55,14 +57,19 @@ func TestUserRowCodec(t *testing.T) {
 		{"every field, a cached list and a command", full},
 		{"a new user", &UserRow{Profile: Profile{UserID: "u2"}}},
 		{"history without a cache or commands", &UserRow{Profile: Profile{UserID: "u3", Version: 1, Interactions: 1,
-			LastAt: t0, History: []HistoryEntry{{EventID: "e", ProductID: "p", Type: CartAdd, At: t0}},
-			Affinity: map[string]Affinity{"p": {Score: 3, At: t0, Count: 1}}, Seen: []string{"e"}}}},
+			LastAt: t0, History: []HistoryEntry{{ProductID: "p", Type: CartAdd, At: t0}},
+			Affinity: map[string]Affinity{"p": {Score: 3, At: t0, Count: 1}}, Seen: SeenEvents{EventHash("e")}}}},
+		{"products outside the history, repeated products, times out of order and zero", &UserRow{Profile: Profile{UserID: "u4",
+			LastAt: t0, History: []HistoryEntry{{ProductID: "p", Type: View, At: t0}, {ProductID: "q", Type: View},
+				{ProductID: "p", Type: Wishlist, At: t0.Add(-72 * time.Hour)}, {ProductID: "q", Type: View, At: t0.Add(time.Nanosecond)}},
+			Affinity:  map[string]Affinity{"p": {Score: 3, At: t0, Count: 2}, "gone-from-history": {Score: 0.25, At: t0.Add(-time.Hour), Count: 1}},
+			Purchased: map[string]time.Time{"q": t0, "bought-long-ago": t0.Add(-1000 * time.Hour)}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := userRowCodec{}.Encode(tc.row)
 			require.NoError(t, err)
-			require.Equal(t, byte(userFormat1), raw[0])
+			require.Equal(t, byte(userFormat2), raw[0])
 			got, err := userRowCodec{}.Decode(raw)
 			require.NoError(t, err)
 			sameJSON(t, tc.row, got.(*UserRow))
@@ -108,8 +115,85 @@ func TestUserRowCodec(t *testing.T) {
 		require.Error(t, err)
 		raw, err := userRowCodec{}.Encode(*full)
 		require.NoError(t, err)
-		require.Equal(t, byte(userFormat1), raw[0])
+		require.Equal(t, byte(userFormat2), raw[0])
 	})
+}
+
+// TestUserRowFormat1 reads a row as the previous version wrote it
+// (testdata/user-row-format1.bin: fullUserRow's profile with event IDs e1,
+// e2, e3 in its history and its seen list, encoded by that version's
+// codec): the history keeps its products, types and times, the seen IDs
+// become their hashes, so a redelivered e2 is still recognised, and the
+// row is rewritten in the current format.
+func TestUserRowFormat1(t *testing.T) {
+	raw, err := os.ReadFile("testdata/user-row-format1.bin")
+	require.NoError(t, err)
+	require.Equal(t, byte(userFormat1), raw[0])
+	v, err := userRowCodec{}.Decode(raw)
+	require.NoError(t, err)
+	got := v.(*UserRow)
+	want := fullUserRow(t)
+	require.Equal(t, want.Profile.History, got.Profile.History)
+	require.Equal(t, want.Profile.Affinity, got.Profile.Affinity)
+	require.Equal(t, want.Profile.Purchased, got.Profile.Purchased)
+	require.Equal(t, want.Profile.Seen, got.Profile.Seen)
+	wantCache, err := json.Marshal(want.Profile.Cache)
+	require.NoError(t, err)
+	gotCache, err := json.Marshal(got.Profile.Cache)
+	require.NoError(t, err)
+	require.JSONEq(t, string(wantCache), string(gotCache))
+	require.Len(t, got.Commands.Entries, 1)
+	require.Equal(t, []string{"u1", "9"}, []string{got.Profile.UserID, strconv.FormatInt(got.Profile.Interactions, 10)})
+
+	cfg, err := newConfig(nil)
+	require.NoError(t, err)
+	eff := got.Profile.Apply(&Batch{UserID: "u1", OccurredAt: t0.Add(2 * time.Hour),
+		Items: []Interaction{{EventID: "e2", ProductID: "ünïcode", Type: Purchase}}}, &cfg)
+	require.Zero(t, eff.Recorded, "e2 was seen before the upgrade")
+
+	again, err := userRowCodec{}.Encode(got)
+	require.NoError(t, err)
+	require.Equal(t, byte(userFormat2), again[0])
+}
+
+func TestSeenEventsJSON(t *testing.T) {
+	cases := []struct {
+		name string
+		json string
+		want SeenEvents
+	}{
+		{"hashes, as rows are written now", `[1,18446744073709551615]`, SeenEvents{1, 18446744073709551615}},
+		{"event IDs, as earlier versions wrote them", `["e1","e2"]`, SeenEvents{EventHash("e1"), EventHash("e2")}},
+		{"empty", `[]`, SeenEvents{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got SeenEvents
+			require.NoError(t, json.Unmarshal([]byte(tc.json), &got))
+			require.Equal(t, tc.want, got)
+		})
+	}
+	t.Run("anything else is an error", func(t *testing.T) {
+		var got SeenEvents
+		require.Error(t, json.Unmarshal([]byte(`[{"id":"e1"}]`), &got))
+		require.Error(t, json.Unmarshal([]byte(`"e1"`), &got))
+	})
+	t.Run("a JSON row round-trips its hashes", func(t *testing.T) {
+		row := fullUserRow(t)
+		raw, err := json.Marshal(row)
+		require.NoError(t, err)
+		v, err := userRowCodec{}.Decode(raw)
+		require.NoError(t, err)
+		require.Equal(t, row.Profile.Seen, v.(*UserRow).Profile.Seen)
+	})
+}
+
+func TestEventHash(t *testing.T) {
+	// FNV-1a 64 test vectors: a stored hash must never change meaning
+	require.Equal(t, uint64(0xcbf29ce484222325), EventHash(""))
+	require.Equal(t, uint64(0xaf63dc4c8601ec8c), EventHash("a"))
+	require.Equal(t, uint64(0x85944171f73967e8), EventHash("foobar"))
+	require.NotEqual(t, EventHash("e1"), EventHash("e2"))
 }
 
 // TestUserRowDecodeOwnsItsStrings: the decoded row's strings are slices of
@@ -127,8 +211,8 @@ func TestUserRowDecodeOwnsItsStrings(t *testing.T) {
 	}
 	sameJSON(t, full, got.(*UserRow))
 	row := got.(*UserRow)
-	row.Profile.History = append(row.Profile.History, HistoryEntry{EventID: "e4", ProductID: "p4", Type: View, At: t0})
-	row.Profile.Seen = append(row.Profile.Seen, "e4")
+	row.Profile.History = append(row.Profile.History, HistoryEntry{ProductID: "p4", Type: View, At: t0})
+	row.Profile.Seen = append(row.Profile.Seen, EventHash("e4"))
 	again, err := userRowCodec{}.Encode(row)
 	require.NoError(t, err)
 	back, err := userRowCodec{}.Decode(again)
