@@ -89,8 +89,9 @@ func loadRecs(b *testing.B) *recsFixture {
 		ctx := context.Background()
 		var mu sync.Mutex
 		var firstErr error
-		produce := func(topic, key string, v any) {
-			raw, err := json.Marshal(v)
+		// the rows in the tables' own forms, as the processors write them
+		// (binary user and item rows, JSON products)
+		produce := func(topic, key string, raw []byte, err error) {
 			require.NoError(b, err)
 			f.kgo.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: raw}, func(_ *kgo.Record, err error) {
 				if err != nil {
@@ -102,11 +103,14 @@ func loadRecs(b *testing.B) *recsFixture {
 		}
 		m.Each(func(p *recommendations.Profile) {
 			loadUsers = append(loadUsers, p.UserID)
-			produce(topics.GroupTable(topics.RecommendationsUsersGroup), p.UserID, recommendations.UserRow{Profile: *p})
+			raw, err := recommendations.EncodeUserRow(&recommendations.UserRow{Profile: *p})
+			produce(topics.GroupTable(topics.RecommendationsUsersGroup), p.UserID, raw, err)
 		}, func(it *recommendations.Item) {
-			produce(topics.GroupTable(topics.RecommendationsItemsGroup), it.ProductID, it)
+			raw, err := recommendations.EncodeItemRow(it)
+			produce(topics.GroupTable(topics.RecommendationsItemsGroup), it.ProductID, raw, err)
 		}, func(p *recommendations.Product) {
-			produce(topics.GroupTable(topics.RecommendationsCatalogGroup), p.ProductID, p)
+			raw, err := json.Marshal(p)
+			produce(topics.GroupTable(topics.RecommendationsCatalogGroup), p.ProductID, raw, err)
 		})
 		require.NoError(b, f.kgo.Flush(ctx))
 		require.NoError(b, firstErr)
