@@ -61,6 +61,9 @@ type config struct {
 	seenSize    int
 	refresh     time.Duration
 	logger      *slog.Logger
+	// tableCacheBytes bounds each processor table partition's cache of
+	// the bytes last written (state.CachedBuilder; 0: none).
+	tableCacheBytes int
 	// combineWindow and combineMax bound the combiner's windows.
 	combineWindow time.Duration
 	combineMax    int
@@ -87,6 +90,8 @@ func defaultConfig() config {
 
 		combineWindow: DefaultCombineWindow,
 		combineMax:    DefaultCombineMaxEntries,
+
+		tableCacheBytes: DefaultTableCacheBytes,
 	}
 }
 
@@ -170,6 +175,18 @@ func WithCombineWindow(d time.Duration) Option { return func(c *config) { c.comb
 // (default DefaultCombineMaxEntries): it bounds the combiner's memory.
 func WithCombineMaxEntries(n int) Option { return func(c *config) { c.combineMax = n } }
 
+// DefaultTableCacheBytes bounds each processor table partition's cache of
+// the bytes last written (WithTableCacheBytes).
+const DefaultTableCacheBytes = 16 << 20
+
+// WithTableCacheBytes gives each partition of the processors' tables (users,
+// items, catalog) a write-through cache of the bytes last written, of at
+// most n bytes (default DefaultTableCacheBytes; 0 turns it off), so that
+// the next event of an active user or product reads its row without
+// Pebble (state.CachedBuilder). The memory is at most n per partition of
+// each table this instance owns.
+func WithTableCacheBytes(n int) Option { return func(c *config) { c.tableCacheBytes = n } }
+
 // WithLogger sets the service's logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
@@ -185,6 +202,9 @@ func (c *config) validate() error {
 	}
 	if c.combineWindow <= 0 || c.combineWindow > 10*time.Second {
 		return fmt.Errorf("recommendations: combine window %v must be positive and at most 10s", c.combineWindow)
+	}
+	if c.tableCacheBytes < 0 {
+		return fmt.Errorf("recommendations: table cache bytes must not be negative, got %d", c.tableCacheBytes)
 	}
 	if c.combineMax < 1 {
 		return fmt.Errorf("recommendations: combine max entries must be at least 1, got %d", c.combineMax)

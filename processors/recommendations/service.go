@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 )
 
@@ -77,8 +78,9 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 	if err != nil {
 		return nil, err
 	}
+	tables := state.CachedBuilder(procStorage, cfg.tableCacheBytes)
 	for _, g := range []*goka.GroupGraph{IngressGraph(), usersGraph, itemsGraph, CatalogGraph()} {
-		p, err := goka.NewProcessor(brokers, g, clients.ProcessorOptions(procStorage)...)
+		p, err := goka.NewProcessor(brokers, g, clients.ProcessorOptions(tables)...)
 		if err != nil {
 			return nil, fmt.Errorf("recommendations: processor %s: %w", g.Group(), err)
 		}
