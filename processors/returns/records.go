@@ -93,8 +93,10 @@ func (r *ReturnRecord) outstanding() (requestID string, sentAt time.Time, ok boo
 }
 
 // Codecs of the tables: both are binary (orderTableCodec;
-// returnTableCodec, returnViewCodec), and orderRecordCodec and
-// returnRecordCodec read the JSON records earlier versions wrote.
+// returnTableCodec, returnViewCodec). orderRecordCodec reads the JSON
+// records earlier versions wrote; returnRecordCodec is the JSON form of a
+// return record as they wrote it but without Return.AuditPublished (the
+// tests' old rows; decodeJSONRecord reads stored ones, the count included).
 type (
 	orderRecordCodec  = topics.JSONCodec[OrderRecord]
 	returnRecordCodec = topics.JSONCodec[ReturnRecord]
