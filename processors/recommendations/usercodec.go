@@ -22,7 +22,8 @@ import (
 // (count, IDs); the history (count, then per entry the product's position
 // in that list, the type, and the time as a delta: appendTimeDelta); the
 // affinities (count, then product, score, time, count); the purchased set
-// (count, then product, time); the seen events (count, then each EventHash
+// (count, then product, time), their times relative to last-at
+// (appendTimeFrom); the seen events (count, then each EventHash
 // as 8 bytes big-endian); then the cache and the command ledger, each as
 // length-prefixed JSON (length 0 when empty: an interaction drops the
 // cache, and only commands touch the ledger). A product of an affinity or
@@ -95,17 +96,19 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 		b = appendType(b, h.Type)
 		b = appendTimeDelta(b, h.At, &prev)
 	}
+	// affinities and purchases are timed relative to the last interaction
+	base := unixNanos(p.LastAt)
 	b = binary.AppendUvarint(b, uint64(len(p.Affinity)))
 	for id, a := range p.Affinity {
 		b = appendProduct(b, id, dict)
 		b = binary.BigEndian.AppendUint64(b, math.Float64bits(a.Score))
-		b = appendTime(b, a.At)
+		b = appendTimeFrom(b, a.At, base)
 		b = binary.AppendVarint(b, int64(a.Count))
 	}
 	b = binary.AppendUvarint(b, uint64(len(p.Purchased)))
 	for id, at := range p.Purchased {
 		b = appendProduct(b, id, dict)
-		b = appendTime(b, at)
+		b = appendTimeFrom(b, at, base)
 	}
 	b = binary.AppendUvarint(b, uint64(len(p.Seen)))
 	for _, h := range p.Seen {
@@ -138,6 +141,25 @@ func appendTimeDelta(b []byte, t time.Time, prev *int64) []byte {
 	b = binary.AppendVarint(append(b, 1), ns-*prev)
 	*prev = ns
 	return b
+}
+
+// appendTimeFrom appends a byte 0 for the zero time, or 1 and the varint
+// nanoseconds from base to t: an affinity's time, relative to the
+// profile's last interaction, takes 5-8 bytes instead of 9.
+func appendTimeFrom(b []byte, t time.Time, base int64) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	return binary.AppendVarint(append(b, 1), t.UnixNano()-base)
+}
+
+// unixNanos is t's Unix time in nanoseconds, 0 for the zero time (whose
+// UnixNano is undefined).
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 func appendTime(b []byte, t time.Time) []byte {
@@ -266,13 +288,14 @@ func (r *userReader) historyV1(p *Profile) {
 // affinity reads the affinities; with products (userFormat2) each names its
 // product as a reference (product).
 func (r *userReader) affinity(p *Profile, products []string) {
+	base := unixNanos(p.LastAt)
 	if n := r.count(10); n > 0 {
 		p.Affinity = make(map[string]Affinity, n)
 		for range n {
 			id := r.product(products)
 			var a Affinity
 			a.Score = math.Float64frombits(r.uint64())
-			a.At = r.time()
+			a.At = r.timeFrom(products, base)
 			a.Count = int(r.varint())
 			p.Affinity[id] = a
 		}
@@ -280,11 +303,12 @@ func (r *userReader) affinity(p *Profile, products []string) {
 }
 
 func (r *userReader) purchased(p *Profile, products []string) {
+	base := unixNanos(p.LastAt)
 	if n := r.count(2); n > 0 {
 		p.Purchased = make(map[string]time.Time, n)
 		for range n {
 			id := r.product(products)
-			p.Purchased[id] = r.time()
+			p.Purchased[id] = r.timeFrom(products, base)
 		}
 	}
 }
@@ -305,6 +329,18 @@ func (r *userReader) product(products []string) string {
 		r.fail()
 		return ""
 	}
+}
+
+// timeFrom reads a time: absolute in userFormat1 (products nil), else what
+// appendTimeFrom wrote.
+func (r *userReader) timeFrom(products []string, base int64) time.Time {
+	if products == nil {
+		return r.time()
+	}
+	if r.byte() != 1 {
+		return time.Time{}
+	}
+	return time.Unix(0, base+r.varint()).UTC()
 }
 
 // timeDelta reads what appendTimeDelta wrote.

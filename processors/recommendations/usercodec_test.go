@@ -64,6 +64,11 @@ func TestUserRowCodec(t *testing.T) {
 				{ProductID: "p", Type: Wishlist, At: t0.Add(-72 * time.Hour)}, {ProductID: "q", Type: View, At: t0.Add(time.Nanosecond)}},
 			Affinity:  map[string]Affinity{"p": {Score: 3, At: t0, Count: 2}, "gone-from-history": {Score: 0.25, At: t0.Add(-time.Hour), Count: 1}},
 			Purchased: map[string]time.Time{"q": t0, "bought-long-ago": t0.Add(-1000 * time.Hour)}}}},
+		{"no last interaction time, an affinity without a time", &UserRow{Profile: Profile{UserID: "u5",
+			Affinity:  map[string]Affinity{"p": {Score: 1, At: t0, Count: 1}, "q": {Score: 2, Count: 1}},
+			Purchased: map[string]time.Time{"p": t0}}}},
+		{"times after the last interaction", &UserRow{Profile: Profile{UserID: "u6", LastAt: t0,
+			Affinity: map[string]Affinity{"p": {Score: 1, At: t0.Add(time.Hour), Count: 1}}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
