@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,8 +20,32 @@ import (
 	"github.com/shopstream/streams/topics"
 )
 
+// freeAddr returns a loopback address with a port free now, for dev to
+// listen on after this returns. The port is below the kernel's ephemeral
+// range: a port from that range (what listening on port 0 gives) can be
+// taken in between by any outgoing connection of the other test processes
+// ("bind: address already in use"), a port below it only by another
+// listener choosing it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	low := 32768 // Linux's default; ip_local_port_range has the actual one
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 20000 {
+				low = n
+			}
+		}
+	}
+	for range 100 {
+		port := 20000 + rand.IntN(low-20000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		return addr
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
