@@ -11,7 +11,6 @@ import (
 	"runtime/pprof"
 	"sort"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/shopstream/streams/processors/recommendations"
 	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/topics/kafkatest"
 )
 
 const (
@@ -206,22 +206,6 @@ func counterValue(b *testing.B, name string) float64 {
 	return 0
 }
 
-// processCPU is the CPU time (user + system) the process has used so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// pageFaults is the process's minor page faults so far: each is a page of
-// memory touched for the first time since the process got it (or got it
-// back) from the kernel.
-func pageFaults(b *testing.B) int64 {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return ru.Minflt
-}
-
 // viewSources are the sources a product.viewed event names.
 var viewSources = []string{"search", "category", "recommendation", "direct"}
 
@@ -283,7 +267,7 @@ func ingest(b *testing.B, f *recsFixture, user func(i int) string, product func(
 		require.NoError(b, pprof.StartCPUProfile(out))
 		defer func() { pprof.StopCPUProfile(); require.NoError(b, out.Close()) }()
 	}
-	cpu0, faults0 := processCPU(b), pageFaults(b)
+	cpu0, faults0 := kafkatest.ProcessCPU(), kafkatest.MinorFaults()
 	start := time.Now()
 	for i := range events {
 		// as the storefront publishes it (contracts/inbound-events.md):
@@ -325,10 +309,10 @@ func ingest(b *testing.B, f *recsFixture, user func(i int) string, product func(
 		time.Sleep(20 * time.Millisecond)
 	}
 	items := time.Since(start)
-	cpu := processCPU(b) - cpu0
+	cpu := kafkatest.ProcessCPU() - cpu0
 	b.ReportMetric(events/users.Seconds(), "events/s-users")
 	b.ReportMetric(float64(cpu.Microseconds())/events, "cpu-us/event")
-	b.ReportMetric(float64(pageFaults(b)-faults0)/events, "faults/event")
+	b.ReportMetric(float64(kafkatest.MinorFaults()-faults0)/events, "faults/event")
 	b.ReportMetric(events/items.Seconds(), "events/s-items")
 	b.ReportMetric(events/produced.Seconds(), "events/s-produced")
 	if batches := counterValue(b, "shopstream_recommendations_combiner_batches_total") - batches0; batches > 0 {

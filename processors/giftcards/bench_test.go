@@ -6,11 +6,11 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/topics/kafkatest"
 )
 
 // benchCards creates n cards through Kafka and returns their keys.
@@ -59,20 +59,11 @@ func benchSubmit(key, typ string, data any) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// cpuTime is the user and system CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // report prints throughput, latency and the CPU time of the whole process
 // (broker, processors, client) per redemption since cpuBefore: steadier
 // than redemptions/s on a shared machine.
 func report(b *testing.B, lat []time.Duration, elapsed, cpuBefore time.Duration) {
-	b.ReportMetric(float64((cpuTime()-cpuBefore).Microseconds())/float64(len(lat)), "cpu-µs/redemption")
+	b.ReportMetric(float64((kafkatest.ProcessCPU()-cpuBefore).Microseconds())/float64(len(lat)), "cpu-µs/redemption")
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "redemptions/s")
@@ -99,7 +90,7 @@ func BenchmarkRedemptionsThroughput(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
-			start, cpu := time.Now(), cpuTime()
+			start, cpu := time.Now(), kafkatest.ProcessCPU()
 			// inflight clients, each sending its next redemption when the
 			// last one is answered
 			for range inflight {
@@ -134,7 +125,7 @@ func BenchmarkRedemptionsPaced(b *testing.B) {
 			interval := time.Second / time.Duration(perSec)
 			var wg sync.WaitGroup
 			b.ResetTimer()
-			start, cpu := time.Now(), cpuTime()
+			start, cpu := time.Now(), kafkatest.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 					time.Sleep(wait)

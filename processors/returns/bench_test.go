@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/shopstream/streams/processors/returns"
 	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/topics/kafkatest"
 )
 
 // BenchmarkLifecycle drives whole returns through Kafka: initiate ->
@@ -95,7 +95,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 		close(completed)
 	}()
-	recordsBefore, cpuBefore, faultsBefore := totalRecords(b), cpuTime(), pageFaults()
+	recordsBefore, cpuBefore, faultsBefore := totalRecords(b), kafkatest.ProcessCPU(), kafkatest.MinorFaults()
 	perTopicBefore := recordsByTopic(b)
 	b.ResetTimer()
 	start := time.Now()
@@ -140,10 +140,10 @@ func BenchmarkLifecycle(b *testing.B) {
 	b.ReportMetric(float64(latencies[b.N*99/100].Microseconds())/1000, "lifecycle-p99-ms")
 	// CPU time of the whole process (broker, processors, simulators,
 	// clients) per lifecycle: steadier than returns/s on a shared machine
-	b.ReportMetric(float64((cpuTime()-cpuBefore).Microseconds())/float64(b.N), "cpu-µs/return")
+	b.ReportMetric(float64((kafkatest.ProcessCPU()-cpuBefore).Microseconds())/float64(b.N), "cpu-µs/return")
 	// memory pages touched for the first time (the heap growing): on a VM
 	// each can cost ~10 µs (docs/returns-benchmarks.md)
-	b.ReportMetric(float64(pageFaults()-faultsBefore)/float64(b.N), "faults/return")
+	b.ReportMetric(float64(kafkatest.MinorFaults()-faultsBefore)/float64(b.N), "faults/return")
 	// every record any topic received while the lifecycles ran (commands,
 	// results, table updates, events, requests, replies), per lifecycle:
 	// what bounds throughput below the domain code
@@ -168,24 +168,6 @@ func recordsByTopic(b *testing.B) map[string]int64 {
 	n := map[string]int64{}
 	offs.Each(func(o kadm.ListedOffset) { n[o.Topic] += o.Offset })
 	return n
-}
-
-// cpuTime is the user and system CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// pageFaults is the process's minor page faults so far.
-func pageFaults() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Minflt
 }
 
 // totalRecords sums the end offsets of every topic on the broker.
