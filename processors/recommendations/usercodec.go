@@ -203,7 +203,7 @@ func (userRowCodec) Decode(data []byte) (any, error) {
 		return topics.JSONCodec[UserRow]{}.Decode(data)
 	}
 	v1 := data[0] == userFormat1
-	r := userReader{itemReader: itemReader{b: data[1:]}, s: string(data)}
+	r := userReader{itemReader: itemReader{b: data[1:]}, s: string(data), v1: v1}
 	row := &UserRow{}
 	p := &row.Profile
 	p.UserID = r.str()
@@ -215,7 +215,6 @@ func (userRowCodec) Decode(data []byte) (any, error) {
 		r.affinity(p, nil)
 		r.purchased(p, nil)
 	} else {
-		// never nil: r.product reads references when products is not nil
 		products := make([]string, r.count(1))
 		for i := range products {
 			products[i] = r.str()
@@ -295,7 +294,7 @@ func (r *userReader) affinity(p *Profile, products []string) {
 			id := r.product(products)
 			var a Affinity
 			a.Score = math.Float64frombits(r.uint64())
-			a.At = r.timeFrom(products, base)
+			a.At = r.timeFrom(base)
 			a.Count = int(r.varint())
 			p.Affinity[id] = a
 		}
@@ -308,15 +307,15 @@ func (r *userReader) purchased(p *Profile, products []string) {
 		p.Purchased = make(map[string]time.Time, n)
 		for range n {
 			id := r.product(products)
-			p.Purchased[id] = r.timeFrom(products, base)
+			p.Purchased[id] = r.timeFrom(base)
 		}
 	}
 }
 
-// product reads a product ID: inline in userFormat1 (products nil), else a
-// reference to products (position + 1) or 0 and the ID (appendProduct).
+// product reads a product ID: inline in userFormat1, else a reference to
+// products (position + 1) or 0 and the ID (appendProduct).
 func (r *userReader) product(products []string) string {
-	if products == nil {
+	if r.v1 {
 		return r.str()
 	}
 	k := r.uvarint()
@@ -331,10 +330,10 @@ func (r *userReader) product(products []string) string {
 	}
 }
 
-// timeFrom reads a time: absolute in userFormat1 (products nil), else what
-// appendTimeFrom wrote.
-func (r *userReader) timeFrom(products []string, base int64) time.Time {
-	if products == nil {
+// timeFrom reads a time: absolute in userFormat1, else what appendTimeFrom
+// wrote.
+func (r *userReader) timeFrom(base int64) time.Time {
+	if r.v1 {
 		return r.time()
 	}
 	if r.byte() != 1 {
@@ -361,6 +360,8 @@ const appendRoom = 4
 type userReader struct {
 	itemReader
 	s string
+	// v1 is set for a userFormat1 row.
+	v1 bool
 }
 
 func (r *userReader) str() string {
