@@ -3,6 +3,7 @@ package topics_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
+	"github.com/shopstream/streams/topics/kafkatest"
 )
 
 // BenchmarkHop measures the transport floor every processor of this project
@@ -32,15 +34,35 @@ import (
 //     10,000 keys as a keyed processor's would be.
 //   - goka-table-nowal: goka-table on Pebble without its write-ahead log, as
 //     shopstream runs its tables (state.WithoutWAL, with its write buffer).
+//   - goka-table-nowal/row=N: the same with table rows of N bytes written
+//     whole on every record, as goka's table model writes a row: product
+//     IDs and numbers, compressing as the project's rows do, not the zeros
+//     of the 100-byte rows.
 //
-// Values are 200 bytes. Run with -benchtime Nx (N records).
+// Input values are 200 bytes. cpu-µs/record is the process's CPU (the
+// broker, the clients and the processor) per input record. Run with
+// -benchtime Nx (N records).
 func BenchmarkHop(b *testing.B) {
 	for _, mode := range []string{"broker", "goka-emit", "goka-table", "goka-table-nowal"} {
-		b.Run(mode, func(b *testing.B) { benchHop(b, mode) })
+		b.Run(mode, func(b *testing.B) { benchHop(b, mode, make([]byte, 100)) })
+	}
+	for _, size := range []int{1024, 4096} {
+		b.Run(fmt.Sprintf("goka-table-nowal/row=%d", size), func(b *testing.B) { benchHop(b, "goka-table-nowal", rowLike(size)) })
 	}
 }
 
-func benchHop(b *testing.B, mode string) {
+// rowLike is n bytes shaped like a table row: product IDs with counts and
+// times, from a fixed seed.
+func rowLike(n int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	row := make([]byte, 0, n+32)
+	for len(row) < n {
+		row = fmt.Appendf(row, "prod-%06d%d%d", rng.IntN(5000), rng.IntN(100), 1_764_000_000+rng.IntN(1_000_000))
+	}
+	return row[:n]
+}
+
+func benchHop(b *testing.B, mode string, row []byte) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	in, out := cluster.Unique("hop-in"), cluster.Unique("hop-out")
@@ -56,7 +78,7 @@ func benchHop(b *testing.B, mode string) {
 			goka.Input(goka.Stream(in), new(topics.BytesCodec), func(gctx goka.Context, _ any) {
 				if mode != "goka-emit" {
 					_ = gctx.Value()
-					gctx.SetValue(value)
+					gctx.SetValue(row)
 				}
 				gctx.Emit(goka.Stream(out), gctx.Key(), value)
 			}),
@@ -109,7 +131,7 @@ func benchHop(b *testing.B, mode string) {
 	}()
 
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), kafkatest.ProcessCPU()
 	for i := range b.N {
 		rec := &kgo.Record{Topic: in, Key: []byte("key-" + strconv.Itoa(i%10000)), Value: value}
 		producer.Produce(ctx, rec, func(_ *kgo.Record, err error) {
@@ -125,6 +147,7 @@ func benchHop(b *testing.B, mode string) {
 	}
 	elapsed := time.Since(start)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+	b.ReportMetric(float64((kafkatest.ProcessCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/record")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -267,7 +269,7 @@ func ingest(b *testing.B, f *recsFixture, user func(i int) string, product func(
 		require.NoError(b, pprof.StartCPUProfile(out))
 		defer func() { pprof.StopCPUProfile(); require.NoError(b, out.Close()) }()
 	}
-	cpu0, faults0 := kafkatest.ProcessCPU(), kafkatest.MinorFaults()
+	cpu0, faults0, records0 := kafkatest.ProcessCPU(), kafkatest.MinorFaults(), cluster.RecordsByTopic(b)
 	start := time.Now()
 	for i := range events {
 		// as the storefront publishes it (contracts/inbound-events.md):
@@ -317,5 +319,15 @@ func ingest(b *testing.B, f *recsFixture, user func(i int) string, product func(
 	b.ReportMetric(events/produced.Seconds(), "events/s-produced")
 	if batches := counterValue(b, "shopstream_recommendations_combiner_batches_total") - batches0; batches > 0 {
 		b.ReportMetric((counterValue(b, "shopstream_recommendations_combiner_increments_total")-incs0)/batches, "increments/batch")
+	}
+	// every record any topic received (the events, the stages' outputs,
+	// the tables' changelogs, the views' snapshots), per event: each is a
+	// produce, a broker append and at least one fetch
+	perTopic, total := cluster.RecordsSince(b, records0)
+	b.ReportMetric(float64(total)/events, "records/event")
+	if testing.Verbose() {
+		for _, t := range slices.Sorted(maps.Keys(perTopic)) {
+			b.Logf("%-50s %6.3f records/event", t, float64(perTopic[t])/events)
+		}
 	}
 }

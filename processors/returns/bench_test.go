@@ -3,13 +3,13 @@ package returns_test
 import (
 	"context"
 	"flag"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/processors/returns"
@@ -95,8 +95,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 		close(completed)
 	}()
-	recordsBefore, cpuBefore, faultsBefore := totalRecords(b), kafkatest.ProcessCPU(), kafkatest.MinorFaults()
-	perTopicBefore := recordsByTopic(b)
+	recordsBefore, cpuBefore, faultsBefore := cluster.RecordsByTopic(b), kafkatest.ProcessCPU(), kafkatest.MinorFaults()
 	b.ResetTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -148,38 +147,13 @@ func BenchmarkLifecycle(b *testing.B) {
 	// results, table updates, events, requests, replies), per lifecycle:
 	// what bounds throughput below the domain code
 	time.Sleep(200 * time.Millisecond) // notification replies after return.completed
-	b.ReportMetric(float64(totalRecords(b)-recordsBefore)/float64(b.N), "records/return")
+	perTopic, total := cluster.RecordsSince(b, recordsBefore)
+	b.ReportMetric(float64(total)/float64(b.N), "records/return")
 	if testing.Verbose() {
-		for t, n := range recordsByTopic(b) {
-			if d := n - perTopicBefore[t]; d > 0 {
-				b.Logf("%-45s %6.2f records/return", t, float64(d)/float64(b.N))
-			}
+		for _, t := range slices.Sorted(maps.Keys(perTopic)) {
+			b.Logf("%-45s %6.2f records/return", t, float64(perTopic[t])/float64(b.N))
 		}
 	}
-}
-
-// recordsByTopic is the sum of the end offsets of each topic on the broker.
-func recordsByTopic(b *testing.B) map[string]int64 {
-	b.Helper()
-	offs, err := cluster.Admin.ListEndOffsets(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	n := map[string]int64{}
-	offs.Each(func(o kadm.ListedOffset) { n[o.Topic] += o.Offset })
-	return n
-}
-
-// totalRecords sums the end offsets of every topic on the broker.
-func totalRecords(b *testing.B) int64 {
-	b.Helper()
-	offs, err := cluster.Admin.ListEndOffsets(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	var n int64
-	offs.Each(func(o kadm.ListedOffset) { n += o.Offset })
-	return n
 }
 
 func lifecycle(orderID, id string) bool {

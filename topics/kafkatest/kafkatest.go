@@ -123,3 +123,31 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msgAndArg
 	t.Helper()
 	require.Eventually(t, cond, timeout, 20*time.Millisecond, msgAndArgs...)
 }
+
+// RecordsByTopic is, per topic, the sum of its partitions' end offsets: how
+// many records the topic has received. A benchmark diffs two of these to
+// count what a run produced where (RecordsSince).
+func (c *Cluster) RecordsByTopic(t testing.TB) map[string]int64 {
+	t.Helper()
+	offs, err := c.Admin.ListEndOffsets(context.Background())
+	require.NoError(t, err)
+	n := map[string]int64{}
+	offs.Each(func(o kadm.ListedOffset) { n[o.Topic] += o.Offset })
+	return n
+}
+
+// RecordsSince is what each topic received after before was taken (by
+// RecordsByTopic), leaving out the topics that received nothing, and the
+// total over all topics.
+func (c *Cluster) RecordsSince(t testing.TB, before map[string]int64) (map[string]int64, int64) {
+	t.Helper()
+	d := map[string]int64{}
+	var total int64
+	for topic, n := range c.RecordsByTopic(t) {
+		if n -= before[topic]; n > 0 {
+			d[topic] = n
+			total += n
+		}
+	}
+	return d, total
+}
