@@ -28,6 +28,15 @@ func NewBuilder(dir string, opts ...Option) (storage.Builder, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, opErr("new-builder", dir, "", err)
 	}
+	for topic := range cfg.topicOpts {
+		tc := cfg.forTopic(topic)
+		if err := tc.validate(); err != nil {
+			return nil, fmt.Errorf("topic %s: %w", topic, err)
+		}
+		if tc.cacheSize != cfg.cacheSize {
+			return nil, fmt.Errorf("%w: topic %s: the block cache is the builder's, shared by every topic", ErrInvalidConfig, topic)
+		}
+	}
 	cache := &sharedCache{size: cfg.cacheSize}
 	return func(topic string, partition int32) (storage.Storage, error) {
 		if err := validateTopic(topic); err != nil {
@@ -36,7 +45,7 @@ func NewBuilder(dir string, opts ...Option) (storage.Builder, error) {
 		if partition < 0 {
 			return nil, fmt.Errorf("%w: negative partition %d", ErrInvalidConfig, partition)
 		}
-		return open(PartitionPath(dir, topic, partition), cfg, cache)
+		return open(PartitionPath(dir, topic, partition), cfg.forTopic(topic), cache)
 	}, nil
 }
 

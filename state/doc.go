@@ -37,9 +37,12 @@
 //
 // Such a storage also buffers its writes after MarkRecovered (WithWriteBuffer):
 // the latest write per key and the latest offset stay in memory and reach
-// Pebble together in one batch when the buffer is full, when an iterator is
-// created and on Close. Reads see the buffer first. A crash loses the buffer
-// and the offset covering it together, so what survives is still a prefix.
+// Pebble together in one batch when the buffer is full, when four buffers
+// of writes went into it since the last flush, when an iterator is created
+// and on Close. Reads see the buffer first. A crash loses the buffer and
+// the offset covering it together, so what survives is still a prefix.
+// WithTopicOptions gives one table's partitions other settings (a larger
+// buffer) within one builder.
 //
 // # Concurrency
 //

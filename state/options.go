@@ -48,6 +48,8 @@ type config struct {
 	withoutWAL bool
 	// writeBufferBytes bounds the write buffer used with withoutWAL (0: none).
 	writeBufferBytes int
+	// topicOpts are the options of WithTopicOptions, by topic.
+	topicOpts map[string][]Option
 }
 
 func defaultConfig() config {
@@ -183,12 +185,22 @@ func WithoutWAL() Option {
 // After MarkRecovered, such a storage keeps its writes in memory, the
 // latest per key, and writes them to Pebble in one batch, together with
 // the latest offset passed to SetOffset, when their estimated memtable
-// footprint reaches bytes (at most 3/8 of the memtable size, as for the
-// recovery batch), when an iterator is created, and on Close. A key a
-// processor rewrites within that window (a return moving through its
-// states, a product's co-occurrence row) reaches the memtable once, and
-// the per-message SetOffset costs no Pebble write. Reads see the buffered
-// writes (Get returns a copy).
+// footprint reaches bytes, when the writes since the last flush reach four
+// times bytes, when an iterator is created, and on Close. A key a processor
+// rewrites within that window (a return moving through its states, a
+// product's co-occurrence row, an active user's profile) reaches Pebble
+// once, and the per-message SetOffset costs no Pebble write. Reads see the
+// buffered writes (Get returns a copy). A flush larger than half the
+// memtable is not copied into it: Pebble queues the batch itself to be
+// written as an L0 table.
+//
+// bytes is memory: a table whose partitions each rewrite a working set
+// that fits the buffer writes almost nothing to Pebble (the recommendations
+// users table gives its partitions 32 MiB through WithTopicOptions), while
+// a working set larger than the buffer is flushed every bytes of distinct
+// keys, as with a small buffer. The bound on writes since the last flush
+// keeps what a crash makes goka read again from the changelog at most four
+// buffers (plus the memtables), however well the working set fits.
 //
 // The buffer keeps the slice passed to Set, without copying it, until the
 // flush: the caller must not modify it afterwards. goka never does (it
@@ -202,6 +214,38 @@ func WithoutWAL() Option {
 // as WithoutWAL describes.
 func WithWriteBuffer(bytes int) Option {
 	return func(c *config) { c.writeBufferBytes = bytes }
+}
+
+// WithTopicOptions applies opts to the partition databases of topic, after
+// the builder's other options: one builder (one shared block cache) can
+// give a table whose rows are large and rewritten often a larger write
+// buffer or memtable than the rest. It only affects NewBuilder (Open opens
+// one database, not a topic's). The combined options of each topic are
+// validated by NewBuilder.
+func WithTopicOptions(topic string, opts ...Option) Option {
+	return func(c *config) {
+		if c.topicOpts == nil {
+			c.topicOpts = map[string][]Option{}
+		}
+		c.topicOpts[topic] = append(c.topicOpts[topic], opts...)
+	}
+}
+
+// forTopic is the configuration of the databases of topic: c with the
+// topic's options applied (WithTopicOptions).
+func (c config) forTopic(topic string) config {
+	opts := c.topicOpts[topic]
+	if len(opts) == 0 {
+		return c
+	}
+	c.pebbleOpts = append([]func(*pebble.Options){}, c.pebbleOpts...)
+	c.topicOpts = nil // shared with the builder's config; not the topic's
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
 }
 
 // WithLogger sets the logger Pebble uses for its informational and error

@@ -432,8 +432,10 @@ func TestRecoveryBatchStaysBelowLargeBatchThreshold(t *testing.T) {
 // value, and Close loses nothing.
 func TestWithoutWALCrashKeepsAPrefix(t *testing.T) {
 	mem := vfs.NewCrashableMem()
-	// The smallest memtable, so that the writes below flush many times.
-	st := openTest(t, "/db", WithoutWAL(), WithMemTableSize(minMemTableSize),
+	// The smallest memtable, so that the writes below flush many times, and
+	// no write buffer, which would hold them all (its own crash test is
+	// TestWriteBufferCrashKeepsAPrefix).
+	st := openTest(t, "/db", WithoutWAL(), WithMemTableSize(minMemTableSize), WithWriteBuffer(0),
 		WithPebbleOptions(func(o *pebble.Options) { o.FS = mem }))
 	rng := rand.New(rand.NewPCG(3, 4))
 
@@ -464,4 +466,36 @@ func TestWithoutWALCrashKeepsAPrefix(t *testing.T) {
 	crashed := crashClone(t, mem, 0, rng)
 	requireOffset(t, crashed, -1, int64(written-1))
 	requireBigKeys(t, crashed, 0, written)
+}
+
+// TestBuilderTopicOptions: WithTopicOptions changes the databases of one
+// topic only, they still share the builder's cache, and their combined
+// options are validated when the builder is made.
+func TestBuilderTopicOptions(t *testing.T) {
+	t.Run("applies-to-its-topic", func(t *testing.T) {
+		build, err := NewBuilder(t.TempDir(), WithoutWAL(),
+			WithTopicOptions("users-table", WithWriteBuffer(32<<20), WithMemTableSize(1<<20)))
+		require.NoError(t, err)
+		big, err := build("users-table", 0)
+		require.NoError(t, err)
+		defer big.Close()
+		other, err := build("items-table", 0)
+		require.NoError(t, err)
+		defer other.Close()
+		require.Equal(t, uint64(32<<20), big.(*store).wb.limit)
+		require.Equal(t, uint64(1<<20), big.(*store).cfg.memTableSize)
+		require.Equal(t, uint64(DefaultWriteBufferBytes), other.(*store).wb.limit)
+		require.Equal(t, DefaultMemTableSize, other.(*store).cfg.memTableSize)
+		require.Same(t, big.(*store).cache, other.(*store).cache, "one block cache for the builder")
+	})
+	t.Run("validated", func(t *testing.T) {
+		for name, opt := range map[string]Option{
+			"write-buffer-negative": WithTopicOptions("t", WithWriteBuffer(-1)),
+			"memtable-too-small":    WithTopicOptions("t", WithMemTableSize(1024)),
+			"own-cache":             WithTopicOptions("t", WithCacheSize(1<<20)),
+		} {
+			_, err := NewBuilder(t.TempDir(), WithoutWAL(), opt)
+			require.ErrorIs(t, err, ErrInvalidConfig, name)
+		}
+	})
 }

@@ -120,7 +120,7 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 		s.hasOffset.Store(true)
 	}
 	if cfg.withoutWAL && cfg.writeBufferBytes > 0 {
-		s.wb = newWriteBuffer(min(uint64(cfg.writeBufferBytes), s.maxBatchFootprint))
+		s.wb = newWriteBuffer(uint64(cfg.writeBufferBytes))
 	}
 	// The first recovery batch starts small and grows with what recovery
 	// writes: most stores of a processor recover little or nothing, and a

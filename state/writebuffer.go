@@ -12,6 +12,12 @@ import (
 // rewritten while buffered costs one map update instead of a memtable
 // insert, and one SetOffset per message costs nothing until the flush.
 //
+// It flushes when the footprint of what it holds reaches limit, or when
+// what was written to it since the last flush reaches replayLimit: a
+// working set that fits the buffer would otherwise never be flushed, and
+// the stored offset would fall ever further behind, so that a crash would
+// make goka read an unbounded part of the changelog again.
+//
 // Readers see buffered writes first, then the ones being flushed, then the
 // database, so a read always returns the latest write. Flushes are
 // serialized and swap the buffer out under mu, taking the offset with it:
@@ -19,7 +25,8 @@ import (
 // flush never runs ahead of its data, and a crash leaves a prefix of the
 // writes with an offset that covers no more than that prefix.
 type writeBuffer struct {
-	limit uint64 // footprint at which the writer flushes
+	limit       uint64 // footprint at which the writer flushes
+	replayLimit uint64 // footprint written since the last flush at which the writer flushes
 
 	// flushMu serializes flushes, so batches reach Pebble in write order.
 	flushMu sync.Mutex
@@ -28,6 +35,7 @@ type writeBuffer struct {
 	dirty     map[string]bufferedWrite
 	flushing  map[string]bufferedWrite // being committed; nil otherwise
 	footprint uint64                   // memtable estimate of dirty
+	written   uint64                   // memtable estimate of the writes since the last flush
 	// offset is the latest SetOffset not yet flushed (hasOffset false:
 	// none since the last flush).
 	offset    int64
@@ -45,8 +53,13 @@ type bufferedWrite struct {
 	del   bool
 }
 
+// writeBufferReplayFactor bounds what a crash makes goka read again: at
+// most this many buffer sizes of writes since the last flush (plus the
+// memtables Pebble had not flushed, as without the buffer).
+const writeBufferReplayFactor = 4
+
 func newWriteBuffer(limit uint64) *writeBuffer {
-	return &writeBuffer{limit: limit, dirty: make(map[string]bufferedWrite)}
+	return &writeBuffer{limit: limit, replayLimit: writeBufferReplayFactor * limit, dirty: make(map[string]bufferedWrite)}
 }
 
 // lookup returns the buffered write of key, if any.
@@ -71,9 +84,11 @@ func (w *writeBuffer) put(key string, value []byte, del bool) (full bool) {
 	if old, ok := w.dirty[key]; ok {
 		w.footprint -= memTableEntrySize(1+len(key), len(old.value))
 	}
+	size := memTableEntrySize(1+len(key), len(e.value))
 	w.dirty[key] = e
-	w.footprint += memTableEntrySize(1+len(key), len(e.value))
-	return w.footprint >= w.limit
+	w.footprint += size
+	w.written += size
+	return w.footprint >= w.limit || w.written >= w.replayLimit
 }
 
 // setOffset records the latest offset, written with the next flush.
@@ -96,7 +111,7 @@ func (w *writeBuffer) flush(db *pebble.DB) error {
 	}
 	w.flushing = writes
 	w.dirty = make(map[string]bufferedWrite, len(writes))
-	w.footprint, w.hasOffset = 0, false
+	w.footprint, w.written, w.hasOffset = 0, 0, false
 	w.mu.Unlock()
 
 	b := db.NewBatchWithSize(batchSize(writes))

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -113,6 +114,34 @@ func TestWriteBufferFlushesWhenFull(t *testing.T) {
 	requireOffset(t, st, -1, 49)
 }
 
+// TestWriteBufferBoundsTheReplay: a working set that fits the buffer is
+// still flushed, with its offset, once four buffers of writes have gone
+// into it since the last flush, so that a crash re-reads a bounded part of
+// the changelog.
+func TestWriteBufferBoundsTheReplay(t *testing.T) {
+	st := openTest(t, t.TempDir(), WithoutWAL(), WithWriteBuffer(16<<10))
+	require.NoError(t, st.MarkRecovered())
+	s := st.(*store)
+	value := make([]byte, 1000)
+	per := memTableEntrySize(1+len("hot"), len(value))
+	// one key: its footprint never comes near the buffer's size
+	var i int64
+	for ; uint64(i+1)*per < 4*(16<<10); i++ {
+		require.NoError(t, st.Set("hot", value))
+		require.NoError(t, st.SetOffset(i))
+	}
+	require.False(t, inPebble(t, st, "hot"), "below four buffers of writes")
+	require.NoError(t, st.Set("hot", value))
+	require.NoError(t, st.SetOffset(i))
+	require.True(t, inPebble(t, st, "hot"), "four buffers of writes since the last flush")
+	off, ok, err := s.readOffset()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, i-1, off, "the offset written with the flush covers the writes before it")
+	n, _ := s.wb.buffered()
+	require.Zero(t, n)
+}
+
 func TestWriteBufferOnlyWithoutWAL(t *testing.T) {
 	t.Run("with-log", func(t *testing.T) {
 		st := openTest(t, t.TempDir(), WithWriteBuffer(1<<20))
@@ -125,32 +154,62 @@ func TestWriteBufferOnlyWithoutWAL(t *testing.T) {
 		require.NoError(t, st.Set("k", []byte("v")))
 		require.True(t, inPebble(t, st, "k"))
 	})
-	t.Run("capped-below-pebbles-large-batch", func(t *testing.T) {
-		st := openTest(t, t.TempDir(), WithoutWAL(), WithMemTableSize(1<<20), WithWriteBuffer(64<<20))
-		require.Equal(t, uint64(1<<20*3/8), st.(*store).wb.limit)
+	t.Run("larger-than-pebbles-large-batch", func(t *testing.T) {
+		// A flush above half the memtable is queued by Pebble as a
+		// flushable of its own instead of being copied into the memtable.
+		st := openTest(t, t.TempDir(), WithoutWAL(), WithMemTableSize(minMemTableSize), WithWriteBuffer(1<<20))
+		require.Equal(t, uint64(1<<20), st.(*store).wb.limit, "not capped by the memtable size")
+		require.NoError(t, st.MarkRecovered())
+		recoverBigKeys(t, st, 0, 400) // ~480 KiB of footprint: above half the memtable
+		require.False(t, inPebble(t, st, recoveryKey(0)))
+		db := st.(*store).db
+		flushes := db.Metrics().Flush.Count
+		require.NoError(t, st.(*store).wb.flush(db))
+		require.True(t, inPebble(t, st, recoveryKey(0)))
+		require.Eventually(t, func() bool { return db.Metrics().Flush.Count > flushes }, 10*time.Second, 10*time.Millisecond,
+			"the batch is flushed as its own L0 table, not kept in the memtable")
+		requireBigKeys(t, st, 0, 400)
+		off, ok, err := st.(*store).readOffset()
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, int64(399), off)
 	})
 }
 
 // TestWriteBufferCrashKeepsAPrefix: keys rewritten and deleted through a
-// small write buffer, then simulated crashes. What survives is the state
-// after some prefix of the writes, and the stored offset does not run
-// ahead of that prefix: goka reads the rest again from the changelog.
+// write buffer, then simulated crashes. What survives is the state after
+// some prefix of the writes, and the stored offset does not run ahead of
+// that prefix: goka reads the rest again from the changelog. The large
+// buffer's flushes are above half the memtable, which Pebble queues as
+// flushables of their own.
 func TestWriteBufferCrashKeepsAPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		buffer int
+		keys   int
+	}{
+		{"small-buffer", 4 << 10, 200},
+		{"flushes-above-half-the-memtable", 256 << 10, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testWriteBufferCrash(t, tc.buffer, tc.keys) })
+	}
+}
+
+func testWriteBufferCrash(t *testing.T, buffer, keys int) {
 	mem := vfs.NewCrashableMem()
-	st := openTest(t, "/db", WithoutWAL(), WithMemTableSize(minMemTableSize), WithWriteBuffer(4<<10),
+	st := openTest(t, "/db", WithoutWAL(), WithMemTableSize(minMemTableSize), WithWriteBuffer(buffer),
 		WithPebbleOptions(func(o *pebble.Options) { o.FS = mem }))
 	require.NoError(t, st.MarkRecovered())
 	rng := rand.New(rand.NewPCG(5, 6))
 
 	// models[n] is the state after the first n writes; write i is followed
 	// by SetOffset(i), as goka stores a changelog offset after its write.
-	const keys = 200
 	models := []map[string]string{{}}
 	written := 0
 	var survived []int64
 	for step := range 12 {
-		for range 1 + rng.IntN(600) {
-			k := fmt.Sprintf("k%03d", rng.IntN(keys))
+		for range 1 + rng.IntN(10*keys/3) {
+			k := fmt.Sprintf("k%04d", rng.IntN(keys))
 			m := maps.Clone(models[written])
 			if rng.IntN(8) == 0 {
 				require.NoError(t, st.Delete(k))
@@ -172,7 +231,7 @@ func TestWriteBufferCrashKeepsAPrefix(t *testing.T) {
 			require.Less(t, off, int64(written))
 			got := map[string]string{}
 			for i := range keys {
-				k := fmt.Sprintf("k%03d", i)
+				k := fmt.Sprintf("k%04d", i)
 				if v, err := crashed.Get(k); err == nil && v != nil {
 					got[k] = string(v)
 				} else {
