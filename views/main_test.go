@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/processors/recommendations"
 	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 	"github.com/shopstream/streams/topics/kafkatest"
@@ -38,10 +39,10 @@ func TestMain(m *testing.M) {
 var stateDir string
 
 // pebbleStorage is a Pebble storage builder without write-ahead log under
-// stateDir/name, as shopstream's tables and views use.
+// stateDir/name, configured as shopstream configures its tables and views.
 func pebbleStorage(t testing.TB, name string) storage.Builder {
 	t.Helper()
-	sb, err := state.NewBuilder(filepath.Join(stateDir, name), state.WithoutWAL())
+	sb, err := state.NewBuilder(filepath.Join(stateDir, name), append([]state.Option{state.WithoutWAL()}, recommendations.StorageOptions()...)...)
 	require.NoError(t, err)
 	return sb
 }

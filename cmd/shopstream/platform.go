@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopstream/streams/processors/recommendations"
 	"github.com/shopstream/streams/state"
 	"github.com/shopstream/streams/topics"
 	"github.com/shopstream/streams/views"
@@ -83,11 +84,14 @@ func build(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 	// Every table here is rebuilt from its changelog topic, so Pebble's own
 	// write-ahead log would only log every write twice (state.WithoutWAL:
 	// a crash costs a longer catch-up from Kafka, never data).
-	procStorage, err := state.NewBuilder(cfg.stateDir(), pebbleLog, state.WithoutWAL())
+	// The tables' own needs (a larger write buffer for the recommendations
+	// users table) apply to the processors' copies and the views' alike.
+	stateOpts := append([]state.Option{pebbleLog, state.WithoutWAL()}, recommendations.StorageOptions()...)
+	procStorage, err := state.NewBuilder(cfg.stateDir(), stateOpts...)
 	if err != nil {
 		return nil, nil, close, err
 	}
-	viewStorage, err := state.NewBuilder(cfg.viewDir(), pebbleLog, state.WithoutWAL())
+	viewStorage, err := state.NewBuilder(cfg.viewDir(), stateOpts...)
 	if err != nil {
 		return nil, nil, close, err
 	}

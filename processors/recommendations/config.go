@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/shopstream/streams/state"
 )
 
 // Strategy is how recommendations are computed.
@@ -186,6 +188,26 @@ const DefaultTableCacheBytes = 16 << 20
 // Pebble (state.CachedBuilder). The memory is at most n per partition of
 // each table this instance owns.
 func WithTableCacheBytes(n int) Option { return func(c *config) { c.tableCacheBytes = n } }
+
+// UsersWriteBufferBytes is the state write buffer of each partition of the
+// users table, in the processor's storage and in the view's
+// (StorageOptions).
+const UsersWriteBufferBytes = 32 << 20
+
+// StorageOptions are the options the state builders holding this
+// service's tables need, the processors' and the views': each partition of
+// the users table gets a write buffer of UsersWriteBufferBytes
+// (state.WithWriteBuffer) instead of the default 4 MiB. A user row is
+// 3-5 KB at a full history and is rewritten whole on every interaction;
+// while a partition's active users fit the buffer, their rows reach Pebble
+// once per flush (every four buffers of writes) instead of once per event,
+// which took Pebble's flushes and compactions out of the loaded ingestion
+// benchmark (docs/recommendations-benchmarks.md). The memory is at most
+// that per partition, in each storage; a crash re-reads at most four
+// buffers of the changelog per partition.
+func StorageOptions() []state.Option {
+	return []state.Option{state.WithTopicOptions(string(UsersTable), state.WithWriteBuffer(UsersWriteBufferBytes))}
+}
 
 // WithLogger sets the service's logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
