@@ -61,6 +61,23 @@ func BenchmarkRowDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkUserRowEncode measures the user processor's write of a row at a
+// full history (benchRows), which every interaction pays once, as it pays
+// a decode (BenchmarkRowDecode/user): go test -run '^$' -bench
+// UserRowEncode ./processors/recommendations/
+func BenchmarkUserRowEncode(b *testing.B) {
+	_, row := benchRows(b)
+	var n int
+	for b.Loop() {
+		raw, err := userRowCodec{}.Encode(row)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(raw)
+	}
+	b.ReportMetric(float64(n), "bytes/row")
+}
+
 // BenchmarkApplyRaw measures the item processor's work per increment on a
 // row shaped like the ingestion benchmark's (225 pair counts, between the
 // cap of 200 and the trim threshold of 250): go test -run '^$' -bench
