@@ -71,6 +71,16 @@
 // the cache answers those reads without Pebble. It holds only what goka
 // wrote after recovery, within a byte bound per partition.
 //
+// # Metrics and events
+//
+// Every open database is reported on the default Prometheus registry
+// (shopstream_pebble_* and shopstream_state_write_buffer_bytes, labelled
+// by store, table and partition). The Pebble events an operator has to act
+// on (a disk operation over five seconds, a write stall, a failed flush or
+// compaction, corrupt data, low disk space) are logged as errors through
+// the storage's logger, naming the database, and counted; a listener given
+// through WithPebbleOptions still receives every event.
+//
 // Subpackage binrow is the binary encoding the processors' table codecs
 // write their rows with.
 package state

@@ -22,6 +22,11 @@ var (
 	descCompact  = prometheus.NewDesc("shopstream_pebble_compactions_total", "Compactions the database ran since it was opened.", labels, nil)
 	descFlushes  = prometheus.NewDesc("shopstream_pebble_flushes_total", "Memtable flushes since the database was opened.", labels, nil)
 	descBuffered = prometheus.NewDesc("shopstream_state_write_buffer_bytes", "Estimated memtable footprint of the writes the table partition's write buffer holds (WithWriteBuffer).", labels, nil)
+	descDiskSlow = prometheus.NewDesc("shopstream_pebble_disk_slow_total", "Disk operations of the database that took longer than 5 s (Pebble's disk health checks), since it was opened.", labels, nil)
+	descStalls   = prometheus.NewDesc("shopstream_pebble_write_stalls_total", "Times writes to the database stalled because flushes or compactions fell behind, since it was opened.", labels, nil)
+	descBgErrors = prometheus.NewDesc("shopstream_pebble_background_errors_total", "Failed background operations (flushes, compactions) of the database, since it was opened.", labels, nil)
+	descCorrupt  = prometheus.NewDesc("shopstream_pebble_corruptions_total", "Data corruption Pebble detected in the database's files, since it was opened.", labels, nil)
+	descLowDisk  = prometheus.NewDesc("shopstream_pebble_low_disk_space_total", "Times the database's disk fell below one of Pebble's free-space thresholds, since it was opened.", labels, nil)
 )
 
 func init() { prometheus.MustRegister(pebbleCollector{}) }
@@ -30,7 +35,8 @@ func init() { prometheus.MustRegister(pebbleCollector{}) }
 type pebbleCollector struct{}
 
 func (pebbleCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDisk, descMemtable, descReadAmp, descDebt, descCompact, descFlushes, descBuffered} {
+	for _, d := range []*prometheus.Desc{descDisk, descMemtable, descReadAmp, descDebt, descCompact, descFlushes, descBuffered,
+		descDiskSlow, descStalls, descBgErrors, descCorrupt, descLowDisk} {
 		ch <- d
 	}
 }
@@ -51,6 +57,11 @@ func (pebbleCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDebt, prometheus.GaugeValue, float64(m.Compact.EstimatedDebt), lv...)
 		ch <- prometheus.MustNewConstMetric(descCompact, prometheus.CounterValue, float64(m.Compact.Count), lv...)
 		ch <- prometheus.MustNewConstMetric(descFlushes, prometheus.CounterValue, float64(m.Flush.Count), lv...)
+		e := s.events
+		for d, n := range map[*prometheus.Desc]int64{descDiskSlow: e.diskSlow.Load(), descStalls: e.writeStalls.Load(),
+			descBgErrors: e.backgroundErrors.Load(), descCorrupt: e.corruptions.Load(), descLowDisk: e.lowDiskSpace.Load()} {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), lv...)
+		}
 		if s.wb != nil {
 			_, footprint := s.wb.buffered()
 			ch <- prometheus.MustNewConstMetric(descBuffered, prometheus.GaugeValue, float64(footprint), lv...)

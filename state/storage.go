@@ -48,6 +48,9 @@ type store struct {
 	offset    atomic.Int64
 	hasOffset atomic.Bool
 
+	// events counts the Pebble events an operator acts on (storeEvents).
+	events *storeEvents
+
 	// wb buffers the writes after recovery of a storage without
 	// write-ahead log (WithWriteBuffer); nil otherwise.
 	wb *writeBuffer
@@ -87,6 +90,13 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 		}()
 	}
 	po := cfg.pebbleOptions(pc)
+	events := newStoreEvents(path, cfg.logger)
+	var other pebble.EventListener
+	if po.EventListener != nil {
+		other = *po.EventListener
+	}
+	listener := events.listener(other)
+	po.EventListener = &listener
 	if po.Experimental.CompactionScheduler == nil {
 		// One periodic granter for all databases instead of a 100 ms ticker
 		// each (compactionScheduler).
@@ -110,6 +120,7 @@ func open(path string, cfg config, cache *sharedCache) (_ *store, err error) {
 		cache:             cache,
 		iters:             make(map[*iterator]struct{}),
 		maxBatchFootprint: maxBatchFootprint(cfg.memTableSize),
+		events:            events,
 	}
 	off, ok, err := s.readOffset()
 	if err != nil {
