@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/shopstream/streams/processors/command"
@@ -77,16 +78,17 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 	b = appendTime(b, p.LastAt)
 	// The products of the history, once each, in order of appearance: the
 	// history, the affinities and the purchases refer to them by position.
-	dict := make(map[string]uint64, len(p.History))
-	var products []string
+	d := productDicts.Get().(*productDict)
+	defer d.release()
+	dict := d.index
 	for _, h := range p.History {
 		if _, ok := dict[h.ProductID]; !ok {
-			dict[h.ProductID] = uint64(len(products))
-			products = append(products, h.ProductID)
+			dict[h.ProductID] = uint64(len(d.products))
+			d.products = append(d.products, h.ProductID)
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(products)))
-	for _, id := range products {
+	b = binary.AppendUvarint(b, uint64(len(d.products)))
+	for _, id := range d.products {
 		b = appendString(b, id)
 	}
 	b = binary.AppendUvarint(b, uint64(len(p.History)))
@@ -119,6 +121,24 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 		return nil, err
 	}
 	return appendJSON(b, len(r.Commands.Entries) > 0, &r.Commands)
+}
+
+// productDict is the encoder's index of a row's history products. Every
+// interaction encodes a row, and a fresh map of ~100 entries per encode was
+// a third of the encoder's time; the maps are reused through productDicts.
+type productDict struct {
+	index    map[string]uint64
+	products []string
+}
+
+var productDicts = sync.Pool{New: func() any { return &productDict{index: map[string]uint64{}} }}
+
+// release empties d (its map keeps its buckets) and returns it to the pool.
+func (d *productDict) release() {
+	clear(d.index)
+	clear(d.products) // no references to the row's strings left behind
+	d.products = d.products[:0]
+	productDicts.Put(d)
 }
 
 // appendProduct appends a reference to a product of dict (its position +
