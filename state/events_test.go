@@ -12,7 +12,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,28 +46,6 @@ func (l *recordingLogger) errorsContaining(s string) int {
 		}
 	}
 	return n
-}
-
-// counter returns the value of the counter name for table and partition.
-func counter(t *testing.T, name, table, partition string) (float64, bool) {
-	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			if got["table"] == table && got["partition"] == partition {
-				return m.GetCounter().GetValue(), true
-			}
-		}
-	}
-	return 0, false
 }
 
 // TestStoreEventsAreLoggedAndCounted: the Pebble events an operator acts on
@@ -110,10 +87,10 @@ func TestStoreEventsAreLoggedAndCounted(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before, ok := counter(t, tc.metric, "events-table", "2")
+			before, ok := metricValue(t, tc.metric, "events-table", "2")
 			require.True(t, ok, "reported for every open database, zero or not")
 			tc.fire()
-			after, _ := counter(t, tc.metric, "events-table", "2")
+			after, _ := metricValue(t, tc.metric, "events-table", "2")
 			require.Equal(t, before+1, after)
 			require.Equal(t, 1, logger.errorsContaining(tc.logged), "logged as an error: %v", logger.errors)
 			require.Equal(t, 1, logger.errorsContaining(s.path+": "+tc.logged), "naming the database")
@@ -182,7 +159,7 @@ func TestStoreEventsFromPebble(t *testing.T) {
 		written <- nil
 	}()
 	require.Eventually(t, func() bool {
-		n, _ := counter(t, "shopstream_pebble_write_stalls_total", "stalled-table", "0")
+		n, _ := metricValue(t, "shopstream_pebble_write_stalls_total", "stalled-table", "0")
 		return n >= 1
 	}, 30*time.Second, 10*time.Millisecond, "the stall is counted")
 	require.Positive(t, logger.errorsContaining("writes stalled"))

@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// gauge returns the value of name for the given table and partition, and
-// whether the series exists.
-func gauge(t *testing.T, name, table, partition string) (float64, bool) {
+// metricValue returns the value of the gauge or counter name for the given table
+// and partition, and whether the series exists.
+func metricValue(t *testing.T, name, table, partition string) (float64, bool) {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	require.NoError(t, err)
@@ -25,6 +25,9 @@ func gauge(t *testing.T, name, table, partition string) (float64, bool) {
 				got[l.GetName()] = l.GetValue()
 			}
 			if got["table"] == table && got["partition"] == partition {
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue(), true
+				}
 				return m.GetGauge().GetValue(), true
 			}
 		}
@@ -43,15 +46,15 @@ func TestPebbleMetricsPerTable(t *testing.T) {
 		require.NoError(t, st.Set(fmt.Sprintf("key-%d", i), make([]byte, 100)))
 	}
 
-	disk, ok := gauge(t, "shopstream_pebble_disk_bytes", "metrics-table", "3")
+	disk, ok := metricValue(t, "shopstream_pebble_disk_bytes", "metrics-table", "3")
 	require.True(t, ok, "an open database is reported under its table and partition")
 	require.Positive(t, disk)
-	mem, ok := gauge(t, "shopstream_pebble_memtable_bytes", "metrics-table", "3")
+	mem, ok := metricValue(t, "shopstream_pebble_memtable_bytes", "metrics-table", "3")
 	require.True(t, ok)
 	require.Greater(t, mem, float64(1000*100), "the writes sit in the memtable")
 	require.Equal(t, []string{"views", "metrics-table", "3"}, storeLabels(PartitionPath(dir, "metrics-table", 3)))
 
-	_, ok = gauge(t, "shopstream_state_write_buffer_bytes", "metrics-table", "3")
+	_, ok = metricValue(t, "shopstream_state_write_buffer_bytes", "metrics-table", "3")
 	require.False(t, ok, "with the write-ahead log there is no write buffer")
 
 	wb, err := NewBuilder(filepath.Join(t.TempDir(), "state"), WithoutWAL())
@@ -63,11 +66,11 @@ func TestPebbleMetricsPerTable(t *testing.T) {
 	for i := range 10 {
 		require.NoError(t, buffered.Set(fmt.Sprintf("key-%d", i), make([]byte, 100)))
 	}
-	footprint, ok := gauge(t, "shopstream_state_write_buffer_bytes", "buffered-table", "0")
+	footprint, ok := metricValue(t, "shopstream_state_write_buffer_bytes", "buffered-table", "0")
 	require.True(t, ok)
 	require.Equal(t, float64(10*memTableEntrySize(len("key-0")+1, 100)), footprint)
 
 	require.NoError(t, st.Close())
-	_, ok = gauge(t, "shopstream_pebble_disk_bytes", "metrics-table", "3")
+	_, ok = metricValue(t, "shopstream_pebble_disk_bytes", "metrics-table", "3")
 	require.False(t, ok, "a closed database is no longer reported")
 }
