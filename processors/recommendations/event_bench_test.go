@@ -13,19 +13,28 @@ import (
 // interaction outside goka, as (*users).interaction does it: decode the
 // interaction envelope and its batch, decode the user row, Profile.Apply,
 // encode the row, the increment set and the interaction_recorded envelope.
-// 1,000 users (rows of 10 events when the timer starts, 30 after 20,000
-// more; the ingestion benchmark's rows reach 20) and 2,000 products. Compare binaries at one -benchtime of at most
-// 40000x: go test -run '^$' -bench UserEvent -benchtime 20000x
+// 1,000 users and 2,000 products, two regimes: fresh (rows of 10 events
+// when the timer starts, 50 after 40,000 more; the ingestion benchmark's
+// fresh rows reach 20) and loaded (rows of 120 events, the history at its
+// cap of 100, as in the ingestion benchmark's loaded regime). Compare
+// binaries at one -benchtime of at most 40000x: go test -run '^$' -bench
+// UserEvent -benchtime 20000x
 func BenchmarkUserEvent(b *testing.B) {
+	b.Run("fresh", func(b *testing.B) { benchUserEvent(b, 10) })
+	b.Run("loaded", func(b *testing.B) { benchUserEvent(b, 120) })
+}
+
+func benchUserEvent(b *testing.B, warmPerUser int) {
 	cfg, err := newConfig(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	const warm, events = 10_000, 40_000
+	const users, events = 1000, 40_000
+	warm := warmPerUser * users
 	rng := rand.New(rand.NewPCG(3, 4))
 	ins := make([][]byte, warm+events)
 	for i := range ins {
-		batch := &Batch{UserID: fmt.Sprintf("ing-123456-7-u%d", i%1000), OccurredAt: t0.Add(time.Duration(i) * time.Second),
+		batch := &Batch{UserID: fmt.Sprintf("ing-123456-7-u%d", i%users), OccurredAt: t0.Add(time.Duration(i) * time.Second),
 			Items: []Interaction{{EventID: topics.NewID(), ProductID: fmt.Sprintf("ing-123456-7-p%d", rng.IntN(2000)),
 				Type: View, Metadata: map[string]string{"source": "direct", "session_id": "s-1"}}}}
 		env, err := topics.NewEnvelope(TypeInteraction, batch.OccurredAt, batch, topics.WithCorrelationID(topics.NewID()),

@@ -208,7 +208,10 @@ func (p *Profile) Apply(b *Batch, cfg *config) Effects {
 		return eff
 	}
 	if over := len(p.History) - cfg.historySize; over > 0 {
-		p.History = append([]HistoryEntry(nil), p.History[over:]...)
+		// in place: a full history is trimmed on every event
+		n := copy(p.History, p.History[over:])
+		clear(p.History[n:])
+		p.History = p.History[:n]
 	}
 	p.capAffinity(cfg)
 	if b.OrderID != "" && len(purchased) > 1 {
@@ -244,7 +247,7 @@ func (p *Profile) Apply(b *Batch, cfg *config) Effects {
 func (p *Profile) remember(id uint64, max int) {
 	p.Seen = append(p.Seen, id)
 	if over := len(p.Seen) - max; over > 0 {
-		p.Seen = append(SeenEvents(nil), p.Seen[over:]...)
+		p.Seen = p.Seen[:copy(p.Seen, p.Seen[over:])] // in place, as the history
 	}
 }
 
