@@ -83,6 +83,7 @@ func benchUserEvent(b *testing.B, warmPerUser int) {
 		if rows[batch.UserID], err = (userRowCodec{}).Encode(r); err != nil {
 			b.Fatal(err)
 		}
+		releaseUserRow(r)
 	}
 	for _, raw := range ins[:warm] {
 		handle(raw)

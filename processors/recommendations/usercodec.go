@@ -224,7 +224,7 @@ func (userRowCodec) Decode(data []byte) (any, error) {
 	}
 	v1 := data[0] == userFormat1
 	r := userReader{itemReader: itemReader{b: data[1:]}, s: string(data), v1: v1}
-	row := &UserRow{}
+	row := takeUserRow()
 	p := &row.Profile
 	p.UserID = r.str()
 	p.Version = r.varint()
@@ -240,7 +240,7 @@ func (userRowCodec) Decode(data []byte) (any, error) {
 			products[i] = r.str()
 		}
 		if n := r.count(3); n > 0 {
-			p.History = make([]HistoryEntry, n, n+appendRoom)
+			p.History = sized(p.History, n)
 			var prev int64
 			for i := range p.History {
 				h := &p.History[i]
@@ -264,7 +264,7 @@ func (userRowCodec) Decode(data []byte) (any, error) {
 			}
 		}
 	} else if n := r.count(8); n > 0 {
-		p.Seen = make(SeenEvents, n, n+appendRoom)
+		p.Seen = sized(p.Seen, n)
 		for i := range p.Seen {
 			p.Seen[i] = r.uint64()
 		}
@@ -285,6 +285,19 @@ func (userRowCodec) Decode(data []byte) (any, error) {
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, errUserRow
+	}
+	// a released row's containers stay only where the row has entries
+	if len(p.History) == 0 {
+		p.History = nil
+	}
+	if len(p.Seen) == 0 {
+		p.Seen = nil
+	}
+	if len(p.Affinity) == 0 {
+		p.Affinity = nil
+	}
+	if len(p.Purchased) == 0 {
+		p.Purchased = nil
 	}
 	return row, nil
 }
@@ -309,7 +322,9 @@ func (r *userReader) historyV1(p *Profile) {
 func (r *userReader) affinity(p *Profile, products []string) {
 	base := unixNanos(p.LastAt)
 	if n := r.count(10); n > 0 {
-		p.Affinity = make(map[string]Affinity, n)
+		if p.Affinity == nil {
+			p.Affinity = make(map[string]Affinity, n)
+		}
 		for range n {
 			id := r.product(products)
 			var a Affinity
@@ -324,7 +339,9 @@ func (r *userReader) affinity(p *Profile, products []string) {
 func (r *userReader) purchased(p *Profile, products []string) {
 	base := unixNanos(p.LastAt)
 	if n := r.count(2); n > 0 {
-		p.Purchased = make(map[string]time.Time, n)
+		if p.Purchased == nil {
+			p.Purchased = make(map[string]time.Time, n)
+		}
 		for range n {
 			id := r.product(products)
 			p.Purchased[id] = r.timeFrom(base)
@@ -369,6 +386,44 @@ func (r *itemReader) timeDelta(prev *int64) time.Time {
 	}
 	*prev += r.varint()
 	return time.Unix(0, *prev).UTC()
+}
+
+// userRows holds the rows the user processor has written and drops
+// (releaseUserRow): decoding the next row reuses their history and seen
+// slices and their affinity and purchase maps. Decoding a full row
+// allocated ~24 KB, most of it these, on every interaction.
+var userRows sync.Pool
+
+// takeUserRow returns an empty row, with the containers of a released one
+// when there is one: empty maps or nil, slices of length 0 or nil.
+func takeUserRow() *UserRow {
+	if r, ok := userRows.Get().(*UserRow); ok {
+		return r
+	}
+	return &UserRow{}
+}
+
+// releaseUserRow gives r's containers to the next decode. The caller must
+// not use r, or anything it holds, afterwards: the user processor calls it
+// once the row is encoded (SetValue) and its effects are emitted, all of
+// which copy what they keep.
+func releaseUserRow(r *UserRow) {
+	p := &r.Profile
+	clear(p.History) // no references to the old row's strings
+	h, seen := p.History[:0], p.Seen[:0]
+	clear(p.Affinity)
+	clear(p.Purchased)
+	*r = UserRow{Profile: Profile{History: h, Seen: seen, Affinity: p.Affinity, Purchased: p.Purchased}}
+	userRows.Put(r)
+}
+
+// sized returns s with length n and room for appendRoom more, reusing its
+// array when it has the room.
+func sized[S ~[]E, E any](s S, n int) S {
+	if cap(s) >= n+appendRoom {
+		return s[:n]
+	}
+	return make(S, n, n+appendRoom)
 }
 
 // appendRoom is the spare capacity a decoded row's History and Seen get:

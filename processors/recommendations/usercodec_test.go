@@ -3,6 +3,7 @@ package recommendations
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -48,9 +49,14 @@ func sameJSON(t *testing.T, want, got *UserRow) {
 	require.JSONEq(t, string(w), string(g))
 }
 
-func TestUserRowCodec(t *testing.T) {
+// userRowCases are rows of every shape the codec writes.
+func userRowCases(t *testing.T) []struct {
+	name string
+	row  *UserRow
+} {
+	t.Helper()
 	full := fullUserRow(t)
-	cases := []struct {
+	return []struct {
 		name string
 		row  *UserRow
 	}{
@@ -70,6 +76,11 @@ func TestUserRowCodec(t *testing.T) {
 		{"times after the last interaction", &UserRow{Profile: Profile{UserID: "u6", LastAt: t0,
 			Affinity: map[string]Affinity{"p": {Score: 1, At: t0.Add(time.Hour), Count: 1}}}}},
 	}
+}
+
+func TestUserRowCodec(t *testing.T) {
+	full := fullUserRow(t)
+	cases := userRowCases(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := userRowCodec{}.Encode(tc.row)
@@ -121,6 +132,48 @@ func TestUserRowCodec(t *testing.T) {
 		raw, err := userRowCodec{}.Encode(*full)
 		require.NoError(t, err)
 		require.Equal(t, byte(userFormat2), raw[0])
+	})
+}
+
+// TestUserRowDecodeReusesReleasedRows: a row decoded into the containers
+// of a released one (releaseUserRow, as the user processor does after each
+// interaction) is the same as one decoded into new containers, whatever
+// the released row held: nothing of it is left over.
+func TestUserRowDecodeReusesReleasedRows(t *testing.T) {
+	cases := userRowCases(t)
+	decode := func(t *testing.T, row *UserRow) *UserRow {
+		t.Helper()
+		raw, err := userRowCodec{}.Encode(row)
+		require.NoError(t, err)
+		got, err := userRowCodec{}.Decode(raw)
+		require.NoError(t, err)
+		return got.(*UserRow)
+	}
+	for _, before := range cases {
+		for _, tc := range cases {
+			t.Run(before.name+" then "+tc.name, func(t *testing.T) {
+				for userRows.Get() != nil { // an empty pool: new containers
+				}
+				fresh := decode(t, tc.row)
+				released := decode(t, before.row)
+				releaseUserRow(released)
+				got := decode(t, tc.row)
+				require.Equal(t, fresh, got)
+				sameJSON(t, tc.row, got)
+			})
+		}
+	}
+	t.Run("released rows give their containers", func(t *testing.T) {
+		for userRows.Get() != nil {
+		}
+		big := decode(t, cases[0].row)
+		history, affinity := &big.Profile.History[:1][0], big.Profile.Affinity
+		releaseUserRow(big)
+		got := decode(t, cases[0].row)
+		if got == big { // sync.Pool may drop what it was given
+			require.Same(t, history, &got.Profile.History[:1][0], "the history's array is reused")
+			require.Equal(t, reflect.ValueOf(affinity).Pointer(), reflect.ValueOf(got.Profile.Affinity).Pointer(), "the affinity map is reused")
+		}
 	})
 }
 

@@ -122,6 +122,9 @@ func (u *users) interaction(ctx goka.Context, msg any) {
 	if eff.Recorded > 0 {
 		ctx.SetValue(r)
 	}
+	// Encoded, its effects emitted (goka encodes what it is given at once):
+	// nothing refers to the row any more.
+	releaseUserRow(r)
 }
 
 func (u *users) command(ctx goka.Context, msg any) {
