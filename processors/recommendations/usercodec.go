@@ -1,6 +1,7 @@
 package recommendations
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,17 +70,15 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 		return nil, fmt.Errorf("recommendations: user row codec cannot encode %T", value)
 	}
 	p := &r.Profile
-	n := 64 + len(p.UserID) + len(p.History)*32 + len(p.Affinity)*48 + len(p.Purchased)*32 + len(p.Seen)*8
-	b := make([]byte, 0, n)
-	b = append(b, userFormat2)
+	d := productDicts.Get().(*productDict)
+	defer d.release()
+	b := append(d.buf[:0], userFormat2)
 	b = appendString(b, p.UserID)
 	b = binary.AppendVarint(b, p.Version)
 	b = binary.AppendVarint(b, p.Interactions)
 	b = appendTime(b, p.LastAt)
 	// The products of the history, once each, in order of appearance: the
 	// history, the affinities and the purchases refer to them by position.
-	d := productDicts.Get().(*productDict)
-	defer d.release()
 	dict := d.index
 	for _, h := range p.History {
 		if _, ok := dict[h.ProductID]; !ok {
@@ -120,15 +119,24 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 	if b, err = appendJSON(b, len(p.Cache) > 0, &p.Cache); err != nil {
 		return nil, err
 	}
-	return appendJSON(b, len(r.Commands.Entries) > 0, &r.Commands)
+	if b, err = appendJSON(b, len(r.Commands.Entries) > 0, &r.Commands); err != nil {
+		return nil, err
+	}
+	d.buf = b
+	// An exact copy: the row's bytes are kept by the table's write buffer
+	// and cache until the user's next event, and a buffer sized by an
+	// estimate held nearly twice its length.
+	return bytes.Clone(b), nil
 }
 
-// productDict is the encoder's index of a row's history products. Every
-// interaction encodes a row, and a fresh map of ~100 entries per encode was
-// a third of the encoder's time; the maps are reused through productDicts.
+// productDict is the encoder's index of a row's history products and the
+// buffer it encodes into. Every interaction encodes a row, and a fresh map
+// of ~100 entries per encode was a third of the encoder's time; the maps
+// and buffers are reused through productDicts.
 type productDict struct {
 	index    map[string]uint64
 	products []string
+	buf      []byte
 }
 
 var productDicts = sync.Pool{New: func() any { return &productDict{index: map[string]uint64{}} }}
@@ -138,6 +146,9 @@ func (d *productDict) release() {
 	clear(d.index)
 	clear(d.products) // no references to the row's strings left behind
 	d.products = d.products[:0]
+	if cap(d.buf) > 1<<20 { // a rare huge row: not kept
+		d.buf = nil
+	}
 	productDicts.Put(d)
 }
 
