@@ -70,7 +70,7 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 		return nil, fmt.Errorf("recommendations: user row codec cannot encode %T", value)
 	}
 	p := &r.Profile
-	d := productDicts.Get().(*productDict)
+	d := userRowScratches.Get().(*userRowScratch)
 	defer d.release()
 	b := append(d.buf[:0], userFormat2)
 	b = appendString(b, p.UserID)
@@ -129,27 +129,28 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 	return bytes.Clone(b), nil
 }
 
-// productDict is the encoder's index of a row's history products and the
-// buffer it encodes into. Every interaction encodes a row, and a fresh map
-// of ~100 entries per encode was a third of the encoder's time; the maps
-// and buffers are reused through productDicts.
-type productDict struct {
+// userRowScratch is what encoding a user row uses and drops: the index of
+// the history's products and the buffer the row is built in. Every
+// interaction encodes a row, and a fresh map of ~100 entries per encode
+// was a third of the encoder's time; they are reused through
+// userRowScratches.
+type userRowScratch struct {
 	index    map[string]uint64
 	products []string
 	buf      []byte
 }
 
-var productDicts = sync.Pool{New: func() any { return &productDict{index: map[string]uint64{}} }}
+var userRowScratches = sync.Pool{New: func() any { return &userRowScratch{index: map[string]uint64{}} }}
 
 // release empties d (its map keeps its buckets) and returns it to the pool.
-func (d *productDict) release() {
+func (d *userRowScratch) release() {
 	clear(d.index)
 	clear(d.products) // no references to the row's strings left behind
 	d.products = d.products[:0]
 	if cap(d.buf) > 1<<20 { // a rare huge row: not kept
 		d.buf = nil
 	}
-	productDicts.Put(d)
+	userRowScratches.Put(d)
 }
 
 // appendProduct appends a reference to a product of dict (its position +
