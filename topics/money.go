@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	sjson "github.com/segmentio/encoding/json"
@@ -95,6 +96,63 @@ func AmountString(d decimal.Decimal, currency string) string {
 
 // AmountStringUnits is AmountString for a currency of units minor units.
 func AmountStringUnits(d decimal.Decimal, units int32) string {
+	var b [24]byte
+	return string(AppendAmountUnits(b[:0], d, units))
+}
+
+// AppendAmountUnits appends AmountStringUnits(d, units) to b. Every event,
+// result and breakdown renders its amounts this way, so an amount whose
+// coefficient fits 18 digits at the currency's scale is rendered from that
+// integer, without the big.Int arithmetic of decimal.StringFixed; the
+// output is the same.
+func AppendAmountUnits(b []byte, d decimal.Decimal, units int32) []byte {
+	if units < 0 || units >= int32(len(pow10)) {
+		return append(b, amountStringBig(d, units)...)
+	}
+	digits := int32(d.NumDigits())
+	if digits >= int32(len(pow10)) {
+		return append(b, amountStringBig(d, units)...)
+	}
+	c := d.CoefficientInt64() // exact: fewer than 19 digits
+	switch shift := d.Exponent() + units; {
+	case shift > 0:
+		if digits+shift >= int32(len(pow10)) {
+			return append(b, amountStringBig(d, units)...)
+		}
+		c *= pow10[shift]
+	case shift < 0:
+		// more places than the currency has: trailing zeros drop, any
+		// other digit leaves the amount as precise as it is
+		if -shift >= int32(len(pow10)) || c%pow10[-shift] != 0 {
+			return append(b, amountStringBig(d, units)...)
+		}
+		c /= pow10[-shift]
+	}
+	u := uint64(c)
+	if c < 0 {
+		b = append(b, '-')
+		u = uint64(-c)
+	}
+	if units == 0 {
+		return strconv.AppendUint(b, u, 10)
+	}
+	p := uint64(pow10[units])
+	b = strconv.AppendUint(b, u/p, 10)
+	b = append(b, '.')
+	var frac [20]byte
+	f := strconv.AppendUint(frac[:0], u%p, 10)
+	for i := len(f); i < int(units); i++ {
+		b = append(b, '0')
+	}
+	return append(b, f...)
+}
+
+// pow10[i] is 10^i for the 18 digits any int64 holds.
+var pow10 = [...]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+	1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// amountStringBig is AmountStringUnits by the decimal's own arithmetic.
+func amountStringBig(d decimal.Decimal, units int32) string {
 	if d.Exponent() >= -units || d.Equal(d.Round(units)) {
 		return d.StringFixed(units)
 	}
@@ -107,17 +165,18 @@ func AmountStringUnits(d decimal.Decimal, units int32) string {
 // currency code of letters and digits) is appended directly; the output is
 // byte for byte what encoding/json makes of the two fields.
 func (m Money) MarshalJSON() ([]byte, error) {
-	amount := AmountString(m.Amount, m.Currency)
-	if !plainJSONString(m.Currency) {
+	units, err := MinorUnits(m.Currency)
+	if err != nil || !plainJSONString(m.Currency) {
+		amount := AmountString(m.Amount, m.Currency)
 		return json.Marshal(struct {
 			Amount   string `json:"amount"`
 			Currency string `json:"currency"`
 		}{amount, m.Currency})
 	}
 	// A decimal's string has only digits, '-' and '.': nothing to escape.
-	b := make([]byte, 0, len(`{"amount":"","currency":""}`)+len(amount)+len(m.Currency))
+	b := make([]byte, 0, len(`{"amount":"","currency":""}`)+24+len(m.Currency))
 	b = append(b, `{"amount":"`...)
-	b = append(b, amount...)
+	b = AppendAmountUnits(b, m.Amount, units)
 	b = append(b, `","currency":"`...)
 	b = append(b, m.Currency...)
 	return append(b, `"}`...), nil

@@ -44,7 +44,7 @@ func (b RefundBreakdown) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			out = append(out, d.String()...)
 		} else {
-			out = append(out, topics.AmountStringUnits(d, units)...)
+			out = topics.AppendAmountUnits(out, d, units)
 		}
 		return append(out, '"')
 	}
@@ -187,7 +187,7 @@ func (it SummaryItem) MarshalJSON() ([]byte, error) {
 	if it.UnitRefund != nil {
 		out = append(out, `,"unit_refund":"`...)
 		if it.places1 > 0 {
-			out = append(out, topics.AmountStringUnits(*it.UnitRefund, it.places1-1)...)
+			out = topics.AppendAmountUnits(out, *it.UnitRefund, it.places1-1)
 		} else {
 			out = append(out, it.UnitRefund.String()...)
 		}

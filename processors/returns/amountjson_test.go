@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	sjson "github.com/segmentio/encoding/json"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 )
@@ -212,4 +213,21 @@ func requireJSONKeys(t *testing.T, path string, typ reflect.Type, decoded any) {
 			requireJSONKeys(t, fmt.Sprintf("%s[%d]", path, i), typ.Elem(), e)
 		}
 	}
+}
+
+// BenchmarkReturnJSON: the JSON of a completed return with its breakdowns
+// and audit trail, the form return.completed and GET /v1/returns/{id}
+// carry; most of its fields are amounts. Encoded as the processors do
+// (topics.NewEnvelope, mustJSON: github.com/segmentio/encoding/json).
+func BenchmarkReturnJSON(b *testing.B) {
+	r := completedRecord(b).Return
+	var n int
+	for b.Loop() {
+		out, err := sjson.Marshal(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(out)
+	}
+	b.ReportMetric(float64(n), "bytes")
 }
