@@ -3,6 +3,7 @@ package giftcards
 import (
 	"bytes"
 	"fmt"
+	"sync"
 
 	"github.com/lovoo/goka"
 	json "github.com/segmentio/encoding/json"
@@ -58,14 +59,31 @@ func TableCodec() goka.Codec { return rowCodec{} }
 // rowCodec is the card table's goka codec.
 type rowCodec struct{}
 
-// Encode implements goka.Codec; it accepts *CardState or CardState.
+// Encode implements goka.Codec; it accepts *CardState or CardState. The row
+// is built in a pooled buffer and returned as an exact copy: the table's
+// write buffer and cache keep what Encode returns, and a buffer sized by an
+// estimate kept ~50% spare capacity there (3,200 bytes for a 2,090-byte
+// row).
 func (rowCodec) Encode(value any) ([]byte, error) {
 	st, err := tableValue[CardState](value, "card table")
 	if err != nil {
 		return nil, err
 	}
-	return encodeRow(make([]byte, 0, rowSizeHint(st)), st)
+	bp := rowBuffers.Get().(*[]byte)
+	b, err := encodeRow((*bp)[:0], st)
+	var out []byte
+	if err == nil {
+		out = bytes.Clone(b)
+	}
+	if cap(b) <= 1<<20 { // a rare huge row: not kept
+		*bp = b[:0]
+		rowBuffers.Put(bp)
+	}
+	return out, err
 }
+
+// rowBuffers hold the rows Encode builds.
+var rowBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // Decode implements goka.Codec; it returns a *CardState, or nil for an
 // empty value (a tombstone).
@@ -74,23 +92,6 @@ func (rowCodec) Decode(data []byte) (any, error) {
 		return nil, nil
 	}
 	return decodeRow(data)
-}
-
-// rowSizeHint is a little more than st's encoded size in the common case,
-// so that the row is encoded into one allocation.
-func rowSizeHint(st *CardState) int {
-	n := 64
-	for _, e := range st.Commands.Entries {
-		n += 96
-		if e.Result != nil {
-			n += len(e.Result.Result)
-		}
-	}
-	if c := st.Card; c != nil {
-		n += 160 + len(c.RecipientEmail) + len(c.Message) + len(c.VoidReason) + 128*len(c.Transactions) +
-			64*len(c.Redemptions) + 128*len(c.Holds) + 256*len(c.Transfers)
-	}
-	return n
 }
 
 // encodeRow appends st's binary form to b.

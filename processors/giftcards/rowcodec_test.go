@@ -1,6 +1,7 @@
 package giftcards
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -227,6 +228,21 @@ func TestRowCodecEdges(t *testing.T) {
 		v, err := rowCodec{}.Decode(raw)
 		require.NoError(t, err)
 		require.Equal(t, &CardState{}, v)
+	})
+	t.Run("each encoded row owns its bytes, sized to fit", func(t *testing.T) {
+		// the table's write buffer and cache keep what Encode returns
+		// while the next rows are built in the same pooled buffer
+		full, err := rowCodec{}.Encode(fullRow(t))
+		require.NoError(t, err)
+		kept := bytes.Clone(full)
+		empty, err := rowCodec{}.Encode(CardState{})
+		require.NoError(t, err)
+		_, err = rowCodec{}.Encode(fullRow(t))
+		require.NoError(t, err)
+		require.Equal(t, kept, full)
+		// no spare capacity beyond the allocator's size class (<= 1/8)
+		require.LessOrEqual(t, cap(full), len(full)+len(full)/8, "%d bytes kept for a %d-byte row", cap(full), len(full))
+		require.LessOrEqual(t, cap(empty), 8, "%d bytes kept for a %d-byte row", cap(empty), len(empty))
 	})
 	t.Run("another type is refused", func(t *testing.T) {
 		_, err := rowCodec{}.Encode("card")
