@@ -3,6 +3,7 @@ package returns_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,6 +57,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse() // -returns.reads, read before m.Run
 	var err error
 	if cluster, err = kafkatest.Start(); err != nil {
 		fmt.Println(err)
@@ -149,9 +151,22 @@ func pebbleStorage(name string) storage.Builder {
 	return sb
 }
 
+// readsFrom is where the service under test reads returns and orders:
+// "tables", as shopstream dev does (returns.WithTableReads), or "views", as
+// a deployment of several instances does. make test runs this package's
+// tests in both.
+var readsFrom = flag.String("returns.reads", "tables", "where the service reads returns and orders: tables or views")
+
 func startService(opts ...returns.Option) error {
-	s, err := returns.New(cluster.Clients, pebbleStorage("processors"), pebbleStorage("views"),
-		append([]returns.Option{returns.WithStoreCredit(credit)}, opts...)...)
+	base := []returns.Option{returns.WithStoreCredit(credit)}
+	switch *readsFrom {
+	case "tables":
+		base = append(base, returns.WithTableReads())
+	case "views":
+	default:
+		return fmt.Errorf("-returns.reads %q: tables or views", *readsFrom)
+	}
+	s, err := returns.New(cluster.Clients, pebbleStorage("processors"), pebbleStorage("views"), append(base, opts...)...)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ type config struct {
 	// last written (state.CachedBuilder; 0: none).
 	tableCacheBytes int
 	gokaOptions     []goka.ProcessorOption
-	views           bool
+	reads           reads
 	// linger is how long the processors' producers wait to fill a batch.
 	linger time.Duration
 	// sagaTimeout and sagaTimeoutInterval drive the saga timeout ticker.
@@ -76,9 +76,30 @@ func WithProcessorOptions(opts ...goka.ProcessorOption) Option {
 	return func(c *config) { c.gokaOptions = append(c.gokaOptions, opts...) }
 }
 
+// reads is where the service's reads (Return, OrderEligibility) come from.
+type reads int
+
+const (
+	readViews  reads = iota // views of the order and return tables (default)
+	readTables              // the processors' own tables (WithTableReads)
+	readNone                // nowhere (WithoutViews)
+)
+
 // WithoutViews skips the table views the HTTP API reads (workers that
-// serve no HTTP).
-func WithoutViews() Option { return func(c *config) { c.views = false } }
+// serve no HTTP): the read methods return ErrNoViews.
+func WithoutViews() Option { return func(c *config) { c.reads = readNone } }
+
+// WithTableReads serves the read methods from the order and return
+// processors' own tables instead of views of them. A processor's table
+// holds only the partitions this instance owns, so this is for a
+// deployment of one instance (shopstream dev, a single shopstream run):
+// there it drops a second copy of both tables and the consumption of their
+// changelogs that keeps it (about a tenth of a lifecycle's CPU,
+// docs/returns-benchmarks.md), and a read sees a command's effect as soon
+// as its result is out. With several instances, a read of a key another
+// instance owns fails as unavailable. The last of WithTableReads and
+// WithoutViews given wins.
+func WithTableReads() Option { return func(c *config) { c.reads = readTables } }
 
 // WithSagaTimeout sets how long the saga waits for the reply to a refund
 // or restock request before it treats the request as failed
@@ -122,16 +143,18 @@ func (c *config) validate() error {
 }
 
 func defaultConfig() config {
-	return config{policy: DefaultPolicy(), views: true, sagaTimeout: DefaultSagaTimeout,
+	return config{policy: DefaultPolicy(), reads: readViews, sagaTimeout: DefaultSagaTimeout,
 		sagaTimeoutInterval: DefaultSagaTimeoutInterval, logger: slog.Default(),
 		tableCacheBytes: DefaultTableCacheBytes, linger: DefaultProducerLinger}
 }
 
 // Service runs the returns processors: the ingress, the order processor and
-// the return processor, and the views of their tables.
+// the return processor, and the views of their tables that its read methods
+// use (unless WithTableReads or WithoutViews).
 type Service struct {
 	cfg        config
 	procs      []*goka.Processor
+	orderProc  *goka.Processor
 	returnProc *goka.Processor
 	returns    *goka.View
 	orders     *goka.View
@@ -160,8 +183,8 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		}
 		s.procs = append(s.procs, p)
 	}
-	s.returnProc = s.procs[len(s.procs)-1]
-	if cfg.views {
+	s.orderProc, s.returnProc = s.procs[1], s.procs[2]
+	if cfg.reads == readViews {
 		var err error
 		if s.returns, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsReturnsGroup)),
 			new(returnViewCodec), clients.ViewOptions(viewStorage)...); err != nil {
@@ -219,16 +242,26 @@ func (s *Service) StoreCredit() *StoreCredit { return s.cfg.storeCredit }
 // ErrNoViews is returned by the read methods of a Service built WithoutViews.
 var ErrNoViews = errors.New("returns: service built without views")
 
-// Return reads a return from the view (GET /v1/returns/{id}).
+// Return reads a return from the view, or the return processor's table
+// (WithTableReads) (GET /v1/returns/{id}).
 func (s *Service) Return(id string) (*Return, error) {
-	if s.returns == nil {
+	var v any
+	var err error
+	switch s.cfg.reads {
+	case readViews:
+		v, err = s.returns.Get(id)
+	case readTables:
+		v, err = s.returnProc.Get(id)
+	default:
 		return nil, ErrNoViews
 	}
-	v, err := s.returns.Get(id)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	rec, _ := v.(*ReturnRecord)
+	if err := rec.load(); err != nil { // the processor's codec leaves it encoded
+		return nil, unavailable(err)
+	}
 	if rec == nil || rec.Return == nil {
 		return nil, ErrReturnNotFound.Withf("return %q not found", id).With("return_id", id)
 	}
@@ -243,12 +276,18 @@ func (s *Service) Eligibility(orderID string, at time.Time) (EligibilityResult, 
 
 // OrderEligibility is Eligibility with the order's customer, the one
 // customer who may read the answer (CanRead; GET
-// /v1/orders/{id}/return-eligibility).
+// /v1/orders/{id}/return-eligibility). It reads the order from the view, or
+// the order processor's table (WithTableReads).
 func (s *Service) OrderEligibility(orderID string, at time.Time) (res EligibilityResult, customerID string, err error) {
-	if s.orders == nil {
+	var v any
+	switch s.cfg.reads {
+	case readViews:
+		v, err = s.orders.Get(orderID)
+	case readTables:
+		v, err = s.orderProc.Get(orderID)
+	default:
 		return EligibilityResult{}, "", ErrNoViews
 	}
-	v, err := s.orders.Get(orderID)
 	if err != nil {
 		return EligibilityResult{}, "", unavailable(err)
 	}
@@ -261,5 +300,5 @@ func (s *Service) OrderEligibility(orderID string, at time.Time) (res Eligibilit
 }
 
 func unavailable(err error) error {
-	return topics.NewError(topics.CodeUnavailable, "returns view: "+err.Error())
+	return topics.NewError(topics.CodeUnavailable, "returns table: "+err.Error())
 }

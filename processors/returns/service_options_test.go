@@ -47,3 +47,27 @@ func TestProducerLingerOption(t *testing.T) {
 	WithProducerLinger(-time.Millisecond)(&cfg)
 	require.Error(t, cfg.validate())
 }
+
+// Where the read methods read: views by default; the processors' tables
+// or nowhere on request, the last option given winning.
+func TestReadsOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want reads
+	}{
+		{"views by default", nil, readViews},
+		{"the processors' tables", []Option{WithTableReads()}, readTables},
+		{"none", []Option{WithoutViews()}, readNone},
+		{"the last one given", []Option{WithoutViews(), WithTableReads()}, readTables},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			for _, o := range tc.opts {
+				o(&cfg)
+			}
+			require.NoError(t, cfg.validate())
+			require.Equal(t, tc.want, cfg.reads)
+		})
+	}
+}
