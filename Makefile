@@ -19,12 +19,13 @@ run: build
 
 # The dashboard's browser test needs Debian's chromium; .ci/ensure-chromium
 # installs it when missing (as root), otherwise that one test skips. The
-# returns package runs twice: reading the processors' tables, as dev does,
-# and reading views, as a deployment of several instances does.
+# returns and views packages run twice: their services reading the
+# processors' tables, as dev does, and reading views, as run does.
 test:
 	./.ci/ensure-chromium
 	$(GO) test -race -count=1 -timeout 14m ./...
 	$(GO) test -race -count=1 -timeout 5m ./processors/returns/ -args -returns.reads=views
+	$(GO) test -race -count=1 -timeout 5m ./views/ -args -views.reads=views
 
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout 60m ./...

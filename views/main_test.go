@@ -2,6 +2,7 @@ package views_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +25,26 @@ import (
 )
 
 var cluster *kafkatest.Cluster
+
+// readsFrom is where the fixtures' returns and recommendations services
+// read returns, orders and profiles: "tables", the processors' own, as
+// shopstream dev does, or "views", as shopstream run does by default.
+// make test runs this package in both.
+var readsFrom = flag.String("views.reads", "tables", "where the fixtures' returns and recommendations services read: tables or views")
+
+// tableReads reports whether the fixtures read the processors' tables
+// (-views.reads).
+func tableReads(t testing.TB) bool {
+	t.Helper()
+	switch *readsFrom {
+	case "tables":
+		return true
+	case "views":
+		return false
+	}
+	t.Fatalf("-views.reads %q: tables or views", *readsFrom)
+	return false
+}
 
 func TestMain(m *testing.M) {
 	var err error

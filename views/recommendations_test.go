@@ -71,8 +71,11 @@ func (f *recsFixture) startService(t testing.TB) {
 	t.Helper()
 	// Pebble without its log, as shopstream runs (the benchmarks
 	// measure that)
-	svc, err := recommendations.New(cluster.Clients, pebbleStorage(t, "recs-processors"), pebbleStorage(t, "recs-views"),
-		recommendations.WithIndexRefresh(recsRefresh))
+	opts := []recommendations.Option{recommendations.WithIndexRefresh(recsRefresh)}
+	if tableReads(t) {
+		opts = append(opts, recommendations.WithTableReads())
+	}
+	svc, err := recommendations.New(cluster.Clients, pebbleStorage(t, "recs-processors"), pebbleStorage(t, "recs-views"), opts...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -47,7 +47,11 @@ func startReturns(t *testing.T) string {
 		// credit issued by the saga redeems through that API
 		credit, err := returns.NewStoreCredit([]byte("views-test-store-credit-secret-0123456789"), []byte("views-test-secret-views-test-secret!"))
 		require.NoError(t, err)
-		svc, err := returns.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), returns.WithStoreCredit(credit))
+		opts := []returns.Option{returns.WithStoreCredit(credit)}
+		if tableReads(t) {
+			opts = append(opts, returns.WithTableReads())
+		}
+		svc, err := returns.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), opts...)
 		require.NoError(t, err)
 		sims, err := simulators.New(cluster.Clients, storage.MemoryBuilder(), storage.MemoryBuilder(), simulators.Config{})
 		require.NoError(t, err)

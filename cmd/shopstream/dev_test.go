@@ -181,6 +181,43 @@ func TestKafkaCompressionFlag(t *testing.T) {
 	})
 }
 
+// dev reads the processors' tables and run reads views unless told
+// otherwise by --reads or SHOPSTREAM_READS; anything else is refused.
+func TestReadsFlag(t *testing.T) {
+	cases := []struct {
+		name    string
+		dev     bool
+		args    []string
+		env     string
+		tables  bool
+		wantErr bool
+	}{
+		{"dev default", true, nil, "", true, false},
+		{"run default", false, nil, "", false, false},
+		{"dev told views", true, []string{"--reads", "views"}, "", false, false},
+		{"run told tables by the environment", false, nil, "tables", true, false},
+		{"neither", false, []string{"--reads", "replicas"}, "", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("SHOPSTREAM_READS", tc.env)
+			}
+			var cfg config
+			fs := newFlagSet("x")
+			cfg.flags(fs, tc.dev)
+			require.NoError(t, parseFlags(fs, tc.args))
+			tables, err := cfg.tableReads()
+			if tc.wantErr {
+				require.ErrorContains(t, err, "tables or views")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.tables, tables)
+		})
+	}
+}
+
 func TestUnknownCommand(t *testing.T) {
 	require.ErrorContains(t, run(context.Background(), []string{"frobnicate"}), "unknown command")
 }

@@ -25,11 +25,18 @@ func init() {
 }
 
 // wireRecommendations runs the recommendations processors, combiner and
-// views and adds their routes.
+// views and adds their routes; --reads (SHOPSTREAM_READS) says whether user
+// profiles are read from the users processor's table or a view
+// (recommendations.WithTableReads).
 func wireRecommendations(p *platform) ([]runner, error) {
 	opts, err := recommendationsOptions(os.Getenv)
 	if err != nil {
 		return nil, err
+	}
+	if tables, err := p.cfg.tableReads(); err != nil {
+		return nil, err
+	} else if tables {
+		opts = append(opts, recommendations.WithTableReads())
 	}
 	svc, err := recommendations.New(p.clients, p.procStorage, p.viewStorage, append(opts, recommendations.WithLogger(p.logger))...)
 	if err != nil {

@@ -37,10 +37,9 @@ const devStoreCreditSecret = "shopstream-dev-store-credit-secret-do-not-use-in-p
 // those requests (never answer). SHOPSTREAM_RETURNS_SAGA_TIMEOUT (a Go
 // duration, default 2m) is how long the saga waits for a reply;
 // SHOPSTREAM_RETURNS_LINGER (default 5ms) how long the returns processors'
-// producers wait to fill a batch; SHOPSTREAM_RETURNS_READS=tables|views
-// where GET /v1/returns/{id} and the eligibility check read (default: the
-// processors' tables in dev, one instance; views in run, any number of
-// instances; returns.WithTableReads).
+// producers wait to fill a batch. --reads (SHOPSTREAM_READS) says whether
+// GET /v1/returns/{id} and the eligibility check read the processors'
+// tables or views (returns.WithTableReads).
 func wireReturns(p *platform) ([]runner, error) {
 	policy, err := returns.LoadPolicy(os.Getenv("SHOPSTREAM_RETURNS_POLICY"))
 	if err != nil {
@@ -75,14 +74,10 @@ func wireReturns(p *platform) ([]runner, error) {
 		}
 		opts = append(opts, returns.WithProducerLinger(d))
 	}
-	// One instance (dev) reads the processors' own tables; a deployment
-	// that may run several reads views of them.
-	switch reads := os.Getenv("SHOPSTREAM_RETURNS_READS"); {
-	case reads == "tables" || (reads == "" && p.cfg.kafkaAddr != ""):
+	if tables, err := p.cfg.tableReads(); err != nil {
+		return nil, err
+	} else if tables {
 		opts = append(opts, returns.WithTableReads())
-	case reads == "views" || reads == "":
-	default:
-		return nil, fmt.Errorf("SHOPSTREAM_RETURNS_READS %q: tables or views", reads)
 	}
 	svc, err := returns.New(p.clients, p.procStorage, p.viewStorage, opts...)
 	if err != nil {

@@ -69,6 +69,9 @@ type config struct {
 	// combineWindow and combineMax bound the combiner's windows.
 	combineWindow time.Duration
 	combineMax    int
+	// tableReads: user profiles are read from the users processor's table
+	// (WithTableReads).
+	tableReads bool
 }
 
 func defaultConfig() config {
@@ -208,6 +211,19 @@ const UsersWriteBufferBytes = 32 << 20
 func StorageOptions() []state.Option {
 	return []state.Option{state.WithTopicOptions(string(UsersTable), state.WithWriteBuffer(UsersWriteBufferBytes))}
 }
+
+// WithTableReads makes the service read users' profiles (recommendations,
+// Profile) from the users processor's own table instead of a view of it.
+// The processor's table holds only the partitions this instance owns, so
+// this is for a deployment of one instance (shopstream dev): there it
+// drops the second copy of the users table and the consumption of its
+// changelog, one row of 3-5 KB per interaction (15% of the CPU per event of
+// the loaded ingestion benchmark, docs/recommendations-benchmarks.md), and
+// a profile is read as the processor last wrote it. With several instances
+// a read of a user another instance owns fails as unavailable. The items
+// and catalog stay views: the index refresher iterates them, which a goka
+// processor's table does not offer.
+func WithTableReads() Option { return func(c *config) { c.tableReads = true } }
 
 // WithLogger sets the service's logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

@@ -29,13 +29,14 @@ var ErrLLRNotStreaming = errors.New("recommendations: the llr similarity needs a
 // in the profile, computed once for concurrent uncached requests),
 // frequently bought together and similar products.
 type Service struct {
-	cfg      config
-	procs    []*goka.Processor
-	combiner *Combiner
-	users    *goka.View
-	items    *goka.View
-	catalog  *goka.View
-	emitter  *goka.Emitter
+	cfg       config
+	procs     []*goka.Processor
+	usersProc *goka.Processor
+	combiner  *Combiner
+	users     *goka.View // nil: profiles come from usersProc (WithTableReads)
+	items     *goka.View
+	catalog   *goka.View
+	emitter   *goka.Emitter
 	// simEmitter publishes recommendations.similarities_updated for the
 	// items whose counts changed since the last refresh (published holds
 	// the item version last published, under pubMu).
@@ -89,8 +90,11 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 	if s.combiner, err = NewCombiner(clients, opts...); err != nil {
 		return nil, err
 	}
-	if s.users, err = goka.NewView(brokers, UsersTable, new(userRowCodec), clients.ViewOptions(viewStorage)...); err != nil {
-		return nil, err
+	s.usersProc = s.procs[1]
+	if !cfg.tableReads {
+		if s.users, err = goka.NewView(brokers, UsersTable, new(userRowCodec), clients.ViewOptions(viewStorage)...); err != nil {
+			return nil, err
+		}
 	}
 	if s.items, err = goka.NewView(brokers, ItemsTable, new(itemCodec), clients.ViewOptions(viewStorage)...); err != nil {
 		return nil, err
@@ -121,6 +125,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopViews()
 	var views errgroup.Group
 	for _, v := range []*goka.View{s.users, s.items, s.catalog} {
+		if v == nil {
+			continue
+		}
 		views.Go(func() error {
 			err := v.Run(viewCtx)
 			if err != nil {
@@ -171,7 +178,7 @@ func (s *Service) Ready() bool {
 			return false
 		}
 	}
-	return s.users.Recovered() && s.items.Recovered() && s.catalog.Recovered()
+	return (s.users == nil || s.users.Recovered()) && s.items.Recovered() && s.catalog.Recovered()
 }
 
 // RefreshIndex rebuilds the catalog and popularity snapshot from the views
@@ -244,13 +251,18 @@ func (s *Service) RefreshIndex() error {
 // so the next refreshes publish them.
 const maxPublishPerRefresh = 10_000
 
-// viewStore reads the views for the engine.
+// viewStore reads the views (the users processor's table for profiles,
+// with WithTableReads) for the engine.
 type viewStore struct{ s *Service }
 
 func (v viewStore) Profile(userID string) (*Profile, error) {
-	val, err := v.s.users.Get(userID)
+	get, op := v.s.usersProc.Get, "reading the users table"
+	if v.s.users != nil {
+		get, op = v.s.users.Get, "reading the users view"
+	}
+	val, err := get(userID)
 	if err != nil {
-		return nil, &UnavailableError{Op: "reading the users view", Err: err}
+		return nil, &UnavailableError{Op: op, Err: err}
 	}
 	if val == nil {
 		return nil, nil
@@ -276,7 +288,8 @@ func (v viewStore) Item(productID string) (*Item, error) {
 
 func (v viewStore) Index() *CatalogIndex { return v.s.index.Load() }
 
-// Profile returns a user's profile from the view, nil when unknown.
+// Profile returns a user's profile from the view (or the users
+// processor's table, WithTableReads), nil when unknown.
 func (s *Service) Profile(userID string) (*Profile, error) { return viewStore{s}.Profile(userID) }
 
 // Computes counts the lists the service computed (cache misses).
