@@ -245,18 +245,9 @@ var ErrNoViews = errors.New("returns: service built without views")
 // Return reads a return from the view, or the return processor's table
 // (WithTableReads) (GET /v1/returns/{id}).
 func (s *Service) Return(id string) (*Return, error) {
-	var v any
-	var err error
-	switch s.cfg.reads {
-	case readViews:
-		v, err = s.returns.Get(id)
-	case readTables:
-		v, err = s.returnProc.Get(id)
-	default:
-		return nil, ErrNoViews
-	}
+	v, err := s.read(s.returns, s.returnProc, id)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
 	rec, _ := v.(*ReturnRecord)
 	if err := rec.load(); err != nil { // the processor's codec leaves it encoded
@@ -266,6 +257,25 @@ func (s *Service) Return(id string) (*Return, error) {
 		return nil, ErrReturnNotFound.Withf("return %q not found", id).With("return_id", id)
 	}
 	return rec.Return, nil
+}
+
+// read gets key's value from view, or from proc's table with
+// WithTableReads; ErrNoViews WithoutViews.
+func (s *Service) read(view *goka.View, proc *goka.Processor, key string) (any, error) {
+	var v any
+	var err error
+	switch s.cfg.reads {
+	case readViews:
+		v, err = view.Get(key)
+	case readTables:
+		v, err = proc.Get(key)
+	default:
+		return nil, ErrNoViews
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return v, nil
 }
 
 // Eligibility checks an order's items at time at from the view.
@@ -279,17 +289,9 @@ func (s *Service) Eligibility(orderID string, at time.Time) (EligibilityResult, 
 // /v1/orders/{id}/return-eligibility). It reads the order from the view, or
 // the order processor's table (WithTableReads).
 func (s *Service) OrderEligibility(orderID string, at time.Time) (res EligibilityResult, customerID string, err error) {
-	var v any
-	switch s.cfg.reads {
-	case readViews:
-		v, err = s.orders.Get(orderID)
-	case readTables:
-		v, err = s.orderProc.Get(orderID)
-	default:
-		return EligibilityResult{}, "", ErrNoViews
-	}
+	v, err := s.read(s.orders, s.orderProc, orderID)
 	if err != nil {
-		return EligibilityResult{}, "", unavailable(err)
+		return EligibilityResult{}, "", err
 	}
 	rec, _ := v.(*OrderRecord)
 	if rec == nil || rec.Order == nil {
