@@ -217,8 +217,8 @@ func StorageOptions() []state.Option {
 // The processor's table holds only the partitions this instance owns, so
 // this is for a deployment of one instance (shopstream dev): there it
 // drops the second copy of the users table and the consumption of its
-// changelog, one row of 3-5 KB per interaction (15% of the CPU per event of
-// the loaded ingestion benchmark, docs/recommendations-benchmarks.md), and
+// changelog, one row of 3-5 KB per interaction (a fifth of the CPU per
+// event of the loaded ingestion benchmark, docs/recommendations-benchmarks.md), and
 // a profile is read as the processor last wrote it. With several instances
 // a read of a user another instance owns fails as unavailable. The items
 // and catalog stay views: the index refresher iterates them, which a goka
