@@ -29,14 +29,17 @@ var ErrLLRNotStreaming = errors.New("recommendations: the llr similarity needs a
 // in the profile, computed once for concurrent uncached requests),
 // frequently bought together and similar products.
 type Service struct {
-	cfg       config
-	procs     []*goka.Processor
-	usersProc *goka.Processor
-	combiner  *Combiner
-	users     *goka.View // nil: profiles come from usersProc (WithTableReads)
-	items     *goka.View
-	catalog   *goka.View
-	emitter   *goka.Emitter
+	cfg      config
+	procs    []*goka.Processor
+	combiner *Combiner
+	users    *goka.View // nil: profiles come from the users processor (WithTableReads)
+	// getProfile reads a user's row, from users or the users processor's
+	// table; readsFrom names it in errors.
+	getProfile func(key string) (any, error)
+	readsFrom  string
+	items      *goka.View
+	catalog    *goka.View
+	emitter    *goka.Emitter
 	// simEmitter publishes recommendations.similarities_updated for the
 	// items whose counts changed since the last refresh (published holds
 	// the item version last published, under pubMu).
@@ -90,11 +93,12 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 	if s.combiner, err = NewCombiner(clients, opts...); err != nil {
 		return nil, err
 	}
-	s.usersProc = s.procs[1]
+	s.getProfile, s.readsFrom = s.procs[1].Get, "reading the users table" // the users processor
 	if !cfg.tableReads {
 		if s.users, err = goka.NewView(brokers, UsersTable, new(userRowCodec), clients.ViewOptions(viewStorage)...); err != nil {
 			return nil, err
 		}
+		s.getProfile, s.readsFrom = s.users.Get, "reading the users view"
 	}
 	if s.items, err = goka.NewView(brokers, ItemsTable, new(itemCodec), clients.ViewOptions(viewStorage)...); err != nil {
 		return nil, err
@@ -256,13 +260,9 @@ const maxPublishPerRefresh = 10_000
 type viewStore struct{ s *Service }
 
 func (v viewStore) Profile(userID string) (*Profile, error) {
-	get, op := v.s.usersProc.Get, "reading the users table"
-	if v.s.users != nil {
-		get, op = v.s.users.Get, "reading the users view"
-	}
-	val, err := get(userID)
+	val, err := v.s.getProfile(userID)
 	if err != nil {
-		return nil, &UnavailableError{Op: op, Err: err}
+		return nil, &UnavailableError{Op: v.s.readsFrom, Err: err}
 	}
 	if val == nil {
 		return nil, nil

@@ -94,7 +94,7 @@ func WithoutViews() Option { return func(c *config) { c.reads = readNone } }
 // holds only the partitions this instance owns, so this is for a
 // deployment of one instance (shopstream dev, a single shopstream run):
 // there it drops a second copy of both tables and the consumption of their
-// changelogs that keeps it (about a tenth of a lifecycle's CPU,
+// changelogs that keeps it (~8% of a lifecycle's CPU,
 // docs/returns-benchmarks.md), and a read sees a command's effect as soon
 // as its result is out. With several instances, a read of a key another
 // instance owns fails as unavailable. The last of WithTableReads and
@@ -154,11 +154,13 @@ func defaultConfig() config {
 type Service struct {
 	cfg        config
 	procs      []*goka.Processor
-	orderProc  *goka.Processor
 	returnProc *goka.Processor
 	returns    *goka.View
 	orders     *goka.View
-	visits     gokavisit.Gate // saga timeout visits
+	// getReturn and getOrder are the reads of Return and OrderEligibility:
+	// the views' or the processors' (WithTableReads); nil WithoutViews.
+	getReturn, getOrder func(key string) (any, error)
+	visits              gokavisit.Gate // saga timeout visits
 }
 
 // New builds the returns processors on clients, with procStorage for their
@@ -183,8 +185,10 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 		}
 		s.procs = append(s.procs, p)
 	}
-	s.orderProc, s.returnProc = s.procs[1], s.procs[2]
-	if cfg.reads == readViews {
+	orderProc := s.procs[1]
+	s.returnProc = s.procs[2]
+	switch cfg.reads {
+	case readViews:
 		var err error
 		if s.returns, err = goka.NewView(clients.Brokers(), goka.GroupTable(goka.Group(topics.ReturnsReturnsGroup)),
 			new(returnViewCodec), clients.ViewOptions(viewStorage)...); err != nil {
@@ -194,6 +198,9 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 			new(orderTableCodec), clients.ViewOptions(viewStorage)...); err != nil {
 			return nil, err
 		}
+		s.getReturn, s.getOrder = s.returns.Get, s.orders.Get
+	case readTables:
+		s.getReturn, s.getOrder = s.returnProc.Get, orderProc.Get
 	}
 	return s, nil
 }
@@ -245,7 +252,7 @@ var ErrNoViews = errors.New("returns: service built without views")
 // Return reads a return from the view, or the return processor's table
 // (WithTableReads) (GET /v1/returns/{id}).
 func (s *Service) Return(id string) (*Return, error) {
-	v, err := s.read(s.returns, s.returnProc, id)
+	v, err := read(s.getReturn, id)
 	if err != nil {
 		return nil, err
 	}
@@ -259,19 +266,13 @@ func (s *Service) Return(id string) (*Return, error) {
 	return rec.Return, nil
 }
 
-// read gets key's value from view, or from proc's table with
-// WithTableReads; ErrNoViews WithoutViews.
-func (s *Service) read(view *goka.View, proc *goka.Processor, key string) (any, error) {
-	var v any
-	var err error
-	switch s.cfg.reads {
-	case readViews:
-		v, err = view.Get(key)
-	case readTables:
-		v, err = proc.Get(key)
-	default:
+// read gets key's value through get (getReturn, getOrder); ErrNoViews
+// when the service reads nothing (WithoutViews).
+func read(get func(string) (any, error), key string) (any, error) {
+	if get == nil {
 		return nil, ErrNoViews
 	}
+	v, err := get(key)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -289,7 +290,7 @@ func (s *Service) Eligibility(orderID string, at time.Time) (EligibilityResult, 
 // /v1/orders/{id}/return-eligibility). It reads the order from the view, or
 // the order processor's table (WithTableReads).
 func (s *Service) OrderEligibility(orderID string, at time.Time) (res EligibilityResult, customerID string, err error) {
-	v, err := s.read(s.orders, s.orderProc, orderID)
+	v, err := read(s.getOrder, orderID)
 	if err != nil {
 		return EligibilityResult{}, "", err
 	}
