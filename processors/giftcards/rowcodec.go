@@ -3,7 +3,6 @@ package giftcards
 import (
 	"bytes"
 	"fmt"
-	"sync"
 
 	"github.com/lovoo/goka"
 	json "github.com/segmentio/encoding/json"
@@ -60,30 +59,16 @@ func TableCodec() goka.Codec { return rowCodec{} }
 type rowCodec struct{}
 
 // Encode implements goka.Codec; it accepts *CardState or CardState. The row
-// is built in a pooled buffer and returned as an exact copy: the table's
-// write buffer and cache keep what Encode returns, and a buffer sized by an
-// estimate kept ~50% spare capacity there (3,200 bytes for a 2,090-byte
-// row).
+// is returned at its exact size (binrow.Encode): a buffer sized by an
+// estimate kept ~50% spare capacity in the table's write buffer and cache
+// (3,200 bytes for a 2,090-byte row).
 func (rowCodec) Encode(value any) ([]byte, error) {
 	st, err := tableValue[CardState](value, "card table")
 	if err != nil {
 		return nil, err
 	}
-	bp := rowBuffers.Get().(*[]byte)
-	b, err := encodeRow((*bp)[:0], st)
-	var out []byte
-	if err == nil {
-		out = bytes.Clone(b)
-	}
-	if cap(b) <= 1<<20 { // a rare huge row: not kept
-		*bp = b[:0]
-		rowBuffers.Put(bp)
-	}
-	return out, err
+	return binrow.Encode(st, encodeRow)
 }
-
-// rowBuffers hold the rows Encode builds.
-var rowBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // Decode implements goka.Codec; it returns a *CardState, or nil for an
 // empty value (a tombstone).

@@ -1,7 +1,6 @@
 package recommendations
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shopstream/streams/processors/command"
+	"github.com/shopstream/streams/state/binrow"
 	"github.com/shopstream/streams/topics"
 )
 
@@ -69,10 +69,17 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 	if r == nil {
 		return nil, fmt.Errorf("recommendations: user row codec cannot encode %T", value)
 	}
+	// at its exact size: the row's bytes are kept by the table's write
+	// buffer and cache until the user's next event
+	return binrow.Encode(r, appendUserRow)
+}
+
+// appendUserRow appends r's binary form to b.
+func appendUserRow(b []byte, r *UserRow) ([]byte, error) {
 	p := &r.Profile
 	d := userRowScratches.Get().(*userRowScratch)
 	defer d.release()
-	b := append(d.buf[:0], userFormat2)
+	b = append(b, userFormat2)
 	b = appendString(b, p.UserID)
 	b = binary.AppendVarint(b, p.Version)
 	b = binary.AppendVarint(b, p.Interactions)
@@ -119,25 +126,16 @@ func (userRowCodec) Encode(value any) ([]byte, error) {
 	if b, err = appendJSON(b, len(p.Cache) > 0, &p.Cache); err != nil {
 		return nil, err
 	}
-	if b, err = appendJSON(b, len(r.Commands.Entries) > 0, &r.Commands); err != nil {
-		return nil, err
-	}
-	d.buf = b
-	// An exact copy: the row's bytes are kept by the table's write buffer
-	// and cache until the user's next event, and a buffer sized by an
-	// estimate held nearly twice its length.
-	return bytes.Clone(b), nil
+	return appendJSON(b, len(r.Commands.Entries) > 0, &r.Commands)
 }
 
 // userRowScratch is what encoding a user row uses and drops: the index of
-// the history's products and the buffer the row is built in. Every
-// interaction encodes a row, and a fresh map of ~100 entries per encode
-// was a third of the encoder's time; they are reused through
-// userRowScratches.
+// the history's products. Every interaction encodes a row, and a fresh map
+// of ~100 entries per encode was a third of the encoder's time; they are
+// reused through userRowScratches.
 type userRowScratch struct {
 	index    map[string]uint64
 	products []string
-	buf      []byte
 }
 
 var userRowScratches = sync.Pool{New: func() any { return &userRowScratch{index: map[string]uint64{}} }}
@@ -147,9 +145,6 @@ func (d *userRowScratch) release() {
 	clear(d.index)
 	clear(d.products) // no references to the row's strings left behind
 	d.products = d.products[:0]
-	if cap(d.buf) > 1<<20 { // a rare huge row: not kept
-		d.buf = nil
-	}
 	userRowScratches.Put(d)
 }
 

@@ -2,7 +2,8 @@ package returns
 
 import (
 	"fmt"
-	"sync"
+
+	"github.com/shopstream/streams/state/binrow"
 )
 
 // returnTableCodec is the return processor's table codec. It writes the
@@ -12,8 +13,6 @@ import (
 // visitor, which reads every return on each tick, decodes only the status
 // and saga.
 type returnTableCodec struct{}
-
-var recordBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // recordValue is the record goka hands a codec, decoded.
 func recordValue(value any) (*ReturnRecord, error) {
@@ -38,14 +37,7 @@ func (returnTableCodec) Encode(value any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	bp := recordBuffers.Get().(*[]byte)
-	b := appendReturnRecord((*bp)[:0], rec)
-	out := append([]byte(nil), b...)
-	if cap(b) <= 1<<20 {
-		*bp = b
-		recordBuffers.Put(bp)
-	}
-	return out, nil
+	return binrow.Encode(rec, func(b []byte, rec *ReturnRecord) ([]byte, error) { return appendReturnRecord(b, rec), nil })
 }
 
 // Decode implements goka.Codec: the bytes, to be decoded when read (nil for

@@ -1,6 +1,8 @@
 package binrow
 
 import (
+	"bytes"
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -203,4 +205,27 @@ func FuzzIDRoundTrip(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// Encode's rows own their bytes at their size, while the next rows are
+// built in the same pooled buffer; an error returns no row.
+func TestEncode(t *testing.T) {
+	appendN := func(b []byte, n int) ([]byte, error) {
+		if n < 0 {
+			return b, errors.New("negative")
+		}
+		return append(b, bytes.Repeat([]byte{byte(n)}, n)...), nil
+	}
+	large, err := Encode(3000, appendN)
+	require.NoError(t, err)
+	small, err := Encode(5, appendN)
+	require.NoError(t, err)
+	_, err = Encode(4000, appendN)
+	require.NoError(t, err)
+	require.Equal(t, bytes.Repeat([]byte{byte(3000 % 256)}, 3000), large)
+	require.Equal(t, bytes.Repeat([]byte{5}, 5), small)
+	require.LessOrEqual(t, cap(large), 3000+3000/8, "no spare capacity beyond the allocator's size class")
+	row, err := Encode(-1, appendN)
+	require.EqualError(t, err, "negative")
+	require.Nil(t, row)
 }
