@@ -65,6 +65,22 @@ const (
 	ProductUpdated    = "product.updated"
 )
 
+// replyTopics are the reply topics each command processor group offers
+// (Envelope.ReplyTopic).
+var replyTopics = map[string][]string{
+	GiftCardCardsGroup:           {GiftCardReplies},
+	GiftCardCreationIndexGroup:   {GiftCardReplies},
+	GiftCardRedemptionIndexGroup: {GiftCardReplies},
+}
+
+// ReplyTopics returns the reply topics group offers: a command applied by
+// group may name one of them in Envelope.ReplyTopic to get its result there
+// too. Nil for a group that offers none.
+func ReplyTopics(group string) []string { return slices.Clone(replyTopics[group]) }
+
+// OffersReply reports whether group writes results to topic on request.
+func OffersReply(group, topic string) bool { return slices.Contains(replyTopics[group], topic) }
+
 // GroupTable is the name of goka's changelog topic for group's table.
 func GroupTable(group string) string { return group + "-table" }
 

@@ -18,6 +18,10 @@ const (
 	// GiftCardOrders carries order index records from the card processor and
 	// re-keyed order events from the ingress, keyed by order ID.
 	GiftCardOrders = "gift_card.orders"
+	// GiftCardReplies carries the results of the gift card commands that
+	// asked for them (Envelope.ReplyTopic), keyed by the command's
+	// correlation ID: the returns saga's store-credit cards.
+	GiftCardReplies = "gift_card.replies"
 
 	// GiftCardCreated ... GiftCardVoided are the seed's events, keyed by card key.
 	GiftCardCreated  = "gift_card.created"
@@ -66,6 +70,9 @@ func giftCardTopics() []Topic {
 			Producers: []string{"HTTP API", "CLI", GiftCardCardsGroup}, Consumers: []string{GiftCardRedemptionIndexGroup}},
 		{Name: GiftCardOrders, Cleanup: Delete, Key: "order ID", Message: "gift_card.order_* index records, order.* events",
 			Producers: []string{GiftCardCardsGroup, GiftCardIngressGroup}, Consumers: []string{GiftCardOrderIndexGroup}},
+		{Name: GiftCardReplies, Cleanup: Delete, Key: "correlation ID (the return ID of a store-credit card)",
+			Message: "CommandResult of a command that named this reply topic", Producers: []string{GiftCardCardsGroup, GiftCardCreationIndexGroup, GiftCardRedemptionIndexGroup},
+			Consumers: []string{ReturnsIngressGroup}},
 		table(GiftCardCardsGroup, "card key", "giftcards.CardState"),
 		table(GiftCardCreationIndexGroup, "command ID", "giftcards.CreationEntry"),
 		table(GiftCardRedemptionIndexGroup, "redemption ID", "giftcards.RedemptionEntry"),

@@ -50,7 +50,15 @@ type Envelope struct {
 	// behalf (under a new envelope): the ID of the client's envelope, which
 	// the eventual result answers. See AnswersEnvelope.
 	ReplyTo string `json:"reply_to,omitempty"`
-	Actor   Actor  `json:"actor"`
+	// ReplyTopic asks the processor that applies a command to write the
+	// command's result to this topic too, keyed by the command's
+	// correlation ID (its command ID when it has none), besides the results
+	// topic every result goes to. It is for a saga waiting for another
+	// domain's answer: it reads that domain's reply topic, not every result
+	// of the platform. A processor offers only the reply topics
+	// ReplyTopics lists for its group and refuses a command naming another.
+	ReplyTopic string `json:"reply_topic,omitempty"`
+	Actor      Actor  `json:"actor"`
 	// Data is the payload, kept raw until its type is known.
 	Data json.RawMessage `json:"data"`
 }
@@ -64,6 +72,17 @@ func WithCommandID(id string) EnvelopeOption { return func(e *Envelope) { e.Comm
 // WithCorrelationID sets the envelope's correlation ID.
 func WithCorrelationID(id string) EnvelopeOption {
 	return func(e *Envelope) { e.CorrelationID = id }
+}
+
+// WithReplyTopic asks for the command's result on topic too (ReplyTopic).
+func WithReplyTopic(topic string) EnvelopeOption { return func(e *Envelope) { e.ReplyTopic = topic } }
+
+// replyKey is the record key of the command's result on its reply topic.
+func (e *Envelope) replyKey() string {
+	if e.CorrelationID != "" {
+		return e.CorrelationID
+	}
+	return e.CommandID
 }
 
 // Forwarding marks an envelope as a command forwarded on behalf of from:

@@ -175,3 +175,63 @@ func TestCatalog(t *testing.T) {
 	_, err = topics.NewCatalog(0)
 	require.Error(t, err)
 }
+
+func TestReplyTopics(t *testing.T) {
+	cat, err := topics.NewCatalog(6)
+	require.NoError(t, err)
+	groups := []string{topics.GiftCardCardsGroup, topics.GiftCardCreationIndexGroup, topics.ReturnsReturnsGroup,
+		topics.ReturnsOrdersGroup, topics.RecommendationsUsersGroup}
+	for _, g := range groups {
+		for _, name := range topics.ReplyTopics(g) {
+			t.Run(g+" offers "+name, func(t *testing.T) {
+				tp, ok := cat.Lookup(name)
+				require.True(t, ok, "a reply topic is in the catalog")
+				require.Contains(t, tp.Producers, g, "the catalog names the group that writes it")
+				require.Equal(t, "CommandResult of a command that named this reply topic", tp.Message)
+				require.True(t, topics.OffersReply(g, name))
+			})
+		}
+	}
+	for _, tp := range cat.Topics() {
+		if tp.Message == "CommandResult of a command that named this reply topic" {
+			for _, p := range tp.Producers {
+				require.True(t, topics.OffersReply(p, tp.Name), "%s writes %s only if it offers it", p, tp.Name)
+			}
+		}
+	}
+	require.Equal(t, []string{topics.GiftCardReplies}, topics.ReplyTopics(topics.GiftCardCardsGroup))
+	require.Empty(t, topics.ReplyTopics(topics.ReturnsReturnsGroup))
+	require.False(t, topics.OffersReply(topics.ReturnsReturnsGroup, topics.GiftCardReplies))
+	require.False(t, topics.OffersReply(topics.GiftCardCardsGroup, topics.CommandResults))
+}
+
+func TestReplyTopicEnvelope(t *testing.T) {
+	env, err := topics.NewEnvelope("gift_card.create", time.Unix(1700000000, 0), map[string]int{"n": 1},
+		topics.WithCommandID("c1"), topics.WithCorrelationID("ret_1"), topics.WithReplyTopic(topics.GiftCardReplies))
+	require.NoError(t, err)
+	raw, err := env.Encode()
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"reply_topic":"gift_card.replies"`)
+	back, err := topics.DecodeEnvelope(raw)
+	require.NoError(t, err)
+	require.Equal(t, topics.GiftCardReplies, back.ReplyTopic)
+
+	t.Run("a result keeps its reply address when handed on", func(t *testing.T) {
+		res := topics.Failed(back, topics.ErrInvalidAmount)
+		require.Equal(t, topics.GiftCardReplies, res.ReplyTopic)
+		require.Equal(t, "ret_1", res.ReplyKey, "keyed by the correlation ID")
+		out, err := json.Marshal(res)
+		require.NoError(t, err)
+		var handed topics.CommandResult
+		require.NoError(t, json.Unmarshal(out, &handed))
+		require.Equal(t, topics.GiftCardReplies, handed.ReplyTopic)
+		require.Equal(t, "ret_1", handed.ReplyKey)
+	})
+	t.Run("a result of a command that asked for none names none", func(t *testing.T) {
+		plain, err := topics.NewEnvelope("gift_card.create", time.Unix(1700000000, 0), 1, topics.WithCommandID("c2"))
+		require.NoError(t, err)
+		out, err := json.Marshal(topics.Failed(plain, topics.ErrInvalidAmount))
+		require.NoError(t, err)
+		require.NotContains(t, string(out), "reply")
+	})
+}

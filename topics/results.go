@@ -32,6 +32,26 @@ type CommandResult struct {
 	Pending bool `json:"pending,omitempty"`
 	// CompletedAt is the time of the message that produced the result.
 	CompletedAt time.Time `json:"completed_at"`
+
+	// ReplyTopic and ReplyKey address the copy of this result that the
+	// command asked for (Envelope.ReplyTopic), empty when it asked for none.
+	// Like EnvelopeID they belong to the delivery answered: a replayed
+	// result takes them from the repeat. They are encoded so that a result
+	// one processor hands to another to send (a redemption's, sent by the
+	// redemption index) keeps its address.
+	ReplyTopic string `json:"reply_topic,omitempty"`
+	ReplyKey   string `json:"reply_key,omitempty"`
+}
+
+// Answering addresses r to cmd, the delivery it answers: its envelope ID
+// and the reply topic cmd asked for, if any.
+func (r *CommandResult) Answering(cmd *Envelope) *CommandResult {
+	r.EnvelopeID = cmd.AnswersEnvelope()
+	r.ReplyTopic, r.ReplyKey = cmd.ReplyTopic, ""
+	if cmd.ReplyTopic != "" {
+		r.ReplyKey = cmd.replyKey()
+	}
+	return r
 }
 
 // Succeeded builds a successful result.
@@ -40,12 +60,14 @@ func Succeeded(cmd *Envelope, result any) (*CommandResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CommandResult{CommandID: cmd.CommandID, EnvelopeID: cmd.AnswersEnvelope(), Type: cmd.Type, OK: true, Result: raw, CompletedAt: cmd.OccurredAt}, nil
+	r := &CommandResult{CommandID: cmd.CommandID, Type: cmd.Type, OK: true, Result: raw, CompletedAt: cmd.OccurredAt}
+	return r.Answering(cmd), nil
 }
 
 // Failed builds a failed result from err (AsError gives it a code).
 func Failed(cmd *Envelope, err error) *CommandResult {
-	return &CommandResult{CommandID: cmd.CommandID, EnvelopeID: cmd.AnswersEnvelope(), Type: cmd.Type, Error: AsError(err), CompletedAt: cmd.OccurredAt}
+	r := &CommandResult{CommandID: cmd.CommandID, Type: cmd.Type, Error: AsError(err), CompletedAt: cmd.OccurredAt}
+	return r.Answering(cmd)
 }
 
 // Transient reports whether r answers a repeated delivery of a command

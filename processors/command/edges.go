@@ -16,12 +16,17 @@ type ResultCodec = topics.JSONCodec[topics.CommandResult]
 type DeadLetterCodec = topics.JSONCodec[topics.DeadLetter]
 
 // Edges returns the output edges every command processor declares: the
-// command-results topic and the group's DLQ.
+// command-results topic, the group's DLQ and the reply topics the group
+// offers (topics.ReplyTopics).
 func Edges(group goka.Group) []goka.Edge {
-	return []goka.Edge{
+	edges := []goka.Edge{
 		goka.Output(goka.Stream(topics.CommandResults), new(ResultCodec)),
 		goka.Output(goka.Stream(topics.DLQ(string(group))), new(DeadLetterCodec)),
 	}
+	for _, t := range topics.ReplyTopics(string(group)) {
+		edges = append(edges, goka.Output(goka.Stream(t), new(ResultCodec)))
+	}
+	return edges
 }
 
 // Reply writes res to the command-results topic. An authoritative result
@@ -31,7 +36,15 @@ func Edges(group goka.Group) []goka.Edge {
 // another payload — reaches the waiting caller too (Commander delivers by
 // the command_id in the value) but is keyed apart and tombstoned at once,
 // so it can never overwrite the result the command really had.
+//
+// A result whose command asked for it on a reply topic (res.ReplyTopic,
+// one the group offers: Decode refuses the others) is written there too,
+// keyed by res.ReplyKey, transient answers included: the asker may be
+// waiting for a replay of a result it missed.
 func Reply(ctx goka.Context, res *topics.CommandResult) {
+	if res.ReplyTopic != "" && topics.OffersReply(string(ctx.Group()), res.ReplyTopic) {
+		ctx.Emit(goka.Stream(res.ReplyTopic), res.ReplyKey, res)
+	}
 	if !res.Transient() {
 		ctx.Emit(goka.Stream(topics.CommandResults), res.CommandID, res)
 		return
@@ -56,6 +69,15 @@ func Decode(ctx goka.Context, msg any) *topics.Envelope {
 	env, err := topics.DecodeEnvelope(raw)
 	if err != nil {
 		DeadLetter(ctx, raw, err)
+		return nil
+	}
+	if env.ReplyTopic != "" && !topics.OffersReply(string(ctx.Group()), env.ReplyTopic) {
+		err := topics.ErrInvalidRequest.Withf("%s does not offer the reply topic %q", ctx.Group(), env.ReplyTopic).
+			With("reply_topic", env.ReplyTopic)
+		DeadLetter(ctx, raw, err)
+		if env.CommandID != "" {
+			Reply(ctx, topics.Failed(env, err))
+		}
 		return nil
 	}
 	return env

@@ -57,8 +57,7 @@ func (l *Ledger) Check(env *topics.Envelope) (*topics.CommandResult, error) {
 		}
 		r := *e.Result
 		r.Replayed = true
-		r.EnvelopeID = env.AnswersEnvelope() // it answers this delivery
-		return &r, nil
+		return r.Answering(env), nil // it answers this delivery
 	}
 	return nil, nil
 }

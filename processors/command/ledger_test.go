@@ -39,6 +39,32 @@ func TestLedger(t *testing.T) {
 		require.JSONEq(t, `{"balance":7}`, string(prev.Result))
 		require.False(t, res.Replayed, "the stored result is not modified")
 	})
+	t.Run("a replay is addressed to the repeat: its envelope and the reply topic it asks for", func(t *testing.T) {
+		var l command.Ledger
+		first, err := topics.NewEnvelope("x.do", time.Unix(1700000000, 0), 1, topics.WithCommandID("c1"),
+			topics.WithCorrelationID("ret_1"), topics.WithReplyTopic(topics.GiftCardReplies))
+		require.NoError(t, err)
+		res, err := topics.Succeeded(first, 2)
+		require.NoError(t, err)
+		require.Equal(t, topics.GiftCardReplies, res.ReplyTopic)
+		require.Equal(t, "ret_1", res.ReplyKey, "keyed by the correlation ID")
+		l.Remember(first, res, 0)
+
+		quiet := cmd(t, "c1", "x.do", 1) // the same command, asking for no reply
+		prev, err := l.Check(quiet)
+		require.NoError(t, err)
+		require.Equal(t, quiet.ID, prev.EnvelopeID)
+		require.Empty(t, prev.ReplyTopic, "the first delivery's reply topic is not the repeat's")
+		require.Empty(t, prev.ReplyKey)
+
+		asking, err := topics.NewEnvelope("x.do", time.Unix(1700000000, 0), 1, topics.WithCommandID("c1"),
+			topics.WithReplyTopic(topics.GiftCardReplies))
+		require.NoError(t, err)
+		prev, err = l.Check(asking)
+		require.NoError(t, err)
+		require.Equal(t, topics.GiftCardReplies, prev.ReplyTopic)
+		require.Equal(t, "c1", prev.ReplyKey, "keyed by the command ID without a correlation ID")
+	})
 	t.Run("same ID with another payload conflicts", func(t *testing.T) {
 		var l command.Ledger
 		c := cmd(t, "c1", "x.do", map[string]int{"n": 1})

@@ -32,12 +32,12 @@ var ErrCreationDone = topics.ErrIdempotencyConflict.Withf(
 type creationIndex struct{ cfg config }
 
 func (p *creationIndex) graph() *goka.GroupGraph {
-	return goka.DefineGroup(CreationIndexGroup,
+	edges := []goka.Edge{
 		goka.Input(goka.Stream(topics.GiftCardCreations), new(topics.BytesCodec), p.handle),
 		goka.Persist(new(topics.JSONCodec[CreationEntry])),
 		goka.Output(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec)),
-		command.Edges(CreationIndexGroup)[0], command.Edges(CreationIndexGroup)[1],
-	)
+	}
+	return goka.DefineGroup(CreationIndexGroup, append(edges, command.Edges(CreationIndexGroup)...)...)
 }
 
 // handle indexes a create command by its command ID, then forwards it,

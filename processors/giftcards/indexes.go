@@ -35,12 +35,12 @@ type RedemptionEntry struct {
 }
 
 func redemptionIndexGraph() *goka.GroupGraph {
-	return goka.DefineGroup(RedemptionIndexGroup,
+	edges := []goka.Edge{
 		goka.Input(goka.Stream(topics.GiftCardRedemptions), new(topics.BytesCodec), indexRedemption),
 		goka.Persist(redemptionEntryCodec{}),
 		goka.Output(goka.Stream(topics.GiftCardCommands), new(topics.BytesCodec)),
-		command.Edges(RedemptionIndexGroup)[0], command.Edges(RedemptionIndexGroup)[1],
-	)
+	}
+	return goka.DefineGroup(RedemptionIndexGroup, append(edges, command.Edges(RedemptionIndexGroup)...)...)
 }
 
 // indexRedemption records redemptions, and forwards a refund by redemption

@@ -92,8 +92,15 @@ func viewCard(t *testing.T, key string, cond func(c *Card) bool) *Card {
 // consumeEvents reads topic from the start and returns the envelopes for key.
 func consumeEvents(t *testing.T, topic, key string, want int) []*topics.Envelope {
 	t.Helper()
+	return consumeKeyed(t, topic, key, want, topics.DecodeEnvelope)
+}
+
+// consumeKeyed reads topic from the start until it holds want records
+// keyed by key, and returns their values decoded.
+func consumeKeyed[T any](t *testing.T, topic, key string, want int, decode func([]byte) (T, error)) []T {
+	t.Helper()
 	cl := cluster.Producer(t, kgo.ConsumeTopics(topic))
-	var out []*topics.Envelope
+	var out []T
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for len(out) < want && ctx.Err() == nil {
@@ -101,12 +108,12 @@ func consumeEvents(t *testing.T, topic, key string, want int) []*topics.Envelope
 			if string(r.Key) != key {
 				return
 			}
-			env, err := topics.DecodeEnvelope(r.Value)
+			v, err := decode(r.Value)
 			require.NoError(t, err)
-			out = append(out, env)
+			out = append(out, v)
 		})
 	}
-	require.Len(t, out, want, "events on %s", topic)
+	require.Len(t, out, want, "records on %s keyed %s", topic, key)
 	return out
 }
 
@@ -634,5 +641,72 @@ func TestIntegrationCreateOncePerCommandID(t *testing.T) {
 			}
 		}
 		requireCreatedOnce(t, id)
+	})
+}
+
+// submitAsking submits a command that names replyTopic and waits for its
+// result on the results topic, as any caller does.
+func submitAsking(t *testing.T, key, typ, cmdID, correlation, replyTopic string, data any) *topics.CommandResult {
+	t.Helper()
+	env, err := topics.NewEnvelope(typ, time.Now(), data, topics.WithCommandID(cmdID), topics.WithActor(admin),
+		topics.WithCorrelationID(correlation), topics.WithReplyTopic(replyTopic))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := commander.Submit(ctx, topics.GiftCardCommands, key, env)
+	require.NoError(t, err)
+	return res
+}
+
+// replies reads the gift card reply topic from the start until it holds
+// want results keyed by key.
+func replies(t *testing.T, key string, want int) []topics.CommandResult {
+	t.Helper()
+	return consumeKeyed(t, topics.GiftCardReplies, key, want, func(b []byte) (res topics.CommandResult, err error) {
+		return res, json.Unmarshal(b, &res)
+	})
+}
+
+func TestIntegrationReplyTopic(t *testing.T) {
+	t.Parallel()
+	g := newGen(t)
+	code, err := g.Generate("", 0)
+	require.NoError(t, err)
+	key, last4, err := g.Key(code)
+	require.NoError(t, err)
+	create := CreateCommand{CardKey: key, Last4: last4, Amount: topics.Money{Amount: dec("20.00"), Currency: "USD"}, PurchaserID: "user_1"}
+	saga := cluster.Unique("ret")
+	id := topics.NewID()
+
+	first := submitAsking(t, key, TypeCreate, id, saga, topics.GiftCardReplies, create)
+	require.True(t, first.OK, "%+v", first.Error)
+	// a redelivery, asking again: the replay goes to the reply topic too
+	again := submitAsking(t, key, TypeCreate, id, saga, topics.GiftCardReplies, create)
+	require.True(t, again.Replayed)
+
+	got := replies(t, saga, 2)
+	require.Equal(t, id, got[0].CommandID)
+	require.True(t, got[0].OK)
+	require.False(t, got[0].Replayed)
+	require.JSONEq(t, string(first.Result), string(got[0].Result), "the same result as on the results topic")
+	require.True(t, got[1].Replayed)
+	require.JSONEq(t, string(first.Result), string(got[1].Result))
+
+	t.Run("a command that asks for no reply topic writes none", func(t *testing.T) {
+		res := kredeem(t, key, "o", "1")
+		require.True(t, res.OK)
+		quiet := submitAsking(t, key, TypeRedeem, topics.NewID(), saga+"-last", topics.GiftCardReplies,
+			RedeemCommand{CardKey: key, OrderID: "o", Amount: amt("1")})
+		require.True(t, quiet.OK)
+		// only the redeem that asked is on the topic, under its correlation
+		require.Equal(t, quiet.CommandID, replies(t, saga+"-last", 1)[0].CommandID)
+		require.Len(t, replies(t, saga, 2), 2, "the plain redeem added nothing")
+	})
+	t.Run("a reply topic the processor does not offer is refused", func(t *testing.T) {
+		res := submitAsking(t, key, TypeRedeem, topics.NewID(), saga, topics.ReturnsReplies,
+			RedeemCommand{CardKey: key, OrderID: "o", Amount: amt("1")})
+		requireCode(t, res, topics.CodeInvalidRequest)
+		require.Contains(t, res.Error.Message, topics.ReturnsReplies)
+		require.Equal(t, "18.00", kbalance(t, key).CurrentBalance.Amount.StringFixed(2), "nothing was redeemed")
 	})
 }

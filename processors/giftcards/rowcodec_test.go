@@ -97,6 +97,9 @@ func TestRowCodecRoundTrip(t *testing.T) {
 	requireEveryFieldSet(t, reflect.ValueOf(st.Card), "Card")
 	// Every remembered-result field is set by one entry or another.
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[topics.CommandResult]()) {
+		if f.Name == "ReplyTopic" || f.Name == "ReplyKey" {
+			continue // the delivery's address, not remembered: a replay takes the repeat's
+		}
 		set := false
 		for _, e := range st.Commands.Entries {
 			if e.Result != nil && !reflect.ValueOf(*e.Result).FieldByIndex(f.Index).IsZero() {

@@ -48,12 +48,14 @@ var serviceTopics = map[Peer]string{
 
 // ingressGraph re-keys inbound order events by the order ID inside them
 // (their producers use foreign partitioners), and turns the results of the
-// saga's gift card commands into replies keyed by return ID.
+// saga's gift card commands (on the gift card reply topic the saga asks
+// for: not the results topic, which holds every result of the platform)
+// into replies keyed by return ID.
 func ingressGraph() *goka.GroupGraph {
 	return goka.DefineGroup(IngressGroup,
 		goka.Input(goka.Stream(topics.OrderCompleted), new(topics.BytesCodec), rekeyByOrder),
 		goka.Input(goka.Stream(topics.ShipmentDelivered), new(topics.BytesCodec), rekeyByOrder),
-		goka.Input(goka.Stream(topics.CommandResults), new(topics.BytesCodec), storeCreditResult),
+		goka.Input(goka.Stream(topics.GiftCardReplies), new(topics.BytesCodec), storeCreditResult),
 		goka.Output(goka.Stream(topics.ReturnsOrders), new(topics.BytesCodec)),
 		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.EnvelopeCodec)),
 		goka.Output(goka.Stream(topics.DLQ(string(IngressGroup))), new(command.DeadLetterCodec)),
@@ -78,16 +80,17 @@ func rekeyByOrder(ctx goka.Context, msg any) {
 	ctx.Emit(goka.Stream(topics.ReturnsOrders), ref.OrderID, msg.([]byte))
 }
 
+// storeCreditResult turns the result of a store-credit gift card command,
+// which the saga asked for on the gift card reply topic, into the saga's
+// reply. A result of another gift card command (some other saga's) is not
+// the returns saga's to read and is skipped.
 func storeCreditResult(ctx goka.Context, msg any) {
-	if !strings.HasPrefix(ctx.Key(), storeCreditCommandPrefix) {
-		return // another domain's result
-	}
 	var res topics.CommandResult
 	if err := json.Unmarshal(msg.([]byte), &res); err != nil {
 		command.DeadLetter(ctx, msg.([]byte), err)
 		return
 	}
-	if res.Pending {
+	if res.Pending || !strings.HasPrefix(res.CommandID, storeCreditCommandPrefix) {
 		return
 	}
 	requestID := strings.TrimPrefix(res.CommandID, storeCreditCommandPrefix)
@@ -267,7 +270,8 @@ func (s *Service) replay(ctx goka.Context, rec *ReturnRecord, env *topics.Envelo
 		res = &topics.CommandResult{CommandID: env.CommandID, Type: TypeInitiate, OK: true, Pending: true,
 			Result: mustJSON(ReplayRequest{ReturnID: ctx.Key()}), CompletedAt: env.OccurredAt}
 	}
-	res.Type, res.Replayed, res.EnvelopeID = TypeInitiate, true, env.AnswersEnvelope()
+	res.Type, res.Replayed = TypeInitiate, true
+	res.Answering(env)
 	command.Reply(ctx, res)
 }
 
@@ -275,8 +279,8 @@ func (s *Service) replay(ctx goka.Context, rec *ReturnRecord, env *topics.Envelo
 // library the processor uses for everything else (several times faster
 // than encoding/json on results with decimals).
 func succeeded(cmd *topics.Envelope, result any) *topics.CommandResult {
-	return &topics.CommandResult{CommandID: cmd.CommandID, EnvelopeID: cmd.AnswersEnvelope(), Type: cmd.Type, OK: true,
-		Result: mustJSON(result), CompletedAt: cmd.OccurredAt}
+	r := &topics.CommandResult{CommandID: cmd.CommandID, Type: cmd.Type, OK: true, Result: mustJSON(result), CompletedAt: cmd.OccurredAt}
+	return r.Answering(cmd)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -475,7 +479,7 @@ func (s *Service) emitRequest(ctx goka.Context, cause *topics.Envelope, r *Retur
 		key, typ = cardKey, giftcards.TypeCreate
 		data = giftcards.CreateCommand{CardKey: cardKey, Last4: last4, Amount: refund.Amount, PurchaserID: r.CustomerID,
 			Message: "Store credit for return " + r.ID}
-		opts = append(opts, topics.WithCommandID(storeCreditCommandPrefix+rq.ID))
+		opts = append(opts, topics.WithCommandID(storeCreditCommandPrefix+rq.ID), topics.WithReplyTopic(topics.GiftCardReplies))
 	}
 	env, err := topics.NewEnvelope(typ, cause.OccurredAt, data, opts...)
 	if err != nil {
