@@ -661,6 +661,31 @@ func TestIntegrationSaga(t *testing.T) {
 		st, _ := sims.State(id)
 		require.Equal(t, 0, st.Payments, "no card payment for store credit")
 	})
+	t.Run("a card an earlier attempt issued is the refund, not a failure", func(t *testing.T) {
+		t.Parallel()
+		// An attempt whose answer came after the saga timed it out created
+		// the card; the next attempt (another command ID) finds it.
+		id := cluster.Unique("ret")
+		key, last4, err := cardKeys.Key(credit.Code(id))
+		require.NoError(t, err)
+		earlier := submit(t, topics.GiftCardCommands, key, giftcards.TypeCreate,
+			giftcards.CreateCommand{CardKey: key, Last4: last4, Amount: topics.Money{Amount: decimal.RequireFromString("41.02"), Currency: "USD"},
+				PurchaserID: "user_1", Message: "Store credit for return " + id},
+			topics.Actor{ID: "returns-saga", Type: topics.ActorSystem}, "returns-store-credit/"+id+":refund:0")
+		require.True(t, earlier.OK, "%+v", earlier.Error)
+		approvedAndReceived(t, id, 2, returns.RefundStoreCredit, returns.ActualSellable)
+		requireOK(t, command(t, id, returns.TypeComplete, returns.Complete{}))
+		r := waitStatus(t, id, returns.StateCompleted)
+		require.True(t, r.Saga.Refunded)
+		require.Equal(t, 1, r.Saga.RefundAttempts, "no retry: the card was issued")
+		require.Equal(t, last4, r.Saga.GiftCardLast4)
+		bal := submit(t, topics.GiftCardCommands, key, giftcards.TypeBalance, giftcards.BalanceQuery{CardKey: key},
+			topics.Actor{ID: "user_1", Type: topics.ActorCustomer}, "")
+		require.True(t, bal.OK, "%+v", bal.Error)
+		var b giftcards.BalanceResult
+		require.NoError(t, json.Unmarshal(bal.Result, &b))
+		require.Equal(t, "41.02", b.CurrentBalance.Amount.StringFixed(2), "one card, issued once")
+	})
 	t.Run("exchange asks for a replacement order", func(t *testing.T) {
 		t.Parallel()
 		id := cluster.Unique("ret")

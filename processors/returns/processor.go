@@ -51,11 +51,11 @@ var serviceTopics = map[Peer]string{
 // saga's gift card commands (on the gift card reply topic the saga asks
 // for: not the results topic, which holds every result of the platform)
 // into replies keyed by return ID.
-func ingressGraph() *goka.GroupGraph {
+func (s *Service) ingressGraph() *goka.GroupGraph {
 	return goka.DefineGroup(IngressGroup,
 		goka.Input(goka.Stream(topics.OrderCompleted), new(topics.BytesCodec), rekeyByOrder),
 		goka.Input(goka.Stream(topics.ShipmentDelivered), new(topics.BytesCodec), rekeyByOrder),
-		goka.Input(goka.Stream(topics.GiftCardReplies), new(topics.BytesCodec), storeCreditResult),
+		goka.Input(goka.Stream(topics.GiftCardReplies), new(topics.BytesCodec), s.storeCreditResult),
 		goka.Output(goka.Stream(topics.ReturnsOrders), new(topics.BytesCodec)),
 		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.EnvelopeCodec)),
 		goka.Output(goka.Stream(topics.DLQ(string(IngressGroup))), new(command.DeadLetterCodec)),
@@ -84,7 +84,14 @@ func rekeyByOrder(ctx goka.Context, msg any) {
 // which the saga asked for on the gift card reply topic, into the saga's
 // reply. A result of another gift card command (some other saga's) is not
 // the returns saga's to read and is skipped.
-func storeCreditResult(ctx goka.Context, msg any) {
+//
+// A card_exists failure is the card issued: each refund attempt is its own
+// command (its own command ID), so an attempt after one whose answer came
+// too late (the saga timed it out) finds the card the earlier attempt
+// created. The card's key derives from the return ID under the store-credit
+// secret, so nothing but this return's saga can have created it, and every
+// attempt asks for the same amount.
+func (s *Service) storeCreditResult(ctx goka.Context, msg any) {
 	var res topics.CommandResult
 	if err := json.Unmarshal(msg.([]byte), &res); err != nil {
 		command.DeadLetter(ctx, msg.([]byte), err)
@@ -106,8 +113,14 @@ func storeCreditResult(ctx goka.Context, msg any) {
 	var card struct {
 		Last4 string `json:"last4"`
 	}
-	if res.OK && json.Unmarshal(res.Result, &card) == nil {
-		rp.GiftCardLast4 = card.Last4
+	switch {
+	case res.OK:
+		if json.Unmarshal(res.Result, &card) == nil {
+			rp.GiftCardLast4 = card.Last4
+		}
+	case res.Error != nil && res.Error.Code == giftcards.CodeCardExists && s.cfg.storeCredit != nil:
+		rp.OK, rp.Error = true, ""
+		_, rp.GiftCardLast4 = s.cfg.storeCredit.Key(returnID)
 	}
 	env, err := topics.NewEnvelope(ReplyStoreCredit, res.CompletedAt, rp, topics.WithCorrelationID(returnID))
 	if err != nil {
