@@ -88,10 +88,17 @@ type keptEntry struct {
 // decodeReturnRecord but for what handlers rarely read: of a ledger entry
 // only the command ID is decoded (enough to tell a command is new), its
 // digest and result stay the stored bytes until resolve decodes them, and
-// the stored
-// audit trail is kept, so that encoding the record copies both instead of
-// encoding them again. What the record keeps is one private copy of the
-// stored audit trail and ledger, never written: audit metadata alias it.
+// the stored audit trail is kept, so that encoding the record copies both
+// instead of encoding them again.
+//
+// The record aliases data (the kept audit trail and ledger entries, audit
+// metadata) and never writes into it: every slice it keeps is capped at
+// its length (binrow.Reader.Bytes caps too), so an append copies. data is
+// a table value, which nothing writes once stored: goka hands the
+// processor the slice its storage returns (the write-through cache's or
+// the write buffer's, which are the slices goka wrote, or a copy out of
+// Pebble), and a view's values are the consumed messages'
+// (state.CachedBuilder, state.WithWriteBuffer).
 func loadReturnRecord(data []byte) (*ReturnRecord, error) {
 	if len(data) == 0 || data[0] != recordFormatBinary {
 		return decodeReturnRecord(data)
@@ -104,7 +111,7 @@ func loadReturnRecord(data []byte) (*ReturnRecord, error) {
 	if err := rd.Err(); err != nil {
 		return nil, fmt.Errorf("returns: decoding a binary return record: %w", err)
 	}
-	own := copyBytes(data[len(data)-rd.Len():])
+	own := data[len(data)-rd.Len():]
 	rd = binrow.NewReader(own)
 	at := func() int { return len(own) - rd.Len() }
 	if r := rec.Return; r != nil {

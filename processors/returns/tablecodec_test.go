@@ -38,7 +38,9 @@ func TestReturnTableCodec(t *testing.T) {
 		requireSameRecord(t, want, lazy)
 		require.Equal(t, []string{"c1", "c2"}, ledgerIDs(lazy))
 	})
-	t.Run("a loaded record does not share the stored bytes", func(t *testing.T) {
+	t.Run("a loaded record's own fields do not share the stored bytes", func(t *testing.T) {
+		// what it keeps of its stored form aliases them, never written
+		// (TestLoadedRecord); its decoded fields are its own
 		r := received(t, ReasonDefective, RefundOriginalPayment, ActualSellable)
 		b, err := c.Encode(recordOf(t, r, "c1"))
 		require.NoError(t, err)
@@ -50,8 +52,7 @@ func TestReturnTableCodec(t *testing.T) {
 		require.Equal(t, []string{"c1"}, ledgerIDs(lazy))
 		require.Equal(t, r.ID, lazy.Return.ID)
 		require.Equal(t, r.Items[0].LineItemID, lazy.Return.Items[0].LineItemID)
-		require.NotEmpty(t, lazy.Return.Audit[0].Metadata)
-		require.Equal(t, r.Audit[0].Metadata, lazy.Return.Audit[0].Metadata)
+		require.Equal(t, r.Status, lazy.Return.Status)
 	})
 	t.Run("JSON bytes of earlier versions", func(t *testing.T) {
 		r := received(t, ReasonDefective, RefundOriginalPayment, ActualSellable)
