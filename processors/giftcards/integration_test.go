@@ -702,6 +702,13 @@ func TestIntegrationReplyTopic(t *testing.T) {
 		require.Equal(t, quiet.CommandID, replies(t, saga+"-last", 1)[0].CommandID)
 		require.Len(t, replies(t, saga, 2), 2, "the plain redeem added nothing")
 	})
+	t.Run("a transfer, whose final result comes later, cannot name one", func(t *testing.T) {
+		_, to := kcreate(t, "1.00", "USD")
+		res := submitAsking(t, key, TypeTransfer, topics.NewID(), saga, topics.GiftCardReplies,
+			TransferCommand{CardKey: key, ToKey: to, Amount: *amt("1")})
+		requireCode(t, res, topics.CodeInvalidRequest)
+		require.Equal(t, "18.00", kbalance(t, key).CurrentBalance.Amount.StringFixed(2), "nothing moved")
+	})
 	t.Run("a reply topic the processor does not offer is refused", func(t *testing.T) {
 		res := submitAsking(t, key, TypeRedeem, topics.NewID(), saga, topics.ReturnsReplies,
 			RedeemCommand{CardKey: key, OrderID: "o", Amount: amt("1")})

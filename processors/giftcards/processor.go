@@ -116,6 +116,13 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 	if env == nil {
 		return
 	}
+	if env.ReplyTopic != "" && env.Type == TypeTransfer {
+		// Its final result comes from another card, later, and the card
+		// keeps no reply address for it: the results topic has it.
+		command.Reply(ctx, topics.Failed(env, ErrInvalidRequest.Withf(
+			"a transfer's final result is on %s only: it cannot name a reply topic", topics.CommandResults)))
+		return
+	}
 	var st CardState
 	if v, ok := ctx.Value().(*CardState); ok && v != nil {
 		// The card is never changed in place (operations clone it); the
