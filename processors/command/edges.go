@@ -71,13 +71,14 @@ func Decode(ctx goka.Context, msg any) *topics.Envelope {
 		DeadLetter(ctx, raw, err)
 		return nil
 	}
-	if env.ReplyTopic != "" && !topics.OffersReply(string(ctx.Group()), env.ReplyTopic) {
+	// Only a command (it has a command ID) asks for anything: on an event
+	// from another service, reply_topic is a field foreign to its contract
+	// and ignored, as unknown fields are.
+	if env.ReplyTopic != "" && env.CommandID != "" && !topics.OffersReply(string(ctx.Group()), env.ReplyTopic) {
 		err := topics.ErrInvalidRequest.Withf("%s does not offer the reply topic %q", ctx.Group(), env.ReplyTopic).
 			With("reply_topic", env.ReplyTopic)
 		DeadLetter(ctx, raw, err)
-		if env.CommandID != "" {
-			Reply(ctx, topics.Failed(env, err))
-		}
+		Reply(ctx, topics.Failed(env, err))
 		return nil
 	}
 	return env

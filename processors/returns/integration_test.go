@@ -217,6 +217,25 @@ func placeOrder(t *testing.T, delivered time.Time, lines ...map[string]any) stri
 	return id
 }
 
+// TestIntegrationInboundUnknownFields: an inbound event with fields its
+// contract does not have, reply_topic among them (which our commands use),
+// is consumed as the contract says: unknown fields are ignored.
+func TestIntegrationInboundUnknownFields(t *testing.T) {
+	t.Parallel()
+	id := cluster.Unique("order")
+	raw := fmt.Sprintf(`{"id":%q,"type":"order.completed","v":1,"occurred_at":%q,"actor":{"id":"orders","type":"system"},
+		"reply_topic":"orders.private","trace":{"span":"abc"},
+		"data":{"order_id":%q,"user_id":%q,"currency":"USD","completed_at":%q,"channel":"web",
+		"line_items":[{"line_item_id":"li_1","product_id":"p","category":"apparel","quantity":1,"unit_price":"10.00","discount":"0","tax":"0.80"}],
+		"shipping_total":"0"}}`, topics.NewID(), now.Format(time.RFC3339Nano), id, customer.ID, now.Add(-time.Hour).Format(time.RFC3339))
+	p := cluster.Producer(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, p.ProduceSync(context.Background(), &kgo.Record{Topic: topics.OrderCompleted, Key: []byte("foreign-" + id), Value: []byte(raw)}).FirstErr())
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		res, err := svc.Eligibility(id, now)
+		return err == nil && len(res.EligibleItems) == 1
+	}, "order %s never reached the order processor", id)
+}
+
 // submit sends a command and waits for its (first) result.
 func submit(t *testing.T, topic, key, typ string, data any, actor topics.Actor, commandID string) *topics.CommandResult {
 	t.Helper()
