@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	sjson "github.com/segmentio/encoding/json"
@@ -80,8 +81,8 @@ func (c *Commander) Run(ctx context.Context) error {
 			return nil
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Value == nil {
-				return // a tombstone
+			if r.Value == nil || !c.awaited(string(r.Key)) {
+				return // a tombstone, or a result nobody here waits for
 			}
 			var res CommandResult
 			if sjson.Unmarshal(r.Value, &res) != nil {
@@ -96,6 +97,21 @@ func (c *Commander) Run(ctx context.Context) error {
 			c.deliver(id, &res)
 		})
 	}
+}
+
+// awaited reports whether a caller waits for the command a results record
+// keyed key answers, so that the results of the whole platform, most of
+// them for other processes, are not decoded: key is the command ID, or
+// for a transient answer TransientKey's (the command ID before its last
+// '~'; a command ID may itself hold one).
+func (c *Commander) awaited(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.waiters[key]) > 0 {
+		return true
+	}
+	i := strings.LastIndexByte(key, '~')
+	return i >= 0 && len(c.waiters[key[:i]]) > 0
 }
 
 func (c *Commander) deliver(id string, res *CommandResult) {

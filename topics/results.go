@@ -2,6 +2,7 @@ package topics
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -52,6 +53,13 @@ func (r *CommandResult) Answering(cmd *Envelope) *CommandResult {
 		r.ReplyKey = cmd.replyKey()
 	}
 	return r
+}
+
+// TransientKey is the record key of a transient answer on CommandResults:
+// the command ID and the position of the record it answers, so each
+// answer is distinct (Commander.awaited reads the command ID back).
+func TransientKey(commandID string, partition int32, offset int64) string {
+	return fmt.Sprintf("%s~%d.%d", commandID, partition, offset)
 }
 
 // Succeeded builds a successful result.

@@ -2,7 +2,6 @@ package command
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/lovoo/goka"
 
@@ -49,15 +48,9 @@ func Reply(ctx goka.Context, res *topics.CommandResult) {
 		ctx.Emit(goka.Stream(topics.CommandResults), res.CommandID, res)
 		return
 	}
-	key := TransientKey(res.CommandID, ctx.Partition(), ctx.Offset())
+	key := topics.TransientKey(res.CommandID, ctx.Partition(), ctx.Offset())
 	ctx.Emit(goka.Stream(topics.CommandResults), key, res)
 	ctx.Emit(goka.Stream(topics.CommandResults), key, nil)
-}
-
-// TransientKey is the record key of a transient answer: the command ID
-// and the position of the record it answers, so each answer is distinct.
-func TransientKey(commandID string, partition int32, offset int64) string {
-	return fmt.Sprintf("%s~%d.%d", commandID, partition, offset)
 }
 
 // Decode decodes the record being processed (read with topics.BytesCodec)
