@@ -26,7 +26,11 @@ type config struct {
 	resultTimeout time.Duration
 	lagInterval   time.Duration
 	compression   string
-	reads         string
+	// tableReads: the services read their processors' own tables rather
+	// than views of them (--reads tables). A processor's table holds only
+	// the partitions this instance owns, so tables are right for one
+	// instance, dev's default; views, run's default, for any number.
+	tableReads bool
 }
 
 // flags declares the shared flags on fs.
@@ -38,14 +42,14 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&c.resultTimeout, "result-timeout", 5*time.Second, "how long the HTTP API waits for a command's result before answering 202")
 	fs.DurationVar(&c.lagInterval, "lag-interval", 5*time.Second, "how often consumer lag is sampled for /metrics and /dashboard")
 	fs.StringVar(&c.compression, "kafka-compression", string(topics.CompressionSnappy), "codec producers compress batches with: none, snappy, lz4, zstd, gzip")
-	const readsUsage = "where the HTTP API reads returns, orders and user profiles: tables (the processors' own; one instance only) or views (any number of instances)"
+	c.tableReads = dev
+	fs.Var((*readsValue)(&c.tableReads), "reads",
+		"where the HTTP API reads returns, orders and user profiles: tables (the processors' own; one instance only) or views (any number of instances)")
 	if dev {
 		fs.StringVar(&c.kafkaAddr, "kafka", "127.0.0.1:9092", "where the embedded broker listens (any Kafka client can connect)")
-		fs.StringVar(&c.reads, "reads", readsTables, readsUsage)
 	} else {
 		fs.StringVar(&c.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
 		fs.IntVar(&c.replication, "replication", 1, "replication factor of topics created by this process")
-		fs.StringVar(&c.reads, "reads", readsViews, readsUsage)
 	}
 }
 
@@ -55,18 +59,27 @@ const (
 	readsViews  = "views"
 )
 
-// tableReads reports whether the services read their processors' own
-// tables (--reads tables) rather than views of them. A processor's table
-// holds only the partitions this instance owns, so tables are right for
-// one instance, dev's default; views, run's default, for any number.
-func (c *config) tableReads() (bool, error) {
-	switch c.reads {
-	case readsTables:
-		return true, nil
-	case readsViews:
-		return false, nil
+// readsValue is --reads, read into config.tableReads: a value other than
+// tables or views fails the parse, whichever modules run.
+type readsValue bool
+
+func (v *readsValue) String() string {
+	if v != nil && bool(*v) {
+		return readsTables
 	}
-	return false, fmt.Errorf("--reads %q: tables or views", c.reads)
+	return readsViews
+}
+
+func (v *readsValue) Set(s string) error {
+	switch s {
+	case readsTables:
+		*v = true
+	case readsViews:
+		*v = false
+	default:
+		return fmt.Errorf("%q: tables or views", s)
+	}
+	return nil
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.

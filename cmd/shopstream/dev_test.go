@@ -128,20 +128,26 @@ func TestDevStartsStopsAndRestartsOnItsData(t *testing.T) {
 	require.NoError(t, stop())
 }
 
+// parsedConfig is dev's (or run's) configuration from args and the
+// environment.
+func parsedConfig(dev bool, args ...string) (config, error) {
+	var cfg config
+	fs := newFlagSet("x")
+	cfg.flags(fs, dev)
+	return cfg, parseFlags(fs, args)
+}
+
 func TestEnvironmentVariablesSetFlags(t *testing.T) {
 	t.Setenv("SHOPSTREAM_PARTITIONS", "12")
 	t.Setenv("SHOPSTREAM_HTTP", "127.0.0.1:1")
-	var cfg config
-	fs := newFlagSet("dev")
-	cfg.flags(fs, true)
-	require.NoError(t, parseFlags(fs, []string{"--http", "127.0.0.1:2"}))
+	cfg, err := parsedConfig(true, "--http", "127.0.0.1:2")
+	require.NoError(t, err)
 	require.Equal(t, 12, cfg.partitions, "from the environment")
 	require.Equal(t, "127.0.0.1:2", cfg.httpAddr, "the command line wins")
 
 	t.Setenv("SHOPSTREAM_PARTITIONS", "many")
-	fs = newFlagSet("dev")
-	cfg.flags(fs, true)
-	require.ErrorContains(t, parseFlags(fs, nil), "SHOPSTREAM_PARTITIONS")
+	_, err = parsedConfig(true)
+	require.ErrorContains(t, err, "SHOPSTREAM_PARTITIONS")
 }
 
 // dev and run compress with snappy and take another codec from the flag or
@@ -163,10 +169,8 @@ func TestKafkaCompressionFlag(t *testing.T) {
 			if tc.env != "" {
 				t.Setenv("SHOPSTREAM_KAFKA_COMPRESSION", tc.env)
 			}
-			var cfg config
-			fs := newFlagSet("x")
-			cfg.flags(fs, tc.dev)
-			require.NoError(t, parseFlags(fs, nil))
+			cfg, err := parsedConfig(tc.dev)
+			require.NoError(t, err)
 			opts, err := cfg.clientOptions(slog.Default())
 			require.NoError(t, err)
 			require.Len(t, opts, 2)
@@ -203,17 +207,13 @@ func TestReadsFlag(t *testing.T) {
 			if tc.env != "" {
 				t.Setenv("SHOPSTREAM_READS", tc.env)
 			}
-			var cfg config
-			fs := newFlagSet("x")
-			cfg.flags(fs, tc.dev)
-			require.NoError(t, parseFlags(fs, tc.args))
-			tables, err := cfg.tableReads()
+			cfg, err := parsedConfig(tc.dev, tc.args...)
 			if tc.wantErr {
 				require.ErrorContains(t, err, "tables or views")
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tc.tables, tables)
+			require.Equal(t, tc.tables, cfg.tableReads)
 		})
 	}
 }

@@ -26,7 +26,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	require.NoError(t, err)
 	cluster.EnsureCatalog(t, cat)
 
-	cfg := config{httpAddr: "127.0.0.1:0", dataDir: t.TempDir(), partitions: kafkatest.Partitions, resultTimeout: 1e9, lagInterval: 1e9, reads: readsViews}
+	cfg := config{httpAddr: "127.0.0.1:0", dataDir: t.TempDir(), partitions: kafkatest.Partitions, resultTimeout: 1e9, lagInterval: 1e9} // views: the zero tableReads
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, _, closeAll, err := build(context.Background(), &cfg, logger, cluster.Clients, cat)
 	require.NoError(t, err)

@@ -33,9 +33,7 @@ func wireRecommendations(p *platform) ([]runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tables, err := p.cfg.tableReads(); err != nil {
-		return nil, err
-	} else if tables {
+	if p.cfg.tableReads {
 		opts = append(opts, recommendations.WithTableReads())
 	}
 	svc, err := recommendations.New(p.clients, p.procStorage, p.viewStorage, append(opts, recommendations.WithLogger(p.logger))...)

@@ -74,9 +74,7 @@ func wireReturns(p *platform) ([]runner, error) {
 		}
 		opts = append(opts, returns.WithProducerLinger(d))
 	}
-	if tables, err := p.cfg.tableReads(); err != nil {
-		return nil, err
-	} else if tables {
+	if p.cfg.tableReads {
 		opts = append(opts, returns.WithTableReads())
 	}
 	svc, err := returns.New(p.clients, p.procStorage, p.viewStorage, opts...)
