@@ -11,7 +11,6 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shopstream/streams/topics"
@@ -545,7 +544,7 @@ func requireCreatedOnce(t *testing.T, id string) {
 func createdByCommand(t *testing.T, id string) int {
 	t.Helper()
 	n := 0
-	readToEnd(t, topics.GiftCardCreated, func(r *kgo.Record) {
+	cluster.ReadToEnd(t, topics.GiftCardCreated, func(r *kgo.Record) {
 		env, err := topics.DecodeEnvelope(r.Value)
 		require.NoError(t, err)
 		if env.CommandID == id {
@@ -553,30 +552,6 @@ func createdByCommand(t *testing.T, id string) int {
 		}
 	})
 	return n
-}
-
-// readToEnd hands each record of topic, from the start up to the topic's
-// end offsets when it is called, to each. The offsets come through the
-// new consumer's own client: the fixture's admin client caches metadata,
-// and may still hold a topic as unknown from before the fixture created it.
-func readToEnd(t *testing.T, topic string, each func(r *kgo.Record)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cl := cluster.Producer(t, kgo.ConsumeTopics(topic))
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	require.NoError(t, err)
-	require.NoError(t, ends.Error())
-	want := int64(0)
-	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
-	seen := int64(0)
-	for seen < want && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			seen++
-			each(r)
-		})
-	}
-	require.GreaterOrEqual(t, seen, want)
 }
 
 // Creation goes through the creation index: a redelivered create applies
@@ -714,7 +689,7 @@ func TestIntegrationReplyTopic(t *testing.T) {
 		// the card answered the plain query first: once the asking one's
 		// result is on the topic, so would the plain one's be
 		require.Equal(t, asking.CommandID, replies(t, saga+"-asking", 1)[0].CommandID)
-		readToEnd(t, topics.GiftCardReplies, func(r *kgo.Record) {
+		cluster.ReadToEnd(t, topics.GiftCardReplies, func(r *kgo.Record) {
 			require.NotEqual(t, saga+"-plain", string(r.Key), "the plain query's result is not on the reply topic")
 		})
 	})

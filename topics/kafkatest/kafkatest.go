@@ -151,3 +151,27 @@ func (c *Cluster) RecordsSince(t testing.TB, before map[string]int64) (map[strin
 	}
 	return d, total
 }
+
+// ReadToEnd hands each record of topic, from the start up to the topic's
+// end offsets when it is called, to each. The offsets come through the
+// consumer's own new client: the fixture's Admin caches metadata and may
+// still hold a topic as unknown from before it was created.
+func (c *Cluster) ReadToEnd(t testing.TB, topic string, each func(r *kgo.Record)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl := c.Producer(t, kgo.ConsumeTopics(topic))
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	require.NoError(t, err)
+	require.NoError(t, ends.Error())
+	want := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
+	seen := int64(0)
+	for seen < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			seen++
+			each(r)
+		})
+	}
+	require.GreaterOrEqual(t, seen, want, "records read from %s", topic)
+}
