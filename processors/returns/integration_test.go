@@ -680,17 +680,17 @@ func TestIntegrationSaga(t *testing.T) {
 		st, _ := sims.State(id)
 		require.Equal(t, 0, st.Payments, "no card payment for store credit")
 	})
-	t.Run("a card an earlier attempt issued is the refund, not a failure", func(t *testing.T) {
+	t.Run("a card an earlier attempt created is replayed to the next, not issued again", func(t *testing.T) {
 		t.Parallel()
 		// An attempt whose answer came after the saga timed it out created
-		// the card; the next attempt (another command ID) finds it.
+		// the card; the next attempt, the same command, gets it replayed.
 		id := cluster.Unique("ret")
 		key, last4, err := cardKeys.Key(credit.Code(id))
 		require.NoError(t, err)
 		earlier := submit(t, topics.GiftCardCommands, key, giftcards.TypeCreate,
 			giftcards.CreateCommand{CardKey: key, Last4: last4, Amount: topics.Money{Amount: decimal.RequireFromString("41.02"), Currency: "USD"},
-				PurchaserID: "user_1", Message: "Store credit for return " + id},
-			topics.Actor{ID: "returns-saga", Type: topics.ActorSystem}, "returns-store-credit/"+id+":refund:0")
+				PurchaserID: customer.ID, Message: "Store credit for return " + id},
+			topics.Actor{ID: "returns-saga", Type: topics.ActorSystem}, "returns-store-credit/"+id+":refund")
 		require.True(t, earlier.OK, "%+v", earlier.Error)
 		approvedAndReceived(t, id, 2, returns.RefundStoreCredit, returns.ActualSellable)
 		requireOK(t, command(t, id, returns.TypeComplete, returns.Complete{}))

@@ -19,7 +19,8 @@ const (
 )
 
 // storeCreditCommandPrefix starts the command ID of every gift card create
-// command the saga sends, so the ingress finds their results.
+// command the saga sends (followed by the refund key), so the ingress tells
+// their results from other gift card commands'.
 const storeCreditCommandPrefix = "returns-store-credit/"
 
 // eventTopics maps the return's event types to their topics.
@@ -51,11 +52,11 @@ var serviceTopics = map[Peer]string{
 // saga's gift card commands (on the gift card reply topic the saga asks
 // for: not the results topic, which holds every result of the platform)
 // into replies keyed by return ID.
-func (s *Service) ingressGraph() *goka.GroupGraph {
+func ingressGraph() *goka.GroupGraph {
 	return goka.DefineGroup(IngressGroup,
 		goka.Input(goka.Stream(topics.OrderCompleted), new(topics.BytesCodec), rekeyByOrder),
 		goka.Input(goka.Stream(topics.ShipmentDelivered), new(topics.BytesCodec), rekeyByOrder),
-		goka.Input(goka.Stream(topics.GiftCardReplies), new(topics.BytesCodec), s.storeCreditResult),
+		goka.Input(goka.Stream(topics.GiftCardReplies), new(topics.BytesCodec), storeCreditResult),
 		goka.Output(goka.Stream(topics.ReturnsOrders), new(topics.BytesCodec)),
 		goka.Output(goka.Stream(topics.ReturnsReplies), new(topics.EnvelopeCodec)),
 		goka.Output(goka.Stream(topics.DLQ(string(IngressGroup))), new(command.DeadLetterCodec)),
@@ -85,13 +86,13 @@ func rekeyByOrder(ctx goka.Context, msg any) {
 // reply. A result of another gift card command (some other saga's) is not
 // the returns saga's to read and is skipped.
 //
-// A card_exists failure is the card issued: each refund attempt is its own
-// command (its own command ID), so an attempt after one whose answer came
-// too late (the saga timed it out) finds the card the earlier attempt
-// created. The card's key derives from the return ID under the store-credit
-// secret, so nothing but this return's saga can have created it, and every
-// attempt asks for the same amount.
-func (s *Service) storeCreditResult(ctx goka.Context, msg any) {
+// Every attempt of one return's store credit is the same command (its
+// command ID is the refund key, as a payment's refund key is): an attempt
+// after one the saga timed out, whose card was created all the same, gets
+// the gift card service's replay of that first result. The attempt it
+// answers is the record's key, which the command's correlation ID names
+// (the attempt's request ID).
+func storeCreditResult(ctx goka.Context, msg any) {
 	var res topics.CommandResult
 	if err := json.Unmarshal(msg.([]byte), &res); err != nil {
 		command.DeadLetter(ctx, msg.([]byte), err)
@@ -100,10 +101,10 @@ func (s *Service) storeCreditResult(ctx goka.Context, msg any) {
 	if res.Pending || !strings.HasPrefix(res.CommandID, storeCreditCommandPrefix) {
 		return
 	}
-	requestID := strings.TrimPrefix(res.CommandID, storeCreditCommandPrefix)
+	requestID := ctx.Key()
 	returnID, _, ok := strings.Cut(requestID, ":refund:")
 	if !ok {
-		command.DeadLetter(ctx, msg.([]byte), topics.ErrInvalidRequest.Withf("store credit command ID %q names no return", res.CommandID))
+		command.DeadLetter(ctx, msg.([]byte), topics.ErrInvalidRequest.Withf("store credit result keyed %q names no refund attempt", requestID))
 		return
 	}
 	rp := Reply{RequestID: requestID, ReturnID: returnID, OK: res.OK, TransactionID: res.CommandID}
@@ -113,14 +114,8 @@ func (s *Service) storeCreditResult(ctx goka.Context, msg any) {
 	var card struct {
 		Last4 string `json:"last4"`
 	}
-	switch {
-	case res.OK:
-		if json.Unmarshal(res.Result, &card) == nil {
-			rp.GiftCardLast4 = card.Last4
-		}
-	case res.Error != nil && res.Error.Code == giftcards.CodeCardExists && s.cfg.storeCredit != nil:
-		rp.OK, rp.Error = true, ""
-		_, rp.GiftCardLast4 = s.cfg.storeCredit.Key(returnID)
+	if res.OK && json.Unmarshal(res.Result, &card) == nil {
+		rp.GiftCardLast4 = card.Last4
 	}
 	env, err := topics.NewEnvelope(ReplyStoreCredit, res.CompletedAt, rp, topics.WithCorrelationID(returnID))
 	if err != nil {
@@ -492,7 +487,10 @@ func (s *Service) emitRequest(ctx goka.Context, cause *topics.Envelope, r *Retur
 		key, typ = cardKey, giftcards.TypeCreate
 		data = giftcards.CreateCommand{CardKey: cardKey, Last4: last4, Amount: refund.Amount, PurchaserID: r.CustomerID,
 			Message: "Store credit for return " + r.ID}
-		opts = append(opts, topics.WithCommandID(storeCreditCommandPrefix+rq.ID), topics.WithReplyTopic(topics.GiftCardReplies))
+		// one command for every attempt (storeCreditResult); the result
+		// comes back keyed by the attempt's request ID
+		opts = append(opts, topics.WithCommandID(storeCreditCommandPrefix+refund.RefundKey),
+			topics.WithCorrelationID(rq.ID), topics.WithReplyTopic(topics.GiftCardReplies))
 	}
 	env, err := topics.NewEnvelope(typ, cause.OccurredAt, data, opts...)
 	if err != nil {

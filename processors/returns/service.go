@@ -178,7 +178,7 @@ func New(clients *topics.Clients, procStorage, viewStorage storage.Builder, opts
 	s := &Service{cfg: cfg}
 	popts := append(clients.ProcessorOptions(state.CachedBuilder(procStorage, cfg.tableCacheBytes)), clients.ProducerLinger(cfg.linger))
 	popts = append(popts, cfg.gokaOptions...)
-	for _, g := range []*goka.GroupGraph{s.ingressGraph(), s.orderGraph(), s.returnGraph()} {
+	for _, g := range []*goka.GroupGraph{ingressGraph(), s.orderGraph(), s.returnGraph()} {
 		p, err := goka.NewProcessor(clients.Brokers(), g, popts...)
 		if err != nil {
 			return nil, err
