@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"maps"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -96,6 +98,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		close(completed)
 	}()
 	recordsBefore, cpuBefore, faultsBefore := cluster.RecordsByTopic(b), kafkatest.ProcessCPU(), kafkatest.MinorFaults()
+	stopProfile := startTimedProfile(b)
 	b.ResetTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -128,6 +131,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	stopProfile()
 	if failed.Load() > 0 {
 		b.Fatalf("%d of %d lifecycles failed (a result or the completion did not come within 60 s)", failed.Load(), b.N)
 	}
@@ -176,6 +180,32 @@ func lifecycle(orderID, id string) bool {
 	}
 	return true
 }
+
+// startTimedProfile starts a CPU profile into -returns.cpuprofile, if
+// given, and returns what stops it. Unlike -test.cpuprofile it holds only
+// the timed lifecycles, not the orders published before them or the
+// fixture's start, so shares of it are shares of a lifecycle's CPU.
+func startTimedProfile(b *testing.B) (stop func()) {
+	b.Helper()
+	if *lifecycleProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(*lifecycleProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+var lifecycleProfile = flag.String("returns.cpuprofile", "", "BenchmarkLifecycle: write a CPU profile of the timed lifecycles only to this file")
 
 // lifecycleClients is how many lifecycles are in flight at once. Each
 // waits for every hop of its lifecycle, so by Little's law the rate is at
