@@ -2,18 +2,25 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/shopstream/streams/topics"
 )
 
+// runFlags declares run's flags: the shared ones and --create-topics.
+func runFlags() (fs *flag.FlagSet, cfg *config, createTopics *bool) {
+	cfg = new(config)
+	fs = newFlagSet("run")
+	cfg.flags(fs, false)
+	createTopics = fs.Bool("create-topics", true, "create the catalog's missing topics on start")
+	return fs, cfg, createTopics
+}
+
 // runCommand joins a Kafka cluster. Several copies with the same catalog
 // share the partitions of every group; each needs its own --data-dir.
 func runCommand(ctx context.Context, args []string) error {
-	var cfg config
-	fs := newFlagSet("run")
-	cfg.flags(fs, false)
-	createTopics := fs.Bool("create-topics", true, "create the catalog's missing topics on start")
+	fs, cfg, createTopics := runFlags()
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -42,5 +49,5 @@ func runCommand(ctx context.Context, args []string) error {
 			return fmt.Errorf("creating topics: %w", err)
 		}
 	}
-	return serve(ctx, &cfg, logger, clients, cat)
+	return serve(ctx, cfg, logger, clients, cat)
 }
