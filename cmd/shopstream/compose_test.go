@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/shopstream/streams/processors/giftcards"
 )
 
 // composeFile is the part of compose.yml this test reads.
@@ -63,6 +65,14 @@ func TestComposeRunsShopstreamAsConfigured(t *testing.T) {
 	}
 	flags, cfg, _ := runFlags()
 	require.NoError(t, parseFlags(flags, svc.Command[1:]), "shopstream run with compose.yml's environment")
+
+	t.Run("secrets run accepts", func(t *testing.T) {
+		for _, name := range []string{giftCardSecret, "SHOPSTREAM_STORE_CREDIT_SECRET"} {
+			secret, err := envSecret(name, "", false, nil)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, len(secret), giftcards.MinSecretLen, name)
+		}
+	})
 
 	t.Run("HTTP on the published port", func(t *testing.T) {
 		_, port, err := net.SplitHostPort(cfg.httpAddr)

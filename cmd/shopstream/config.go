@@ -31,6 +31,9 @@ type config struct {
 	// the partitions this instance owns, so tables are right for one
 	// instance, dev's default; views, run's default, for any number.
 	tableReads bool
+	// dev: the process is `shopstream dev`, which may fall back to the
+	// development secrets (envSecret).
+	dev bool
 }
 
 // flags declares the shared flags on fs.
@@ -42,6 +45,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&c.resultTimeout, "result-timeout", 5*time.Second, "how long the HTTP API waits for a command's result before answering 202")
 	fs.DurationVar(&c.lagInterval, "lag-interval", 5*time.Second, "how often consumer lag is sampled for /metrics and /dashboard")
 	fs.StringVar(&c.compression, "kafka-compression", string(topics.CompressionSnappy), "codec producers compress batches with: none, snappy, lz4, zstd, gzip")
+	c.dev = dev
 	c.tableReads = dev
 	fs.Var((*readsValue)(&c.tableReads), "reads",
 		"where the HTTP API reads returns, orders and user profiles: tables (the processors' own; one instance only) or views (any number of instances)")
@@ -106,6 +110,21 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return err
+}
+
+// envSecret returns the secret in the environment variable name. Without
+// it, dev and the CLI (fallback) use devValue, with a warning; run refuses
+// to start: the development secrets are in this repository, and card keys
+// or a return's store-credit code derived with one can be derived by anyone.
+func envSecret(name, devValue string, fallback bool, warn func(string)) (string, error) {
+	if v := os.Getenv(name); v != "" {
+		return v, nil
+	}
+	if !fallback {
+		return "", fmt.Errorf("%s is not set: shopstream run needs it (at least 32 bytes, the same for every process and the CLI); only dev falls back to the development secret", name)
+	}
+	warn(name + " is not set: using the development secret")
+	return devValue, nil
 }
 
 // envName is the environment variable of a flag: --data-dir is

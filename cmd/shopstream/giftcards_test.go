@@ -39,3 +39,49 @@ func TestGiftCardOptionsFromTheEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// dev and the CLI fall back to the development secrets, with a warning;
+// run does not start without them, so no production card key or
+// store-credit code is derived from a secret published in this repository.
+func TestSecretsRequiredByRun(t *testing.T) {
+	const secret = "an-operator-secret-of-at-least-32-bytes"
+	cases := []struct {
+		name    string
+		set     string // the value of the variable, "" for unset
+		dev     bool
+		want    string
+		warned  bool
+		wantErr bool
+	}{
+		{"run, set", secret, false, secret, false, false},
+		{"run, unset", "", false, "", false, true},
+		{"dev, set", secret, true, secret, false, false},
+		{"dev, unset: the development secret", "", true, devGiftCardSecret, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(giftCardSecret, tc.set)
+			warned := false
+			got, err := envSecret(giftCardSecret, devGiftCardSecret, tc.dev, func(string) { warned = true })
+			if tc.wantErr {
+				require.ErrorContains(t, err, giftCardSecret)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.warned, warned)
+		})
+	}
+
+	// each module of run stops before it builds anything
+	t.Setenv(giftCardSecret, "")
+	t.Setenv("SHOPSTREAM_STORE_CREDIT_SECRET", "")
+	run := &platform{cfg: &config{dev: false}, logger: slog.Default()}
+	_, err := wireGiftCards(run)
+	require.ErrorContains(t, err, giftCardSecret)
+	_, err = wireReturns(run)
+	require.ErrorContains(t, err, "SHOPSTREAM_STORE_CREDIT_SECRET")
+	t.Setenv("SHOPSTREAM_STORE_CREDIT_SECRET", secret)
+	_, err = wireReturns(run)
+	require.ErrorContains(t, err, giftCardSecret, "store-credit cards are keyed with the gift card secret")
+}

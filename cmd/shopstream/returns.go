@@ -45,15 +45,16 @@ func wireReturns(p *platform) ([]runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	creditSecret := os.Getenv("SHOPSTREAM_STORE_CREDIT_SECRET")
-	if creditSecret == "" {
-		p.logger.Warn("SHOPSTREAM_STORE_CREDIT_SECRET is not set: using the development secret")
-		creditSecret = devStoreCreditSecret
+	warn := func(m string) { p.logger.Warn(m) }
+	creditSecret, err := envSecret("SHOPSTREAM_STORE_CREDIT_SECRET", devStoreCreditSecret, p.cfg.dev, warn)
+	if err != nil {
+		return nil, err
 	}
-	// store-credit cards are keyed with the gift card service's secret
-	cardSecret := os.Getenv("SHOPSTREAM_GIFT_CARD_SECRET")
-	if cardSecret == "" {
-		cardSecret = devGiftCardSecret
+	// store-credit cards are keyed with the gift card service's secret (its
+	// module has warned already when it is the development one)
+	cardSecret, err := envSecret(giftCardSecret, devGiftCardSecret, p.cfg.dev, func(string) {})
+	if err != nil {
+		return nil, err
 	}
 	credit, err := returns.NewStoreCredit([]byte(creditSecret), []byte(cardSecret))
 	if err != nil {

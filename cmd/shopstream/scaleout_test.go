@@ -42,7 +42,11 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 	logf, err := os.Create(p.log)
 	require.NoError(t, err)
 	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(os.Environ(), "SHOPSTREAM_TEST_AS_MAIN=1", "SHOPSTREAM_LOG_LEVEL=warn")
+	// run refuses the development secrets; every process and the CLI
+	// share these, as in production
+	p.cmd.Env = append(os.Environ(), "SHOPSTREAM_TEST_AS_MAIN=1", "SHOPSTREAM_LOG_LEVEL=warn",
+		"SHOPSTREAM_GIFT_CARD_SECRET=scale-out-test-gift-card-secret-0123456789",
+		"SHOPSTREAM_STORE_CREDIT_SECRET=scale-out-test-store-credit-secret-0123456789")
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	require.NoError(t, p.cmd.Start())
 	t.Cleanup(func() {
