@@ -17,6 +17,13 @@ import (
 // will be written to CommandResults under its command ID.
 var ErrResultPending = errors.New("topics: command accepted, result not yet available")
 
+// ErrNotSubmitted is what Submit's error matches when producing the command
+// failed, its deadline included: the broker does not have the command, so
+// nothing was or will be applied, and the caller may send it again under the
+// same command ID. It is an unavailable error (HTTP 503); errors.Is also
+// reaches the producer's error.
+var ErrNotSubmitted = NewError(CodeUnavailable, "the command was not submitted (the broker did not take it in time); nothing was applied: send it again with the same command ID")
+
 // Commander produces commands and waits for their results. It consumes
 // every partition of CommandResults from the end offsets it saw when it
 // started, so any result written after that reaches the waiting caller.
@@ -168,9 +175,13 @@ func (c *Commander) Produce(ctx context.Context, topic, key string, env *Envelop
 
 // Submit produces env (which must carry a command ID) to topic under key
 // and waits for the result that answers this envelope until ctx is done (a
-// concurrent retry of the same command gets its own answer). A result with Pending set (a
-// saga that goes on) is returned as it is. When ctx ends first it returns
-// ErrResultPending, unless producing itself failed.
+// concurrent retry of the same command gets its own answer). A result with
+// Pending set (a saga that goes on) is returned as it is. When ctx ends
+// after the command was produced, it returns ErrResultPending: the result
+// will come. When producing fails, ctx's end included, the error matches
+// ErrNotSubmitted: the client fails a record only while the broker cannot
+// have it (an idempotent producer never drops a record a request carried),
+// so the command will never be applied and no result will come.
 func (c *Commander) Submit(ctx context.Context, topic, key string, env *Envelope) (*CommandResult, error) {
 	if env.CommandID == "" {
 		return nil, ErrInvalidRequest.Withf("command has no command_id")
@@ -178,10 +189,7 @@ func (c *Commander) Submit(ctx context.Context, topic, key string, env *Envelope
 	ch, cancel := c.wait(env.CommandID, env.ID)
 	defer cancel()
 	if err := c.Produce(ctx, topic, key, env); err != nil {
-		if ctx.Err() != nil {
-			return nil, ErrResultPending
-		}
-		return nil, fmt.Errorf("topics: producing %s: %w", env.Type, err)
+		return nil, fmt.Errorf("%w (producing %s %s: %w)", ErrNotSubmitted.With("command_id", env.CommandID), env.Type, env.CommandID, err)
 	}
 	select {
 	case res := <-ch:

@@ -84,3 +84,54 @@ func keyFor(keys *sync.Map, commandID string) string {
 	}
 	return f.(func(string) string)(commandID)
 }
+
+// TestCommanderSubmitPendingOnlyWhenProduced: ErrResultPending promises a
+// result later, so Submit returns it only for a command the broker has. A
+// command whose producing ran out of the caller's time was never written:
+// that is ErrNotSubmitted (send it again), not a pending result that never
+// comes.
+func TestCommanderSubmitPendingOnlyWhenProduced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cat, err := topics.NewCatalog(kafkatest.Partitions)
+	require.NoError(t, err)
+	cluster.EnsureCatalog(t, cat)
+	commands := cluster.Unique("commands")
+	cluster.CreateTopic(t, commands, topics.Delete)
+	commander, err := topics.NewCommander(ctx, cluster.Clients)
+	require.NoError(t, err)
+	go commander.Run(ctx) //nolint:errcheck // returns nil when ctx ends
+
+	cases := []struct {
+		name     string
+		wait     time.Duration // the caller's time for producing and the result
+		want     error
+		produced int
+	}{
+		{"out of time before producing: not submitted", 0, topics.ErrNotSubmitted, 0},
+		{"produced, no result in time: pending", 300 * time.Millisecond, topics.ErrResultPending, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := cluster.Unique("cmd")
+			env, err := topics.NewEnvelope("x.do", time.Now(), 1, topics.WithCommandID(id))
+			require.NoError(t, err)
+			sctx, scancel := context.WithTimeout(ctx, tc.wait)
+			defer scancel()
+			_, err = commander.Submit(sctx, commands, id, env)
+			require.ErrorIs(t, err, tc.want)
+			if tc.want == topics.ErrNotSubmitted {
+				require.NotErrorIs(t, err, topics.ErrResultPending)
+				require.ErrorIs(t, err, context.DeadlineExceeded, "the producer's error is reachable")
+			}
+			time.Sleep(200 * time.Millisecond) // a late write would land by now
+			written := 0
+			cluster.ReadToEnd(t, commands, func(r *kgo.Record) {
+				if string(r.Key) == id {
+					written++
+				}
+			})
+			require.Equal(t, tc.produced, written)
+		})
+	}
+}

@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -134,11 +135,17 @@ func (c *Commands) Submit(w http.ResponseWriter, r *http.Request, topic, key str
 }
 
 // SubmitWait produces env and waits up to the configured timeout for its
-// result, for routes that post-process the result before answering.
+// result, for routes that post-process the result before answering. A
+// command the broker did not take is an error matching
+// topics.ErrNotSubmitted (503: send it again), logged with its cause.
 func (c *Commands) SubmitWait(ctx context.Context, topic, key string, env *topics.Envelope) (*topics.CommandResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	waitCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return c.commander.Submit(ctx, topic, key, env)
+	res, err := c.commander.Submit(waitCtx, topic, key, env)
+	if errors.Is(err, topics.ErrNotSubmitted) {
+		slog.WarnContext(ctx, "command not submitted", "type", env.Type, "command_id", env.CommandID, "topic", topic, "err", err)
+	}
+	return res, err
 }
 
 // CommandRequest reads what every command route needs, in this order: the

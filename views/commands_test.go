@@ -121,6 +121,19 @@ func TestCommandPath(t *testing.T) {
 		require.Equal(t, "succeeded", g.body["status"])
 	})
 
+	t.Run("a command the broker did not take is 503, and its key stays free", func(t *testing.T) {
+		id := cluster.Unique("cmd-unsent")
+		r := do(t, "POST", url+"?absent=1", id, `{"n":1}`)
+		require.Equal(t, http.StatusServiceUnavailable, r.status, r.body)
+		require.Equal(t, topics.CodeUnavailable, errorCode(t, r))
+		require.Empty(t, r.header.Get("Location"), "no result will ever be there")
+		require.Equal(t, http.StatusNotFound, do(t, "GET", f.server.URL+"/v1/commands/"+id, "", "").status)
+
+		again := do(t, "POST", url, id, `{"n":1}`)
+		require.Equal(t, http.StatusOK, again.status, again.body)
+		require.Empty(t, again.header.Get("Idempotent-Replayed"), "the first attempt was never applied")
+	})
+
 	t.Run("an undecodable record goes to the DLQ and the processor goes on", func(t *testing.T) {
 		p := cluster.Producer(t)
 		require.NoError(t, p.ProduceSync(context.Background(), &kgo.Record{Topic: f.input, Key: []byte("key-dlq"), Value: []byte("garbage")}).FirstErr())

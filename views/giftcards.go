@@ -93,12 +93,20 @@ func WithBalanceRateLimits(perClient rate.Limit, clientBurst int, perCard rate.L
 // WithBulkMax bounds the number of cards of one bulk creation (default 10,000).
 func WithBulkMax(n int) GiftCardsOption { return func(c *giftCardsConfig) { c.bulkMax = n } }
 
+// WithBulkSubmitWait sets how long bulk creation waits for each card's
+// result (default 30 s); a card whose result is later is delivered pending.
+func WithBulkSubmitWait(d time.Duration) GiftCardsOption {
+	return func(c *giftCardsConfig) { c.bulkSubmitWait = d }
+}
+
 func (c *giftCardsConfig) validate() error {
 	switch {
 	case c.clientRate <= 0 || c.cardRate <= 0 || c.clientBurst < 1 || c.cardBurst < 1:
 		return errors.New("views: gift card rate limits must be positive")
 	case c.bulkMax < 1:
 		return errors.New("views: bulk maximum must be at least 1")
+	case c.bulkSubmitWait <= 0:
+		return errors.New("views: the bulk submit wait must be positive")
 	}
 	return nil
 }
@@ -176,6 +184,14 @@ type CreateResponse struct {
 	GiftCard giftcards.CardSummary `json:"gift_card"`
 }
 
+// PendingCreateResponse answers a creation whose result did not come in
+// time (202): the code, this once, since it is stored nowhere; whether the
+// card was created is at ResultURL.
+type PendingCreateResponse struct {
+	CommandResponse
+	Code string `json:"code"`
+}
+
 func (g *GiftCards) create(w http.ResponseWriter, r *http.Request) {
 	var req CreateRequest
 	id, actor, ok := g.request(w, r, &req)
@@ -184,8 +200,18 @@ func (g *GiftCards) create(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Idempotency-Key", id)
 	code, res, err := g.createOne(r.Context(), id, actor, "", req, "")
+	if errors.Is(err, topics.ErrResultPending) {
+		// The command was produced; its result is late. The code is stored
+		// nowhere, so this answer is its only chance to be shown: it comes
+		// with the 202, to be used once /v1/commands/{id} says the card was
+		// created (a refused creation leaves it a code of no card).
+		w.Header().Set("Location", resultURL(id))
+		WriteJSON(w, http.StatusAccepted, PendingCreateResponse{
+			CommandResponse: CommandResponse{CommandID: id, Status: "pending", ResultURL: resultURL(id)}, Code: code})
+		return
+	}
 	if err != nil {
-		g.answerPending(w, r, id, err)
+		WriteError(w, r, err)
 		return
 	}
 	var summary giftcards.CardSummary
@@ -196,19 +222,9 @@ func (g *GiftCards) create(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusCreated, CreateResponse{Code: code, GiftCard: summary})
 }
 
-func (g *GiftCards) answerPending(w http.ResponseWriter, r *http.Request, id string, err error) {
-	if errors.Is(err, topics.ErrResultPending) {
-		// The code cannot be shown later: it is not stored anywhere. The
-		// card exists (or will), but its code is lost with this request.
-		w.Header().Set("Location", resultURL(id))
-		WriteJSON(w, http.StatusAccepted, CommandResponse{CommandID: id, Status: "pending", ResultURL: resultURL(id)})
-		return
-	}
-	WriteError(w, r, err)
-}
-
 // createOne generates a code and creates its card; it returns the code
-// only when the card was created. The command goes to the creation index,
+// when the card was created, and with ErrResultPending, when the command was
+// produced but its result is late (the card is being created, or refused). The command goes to the creation index,
 // keyed by command ID: a retry with the same command ID gets a new code,
 // hence another card key, and the index answers idempotency_conflict
 // instead of creating a second card or revealing the first code (unless the
@@ -230,6 +246,9 @@ func (g *GiftCards) createOne(ctx context.Context, id string, actor topics.Actor
 		return "", nil, err
 	}
 	res, err := g.cmds.SubmitWait(ctx, topics.GiftCardCreations, id, env)
+	if errors.Is(err, topics.ErrResultPending) {
+		return code, nil, err
+	}
 	if err != nil {
 		return "", nil, err
 	}
@@ -496,11 +515,15 @@ type BulkRequest struct {
 // exactly once: in the first answer after the job finished; later answers
 // say CodesDelivered.
 type BulkStatus struct {
-	JobID          string        `json:"job_id"`
-	Status         string        `json:"status"`
-	Total          int           `json:"total"`
-	Created        int           `json:"created"`
-	Failed         int           `json:"failed"`
+	JobID   string `json:"job_id"`
+	Status  string `json:"status"`
+	Total   int    `json:"total"`
+	Created int    `json:"created"`
+	Failed  int    `json:"failed"`
+	// Pending counts cards whose creation was produced but whose result did
+	// not come within the job's wait: their codes are delivered too, marked
+	// pending, since they are stored nowhere else.
+	Pending        int           `json:"pending"`
 	Errors         []string      `json:"errors,omitempty"`
 	Codes          []BulkCard    `json:"codes,omitempty"`
 	CodesDelivered bool          `json:"codes_delivered"`
@@ -508,10 +531,13 @@ type BulkStatus struct {
 	Elapsed        time.Duration `json:"elapsed_ns"`
 }
 
-// BulkCard is one created card of a bulk job.
+// BulkCard is one card of a bulk job: created, or, with Pending, one whose
+// result was late (whether it was created is at /v1/commands/{CommandID}).
 type BulkCard struct {
-	Code    string `json:"code"`
-	CardKey string `json:"card_key"`
+	Code      string `json:"code"`
+	CardKey   string `json:"card_key"`
+	Pending   bool   `json:"pending,omitempty"`
+	CommandID string `json:"command_id,omitempty"`
 }
 
 type bulkJob struct {
@@ -519,6 +545,7 @@ type bulkJob struct {
 	status    BulkStatus
 	codes     []BulkCard
 	started   time.Time
+	finished  time.Time // zero while running
 	delivered bool
 }
 
@@ -583,6 +610,12 @@ func (g *GiftCards) runBulk(job *bulkJob, id string, req BulkRequest) {
 				PurchaserID: "bulk:" + id, ExpiresAt: req.ExpiresAt}, id)
 			job.mu.Lock()
 			defer job.mu.Unlock()
+			if errors.Is(err, topics.ErrResultPending) {
+				key, _, _ := g.codes.Key(code)
+				job.status.Pending++
+				job.codes = append(job.codes, BulkCard{Code: code, CardKey: key, Pending: true, CommandID: cmdID})
+				return
+			}
 			if err != nil {
 				job.status.Failed++
 				if len(job.status.Errors) < 10 {
@@ -599,9 +632,10 @@ func (g *GiftCards) runBulk(job *bulkJob, id string, req BulkRequest) {
 	wg.Wait()
 	job.mu.Lock()
 	job.status.Status = "completed"
-	if job.status.Failed > 0 {
+	if job.status.Failed > 0 || job.status.Pending > 0 {
 		job.status.Status = "completed_with_errors"
 	}
+	job.finished = time.Now()
 	job.mu.Unlock()
 }
 
@@ -618,6 +652,9 @@ func (j *bulkJob) snapshot(deliver bool) BulkStatus {
 	s := j.status
 	s.Errors = append([]string(nil), s.Errors...)
 	s.Elapsed = time.Since(j.started)
+	if !j.finished.IsZero() {
+		s.Elapsed = j.finished.Sub(j.started)
+	}
 	if deliver && s.Status != "running" && !j.delivered {
 		s.Codes, j.codes, j.delivered = j.codes, nil, true
 	}

@@ -165,6 +165,9 @@ func startEcho(t *testing.T) *echoFixture {
 		if r.URL.Query().Get("nowhere") != "" {
 			topic = f.nowhere(t)
 		}
+		if r.URL.Query().Get("absent") != "" {
+			topic = "echo-absent-topic" // never created: the broker takes nothing
+		}
 		cmds.Submit(w, r, topic, r.PathValue("key"), env, http.StatusOK)
 	})
 
