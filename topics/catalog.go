@@ -105,7 +105,7 @@ func inboundTopics() []Topic {
 			Consumers: consumers, External: true}
 	}
 	return []Topic{
-		inbound(OrderCompleted, "order ID", "order_id", "orders service", "returns ingress", "recommendations ingress"),
+		inbound(OrderCompleted, "order ID", "order_id", "orders service", "returns ingress", "recommendations ingress", "gift card ingress"),
 		inbound(OrderRefunded, "order ID", "order_id", "orders service", "gift card ingress"),
 		inbound(OrderCancelled, "order ID", "order_id", "orders service", "gift card ingress"),
 		inbound(ShipmentDelivered, "shipment ID", "shipment_id", "shipping service", "returns ingress"),

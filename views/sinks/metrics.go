@@ -21,7 +21,7 @@ var (
 	}, []string{"sink"})
 	sinkLag = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "shopstream_sink_lag",
-		Help: "Records of a partition the sink has not committed to PostgreSQL yet: the partition's last stable offset (at assignment or the last fetch) minus the offset stored with the rows. Set by the process whose worker owns the partition; the sinks commit no offsets to Kafka, so their consumer groups show no lag of their own.",
+		Help: "Records of a partition the sink has not committed to PostgreSQL yet: the partition's last stable offset (at assignment or the last fetch) minus the offset stored with the rows. Set by the process whose worker owns the partition; the offsets the sinks also commit to their Kafka groups are for display only, and PostgreSQL's are authoritative.",
 	}, []string{"sink", "topic", "partition"})
 	sinkBatchSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "shopstream_sink_batch_duration_seconds",

@@ -205,8 +205,9 @@ func (s *Sink) Ready() bool { return s.ready.Load() }
 // partitions of its topics are split between the workers of every running
 // copy of the sink, and move to the others when a copy stops. The group only
 // assigns partitions: a worker starts a newly assigned partition at the
-// offset stored in PostgreSQL and commits offsets only there, with its rows;
-// nothing is committed to Kafka. After a failure (PostgreSQL or Kafka
+// offset stored in PostgreSQL and commits offsets there, with its rows; it
+// also commits them to the group in Kafka, for display only
+// (publishOffsets), and never reads them back. After a failure (PostgreSQL or Kafka
 // unreachable, a fenced batch) a worker rolls back, leaves the group, waits
 // the retry backoff and joins again; the other workers go on.
 func (s *Sink) Run(ctx context.Context) error {
@@ -447,7 +448,7 @@ func (w *worker) revoked(_ context.Context, _ *kgo.Client, parts map[string][]in
 }
 
 // adjust (AdjustFetchOffsetsFn) replaces the offsets Kafka has for the
-// group (none: the sink never commits there) by the ones stored in
+// group (published for display only, and possibly behind) by the ones stored in
 // PostgreSQL, or the start of a partition with none stored. It retries
 // until PostgreSQL answers or the group session ends.
 func (w *worker) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
