@@ -5,6 +5,7 @@ import (
 	"time"
 
 	json "github.com/segmentio/encoding/json"
+	"github.com/shopspring/decimal"
 
 	"github.com/stretchr/testify/require"
 
@@ -46,6 +47,25 @@ func TestAuditTrail(t *testing.T) {
 		require.Equal(t, "wh_1", r.Audit[2].MetadataValues()["receiver_id"])
 		require.Equal(t, "tx", r.Audit[4].MetadataValues()["transaction_id"])
 		require.Equal(t, "cmd-approve", r.Audit[1].CommandID)
+	})
+	t.Run("amounts in metadata have the currency's minor units", func(t *testing.T) {
+		_, r := newReturn(t, ReasonNoLongerNeeded)
+		amount := func(s string) *decimal.Decimal { d := dec(s); return &d }
+		r, _ = apply(t, r, Approve{RefundMethod: RefundOriginalPayment, ApproverID: "s", RefundAmount: amount("20"), RestockingFee: amount("1.5")}, staff)
+		r, _ = apply(t, r, ReceiveItems{Items: []ReceivedItem{{LineItemID: "li_shirt", QuantityReceived: 2, ActualCondition: ActualSellable}}}, staff)
+		r, out := apply(t, r, Complete{FinalRefundAmount: amount("15")}, staff)
+		r, _ = apply(t, r, RefundResult{Reply{RequestID: requestOf(t, out, ServicePayments).ID, OK: true, TransactionID: "tx"}}, system)
+		want := map[Action]map[string]string{
+			ActionApprove:         {"refund_amount": "20.00", "restocking_fee": "1.50"},
+			ActionComplete:        {"refund_amount": "15.00", "final_refund_amount": "15.00"},
+			ActionRefundSucceeded: {"refund_amount": "15.00"},
+		}
+		for _, e := range r.Audit {
+			for key, v := range want[e.Action] {
+				require.Equal(t, v, e.MetadataValues()[key], "%s %s", e.Action, key)
+			}
+		}
+		require.Regexp(t, `^\d+\.\d\d$`, r.Audit[1].MetadataValues()["estimated_refund"])
 	})
 	t.Run("applying an action never changes earlier entries", func(t *testing.T) {
 		_, r0 := newReturn(t, ReasonOther)

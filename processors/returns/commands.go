@@ -258,16 +258,16 @@ func (c Approve) apply(r *Return, m Meta) (Outcome, error) {
 		md["notes"] = c.Notes
 	}
 	if c.RefundAmount != nil {
-		md["refund_amount"] = c.RefundAmount.String()
+		md["refund_amount"] = topics.AmountString(*c.RefundAmount, r.Currency)
 	}
 	if c.RestockingFee != nil {
-		md["restocking_fee"] = c.RestockingFee.String()
+		md["restocking_fee"] = topics.AmountString(*c.RestockingFee, r.Currency)
 	}
 	r.setLastMetadata(md)
 	var out Outcome
 	out.event(EventApproved, r.Publish())
 	out.request(r.labelRequest(m))
-	out.request(r.notify(m, "return_approved", map[string]any{"estimated_refund": est.TotalRefund.String()}))
+	out.request(r.notify(m, "return_approved", map[string]any{"estimated_refund": topics.AmountString(est.TotalRefund, est.Currency)}))
 	out.Result = ApprovalResult{ReturnID: r.ID, ApprovedAt: m.At.UTC(), LabelStatus: "requested",
 		Instructions: fmt.Sprintf("Pack the items with return ID %s visible. A prepaid %s label will be emailed to you; drop the parcel off within 14 days.",
 			r.ID, m.Policy.LabelCarrier),
@@ -493,9 +493,9 @@ func (c Complete) apply(r *Return, m Meta) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	md := map[string]any{"refund_amount": b.TotalRefund.String(), "refund_method": r.RefundMethod}
+	md := map[string]any{"refund_amount": topics.AmountString(b.TotalRefund, b.Currency), "refund_method": r.RefundMethod}
 	if c.FinalRefundAmount != nil {
-		md["final_refund_amount"] = c.FinalRefundAmount.String()
+		md["final_refund_amount"] = topics.AmountString(*c.FinalRefundAmount, r.Currency)
 	}
 	if err := r.transition(m, ActionComplete, md); err != nil {
 		return Outcome{}, err

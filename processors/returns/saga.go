@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/shopstream/streams/topics"
 )
 
@@ -107,7 +109,7 @@ func (r *Return) startRefund(m Meta) Outcome {
 		return out
 	}
 	if !amount.Amount.IsPositive() {
-		out.merge(r.refunded(m, map[string]any{"refund_amount": "0", "note": "nothing to refund"}))
+		out.merge(r.refunded(m, map[string]any{"refund_amount": topics.AmountString(decimal.Zero, r.Currency), "note": "nothing to refund"}))
 		return out
 	}
 	r.Saga.RefundAttempts++
@@ -187,7 +189,7 @@ func (r *Return) finish(m Meta) Outcome {
 		out.request(r.release(keep))
 	}
 	out.request(r.notify(m, "return_completed", map[string]any{
-		"refund_amount": r.ActualRefund.TotalRefund.String(), "refund_method": r.RefundMethod}))
+		"refund_amount": topics.AmountString(r.ActualRefund.TotalRefund, r.ActualRefund.Currency), "refund_method": r.RefundMethod}))
 	out.Final = &Final{CommandID: r.Saga.CompleteCommandID, Result: r.Completion()}
 	return out
 }
@@ -234,7 +236,7 @@ func (c RefundResult) apply(r *Return, m Meta) (Outcome, error) {
 	if c.OK {
 		r.Saga.RefundTransactionID, r.Saga.GiftCardLast4, r.Saga.RefundError = c.TransactionID, c.GiftCardLast4, ""
 		md := map[string]any{"request_id": c.RequestID, "transaction_id": c.TransactionID,
-			"refund_amount": r.ActualRefund.TotalRefund.String(), "refund_method": r.RefundMethod}
+			"refund_amount": topics.AmountString(r.ActualRefund.TotalRefund, r.ActualRefund.Currency), "refund_method": r.RefundMethod}
 		if c.GiftCardLast4 != "" {
 			md["gift_card_last4"] = c.GiftCardLast4
 		}
@@ -273,7 +275,7 @@ func (c RefundResult) paidLate(r *Return, m Meta) Outcome {
 	from := r.Status
 	r.Saga.RefundTransactionID, r.Saga.GiftCardLast4, r.Saga.RefundError = c.TransactionID, c.GiftCardLast4, ""
 	md := map[string]any{"request_id": c.RequestID, "transaction_id": c.TransactionID,
-		"refund_amount": r.ActualRefund.TotalRefund.String(), "refund_method": r.RefundMethod, "late": true}
+		"refund_amount": topics.AmountString(r.ActualRefund.TotalRefund, r.ActualRefund.Currency), "refund_method": r.RefundMethod, "late": true}
 	if c.GiftCardLast4 != "" {
 		md["gift_card_last4"] = c.GiftCardLast4
 	}
