@@ -41,6 +41,24 @@ func (m *Money) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Amount is a decimal that decodes only from a JSON decimal string
+// ("12.34"), never from a number (ParseAmountJSON), and encodes as one: the
+// contract's form of every amount, inbound events' included.
+type Amount struct{ decimal.Decimal }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	d, err := ParseAmountJSON(b)
+	if err != nil {
+		return err
+	}
+	a.Decimal = d
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (a Amount) MarshalJSON() ([]byte, error) { return json.Marshal(a.Decimal.String()) }
+
 // ParseAmountJSON parses a JSON value that must be a decimal string.
 func ParseAmountJSON(raw json.RawMessage) (decimal.Decimal, error) {
 	if len(raw) == 0 || string(raw) == "null" {

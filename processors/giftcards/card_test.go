@@ -284,7 +284,7 @@ func TestTransferSaga(t *testing.T) {
 	origin := Origin{CommandID: "cmd-transfer", Type: TypeTransfer}
 	t.Run("success: debit, credit, settle", func(t *testing.T) {
 		src, dst := newCard(t, "50.00", "USD"), newCard(t, "10.00", "USD")
-		src2, ev, credit, err := src.TransferDebit(TransferCommand{CardKey: src.Key, ToKey: dst.Key, Amount: Amount{dec("20")}}, meta(t0), origin)
+		src2, ev, credit, err := src.TransferDebit(TransferCommand{CardKey: src.Key, ToKey: dst.Key, Amount: Amount{Decimal: dec("20")}}, meta(t0), origin)
 		require.NoError(t, err)
 		require.Equal(t, EventTransferDebited, ev[0].Type)
 		require.Equal(t, "30", src2.Balance.String())
@@ -330,7 +330,7 @@ func TestTransferSaga(t *testing.T) {
 			if dst != nil {
 				toKey = dst.Key
 			}
-			src2, _, credit, err := src.TransferDebit(TransferCommand{CardKey: src.Key, ToKey: toKey, Amount: Amount{dec("20")}}, meta(t0), origin)
+			src2, _, credit, err := src.TransferDebit(TransferCommand{CardKey: src.Key, ToKey: toKey, Amount: Amount{Decimal: dec("20")}}, meta(t0), origin)
 			require.NoError(t, err)
 			_, _, err = TransferCredit(dst, *credit, meta(t0))
 			require.ErrorIs(t, err, tc.wantErr)
@@ -361,13 +361,13 @@ func TestTransferSaga(t *testing.T) {
 			if tc.toSelf {
 				to = src.Key
 			}
-			_, _, _, err := src.TransferDebit(TransferCommand{CardKey: src.Key, ToKey: to, Amount: Amount{dec(tc.amount)}}, meta(t0), origin)
+			_, _, _, err := src.TransferDebit(TransferCommand{CardKey: src.Key, ToKey: to, Amount: Amount{Decimal: dec(tc.amount)}}, meta(t0), origin)
 			require.ErrorIs(t, err, tc.wantErr)
 		})
 	}
 	t.Run("reversal on a card voided meanwhile keeps it at zero", func(t *testing.T) {
 		src := newCard(t, "50.00", "USD")
-		src, _, credit, err := src.TransferDebit(TransferCommand{CardKey: src.Key, ToKey: testKey("y"), Amount: Amount{dec("20")}}, meta(t0), origin)
+		src, _, credit, err := src.TransferDebit(TransferCommand{CardKey: src.Key, ToKey: testKey("y"), Amount: Amount{Decimal: dec("20")}}, meta(t0), origin)
 		require.NoError(t, err)
 		src, _, _, err = src.Void(VoidCommand{CardKey: src.Key, Reason: "r", AdminID: "a"}, staff(t0))
 		require.NoError(t, err)
@@ -410,7 +410,7 @@ func TestVoid(t *testing.T) {
 	})
 	t.Run("void releases holds", func(t *testing.T) {
 		c := newCard(t, "40.00", "USD")
-		c, _, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o", Amount: Amount{dec("10")}}, meta(t0), 0)
+		c, _, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o", Amount: Amount{Decimal: dec("10")}}, meta(t0), 0)
 		require.NoError(t, err)
 		n, _, _, err := c.Void(VoidCommand{CardKey: c.Key, Reason: "x", AdminID: "a"}, staff(t0))
 		require.NoError(t, err)
@@ -456,7 +456,7 @@ func TestExpiry(t *testing.T) {
 		d, ok := c.NextDeadline()
 		require.True(t, ok)
 		require.Equal(t, c.ExpiresAt, d)
-		c, _, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o", Amount: Amount{dec("1")}}, meta(t0), time.Hour)
+		c, _, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o", Amount: Amount{Decimal: dec("1")}}, meta(t0), time.Hour)
 		require.NoError(t, err)
 		d, _ = c.NextDeadline()
 		require.Equal(t, t0.Add(time.Hour), d)
@@ -466,7 +466,7 @@ func TestExpiry(t *testing.T) {
 func TestHolds(t *testing.T) {
 	authorize := func(t *testing.T, c *Card, a string) (*Card, *HoldResult) {
 		t.Helper()
-		n, ev, res, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "order_h", Amount: Amount{dec(a)}}, meta(t0), 30*time.Minute)
+		n, ev, res, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "order_h", Amount: Amount{Decimal: dec(a)}}, meta(t0), 30*time.Minute)
 		require.NoError(t, err)
 		require.Equal(t, EventHoldAuthorized, ev[0].Type)
 		requireInvariants(t, n)
@@ -479,7 +479,7 @@ func TestHolds(t *testing.T) {
 		require.Equal(t, "50", c.Balance.String(), "a hold is not a debit")
 		_, _, _, err := c.Redeem(RedeemCommand{CardKey: c.Key, OrderID: "o", Amount: amt("20.01")}, meta(t0))
 		require.ErrorIs(t, err, ErrInsufficientBalance)
-		_, _, _, err = c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o", Amount: Amount{dec("21")}}, meta(t0), 0)
+		_, _, _, err = c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o", Amount: Amount{Decimal: dec("21")}}, meta(t0), 0)
 		require.ErrorIs(t, err, ErrInsufficientBalance)
 		_, r := redeem(t, c, "")
 		require.Equal(t, "20", r.RedeemedAmount.Amount.String(), "full redemption takes only what is not held")
@@ -605,7 +605,7 @@ func TestEventSequence(t *testing.T) {
 		}, []string{EventRedeemed, EventRefunded, EventVoided}},
 		{"one command, several events", []step{
 			func(t *testing.T, c *Card) (*Card, []Event) {
-				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o1", Amount: Amount{dec("5")}}, meta(t0), time.Hour)
+				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o1", Amount: Amount{Decimal: dec("5")}}, meta(t0), time.Hour)
 				return must(t, n, ev, err)
 			},
 			func(t *testing.T, c *Card) (*Card, []Event) {
@@ -613,7 +613,7 @@ func TestEventSequence(t *testing.T) {
 				return must(t, n, ev, err)
 			},
 			func(t *testing.T, c *Card) (*Card, []Event) {
-				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o2", Amount: Amount{dec("5")}}, meta(t0), time.Hour)
+				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o2", Amount: Amount{Decimal: dec("5")}}, meta(t0), time.Hour)
 				return must(t, n, ev, err)
 			},
 			func(t *testing.T, c *Card) (*Card, []Event) {
@@ -623,7 +623,7 @@ func TestEventSequence(t *testing.T) {
 		}, []string{EventHoldAuthorized, EventHoldCaptured, EventRedeemed, EventHoldAuthorized, EventHoldReleased, EventVoided}},
 		{"expiry", []step{
 			func(t *testing.T, c *Card) (*Card, []Event) {
-				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o1", Amount: Amount{dec("5")}}, meta(t0), time.Hour)
+				n, ev, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o1", Amount: Amount{Decimal: dec("5")}}, meta(t0), time.Hour)
 				return must(t, n, ev, err)
 			},
 			func(t *testing.T, c *Card) (*Card, []Event) { return c.Settle(c.ExpiresAt, meta(c.ExpiresAt)) },

@@ -103,7 +103,7 @@ func TestConcurrentOppositeTransfersConserveMoney(t *testing.T) {
 		if i%2 == 1 {
 			from, to = b, a
 		}
-		return submit(t, topics.GiftCardCommands, from, TypeTransfer, "", TransferCommand{CardKey: from, ToKey: to, Amount: Amount{dec("7.50")}}, customer)
+		return submit(t, topics.GiftCardCommands, from, TypeTransfer, "", TransferCommand{CardKey: from, ToKey: to, Amount: Amount{Decimal: dec("7.50")}}, customer)
 	})
 	for _, r := range rs {
 		if !r.OK {
@@ -129,7 +129,7 @@ func TestConcurrentTransferRingConservesMoney(t *testing.T) {
 		if from == to {
 			to = keys[(i+2)%4]
 		}
-		return submit(t, topics.GiftCardCommands, from, TypeTransfer, "", TransferCommand{CardKey: from, ToKey: to, Amount: Amount{dec("3.00")}}, customer)
+		return submit(t, topics.GiftCardCommands, from, TypeTransfer, "", TransferCommand{CardKey: from, ToKey: to, Amount: Amount{Decimal: dec("3.00")}}, customer)
 	})
 	total := decimal.Zero
 	for _, k := range keys {
@@ -177,7 +177,7 @@ func TestConcurrentHoldsNeverExceedBalance(t *testing.T) {
 	t.Parallel()
 	_, key := kcreate(t, "40.00", "USD")
 	rs := burst(t, 60, 30, func(i int) *topics.CommandResult {
-		return submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: fmt.Sprintf("o-%d", i), Amount: Amount{dec("3.00")}}, customer)
+		return submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: fmt.Sprintf("o-%d", i), Amount: Amount{Decimal: dec("3.00")}}, customer)
 	})
 	_, n := succeeded(t, rs, func(HoldResult) decimal.Decimal { return decimal.Zero })
 	require.Equal(t, 13, n)
@@ -189,7 +189,7 @@ func TestConcurrentHoldsNeverExceedBalance(t *testing.T) {
 func TestConcurrentCaptureOfOneHoldHasOneWinner(t *testing.T) {
 	t.Parallel()
 	_, key := kcreate(t, "40.00", "USD")
-	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: "o", Amount: Amount{dec("25")}}, customer))
+	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: "o", Amount: Amount{Decimal: dec("25")}}, customer))
 	rs := burst(t, 20, 20, func(int) *topics.CommandResult {
 		return submit(t, topics.GiftCardCommands, key, TypeCapture, "", CaptureCommand{CardKey: key, HoldID: h.HoldID}, customer)
 	})

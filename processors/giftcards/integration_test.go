@@ -198,11 +198,11 @@ func TestIntegrationTransfer(t *testing.T) {
 	t.Parallel()
 	_, a := kcreate(t, "50.00", "USD")
 	_, b := kcreate(t, "10.00", "USD")
-	tr := decodeResult[TransferResult](t, submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{dec("20.00")}}, customer))
+	tr := decodeResult[TransferResult](t, submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{Decimal: dec("20.00")}}, customer))
 	require.Equal(t, "30.00", tr.FromBalance.Amount.StringFixed(2))
 	require.Equal(t, "30.00", tr.ToBalance.Amount.StringFixed(2))
 	require.Equal(t, "30.00", kbalance(t, b).CurrentBalance.Amount.StringFixed(2))
-	requireCode(t, submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{dec("30.01")}}, customer), CodeInsufficientBalance)
+	requireCode(t, submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{Decimal: dec("30.01")}}, customer), CodeInsufficientBalance)
 }
 
 func TestIntegrationTransferCompensation(t *testing.T) {
@@ -216,7 +216,7 @@ func TestIntegrationTransferCompensation(t *testing.T) {
 		"currency": {eur, CodeCurrencyMismatch},
 		"voided":   {voided, CodeCardVoided},
 	} {
-		res := submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: tc.to, Amount: Amount{dec("5")}}, customer)
+		res := submit(t, topics.GiftCardCommands, a, TypeTransfer, "", TransferCommand{CardKey: a, ToKey: tc.to, Amount: Amount{Decimal: dec("5")}}, customer)
 		requireCode(t, res, tc.code)
 		require.Equal(t, "50.00", kbalance(t, a).CurrentBalance.Amount.StringFixed(2), name)
 	}
@@ -295,11 +295,11 @@ func TestIntegrationHolds(t *testing.T) {
 	_, key := kcreate(t, "100.00", "USD")
 	order := cluster.Unique("order")
 	auth := func(a string) HoldResult {
-		return decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: order, Amount: Amount{dec(a)}}, customer))
+		return decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: order, Amount: Amount{Decimal: dec(a)}}, customer))
 	}
 	h1, h2 := auth("40.00"), auth("30.00")
 	require.Equal(t, "30.00", h2.AvailableBalance.Amount.StringFixed(2))
-	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: order, Amount: Amount{dec("30.01")}}, customer), CodeInsufficientBalance)
+	requireCode(t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: order, Amount: Amount{Decimal: dec("30.01")}}, customer), CodeInsufficientBalance)
 	c := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeCapture, "", CaptureCommand{CardKey: key, HoldID: h1.HoldID, Amount: amt("25.00")}, customer))
 	require.Equal(t, "45.00", c.AvailableBalance.Amount.StringFixed(2))
 	rel := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeRelease, "", ReleaseCommand{CardKey: key, HoldID: h2.HoldID}, customer))
@@ -314,7 +314,7 @@ func TestIntegrationHoldExpiry(t *testing.T) {
 	t.Parallel()
 	_, key := kcreate(t, "100.00", "USD")
 	exp := time.Now().Add(time.Second).UTC()
-	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: "o", Amount: Amount{dec("60")}, ExpiresAt: &exp}, customer))
+	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, key, TypeAuthorize, "", AuthorizeCommand{CardKey: key, OrderID: "o", Amount: Amount{Decimal: dec("60")}, ExpiresAt: &exp}, customer))
 	view := tableView(t)
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
 		live.Lock()
@@ -443,7 +443,7 @@ func TestIntegrationOrderCancelled(t *testing.T) {
 	_, a := kcreate(t, "50.00", "USD")
 	order := cluster.Unique("order")
 	require.True(t, kredeem(t, a, order, "20.00").OK)
-	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, a, TypeAuthorize, "", AuthorizeCommand{CardKey: a, OrderID: order, Amount: Amount{dec("10")}}, customer))
+	h := decodeResult[HoldResult](t, submit(t, topics.GiftCardCommands, a, TypeAuthorize, "", AuthorizeCommand{CardKey: a, OrderID: order, Amount: Amount{Decimal: dec("10")}}, customer))
 	require.Equal(t, "20.00", h.AvailableBalance.Amount.StringFixed(2))
 	produceInbound(t, topics.OrderCancelled, "whatever", 2, map[string]any{"order_id": order, "user_id": "u", "reason": "changed mind"})
 	// Wait for the cancellation itself: the card as created (a view that

@@ -1,7 +1,6 @@
 package giftcards
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -47,24 +46,11 @@ const (
 )
 
 // Amount is a decimal amount that decodes only from a JSON string
-// ("12.34"), never from a number.
-type Amount struct{ decimal.Decimal }
+// ("12.34"), never from a number (topics.Amount).
+type Amount = topics.Amount
 
 // NewAmount wraps d.
-func NewAmount(d decimal.Decimal) *Amount { return &Amount{d} }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (a *Amount) UnmarshalJSON(b []byte) error {
-	d, err := topics.ParseAmountJSON(b)
-	if err != nil {
-		return err
-	}
-	a.Decimal = d
-	return nil
-}
-
-// MarshalJSON implements json.Marshaler.
-func (a Amount) MarshalJSON() ([]byte, error) { return json.Marshal(a.Decimal.String()) }
+func NewAmount(d decimal.Decimal) *Amount { return &Amount{Decimal: d} }
 
 // CreateCommand creates a card. The edge generated the code and sends only
 // its key and last four characters.

@@ -49,9 +49,9 @@ func TestOrderRefunded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := orderWith(tc.redemptions...)
 			if tc.total != "" {
-				require.NoError(t, o.Complete(OrderCompleted{OrderID: "order_1", Currency: "USD", Total: Amount{dec(tc.total)}}))
+				require.NoError(t, o.Complete(OrderCompleted{OrderID: "order_1", Currency: "USD", Total: Amount{Decimal: dec(tc.total)}}))
 			}
-			fs, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf_1", Amount: Amount{dec(tc.refund)}, Currency: "USD"}, "ev")
+			fs, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf_1", Amount: Amount{Decimal: dec(tc.refund)}, Currency: "USD"}, "ev")
 			require.NoError(t, err)
 			require.Len(t, fs, tc.wantParts)
 			require.Equal(t, tc.want, refundSum(t, fs).String())
@@ -59,7 +59,7 @@ func TestOrderRefunded(t *testing.T) {
 	}
 	t.Run("same refund ID applied once", func(t *testing.T) {
 		o := orderWith("30.00")
-		r := OrderRefunded{OrderID: "order_1", RefundID: "rf_1", Amount: Amount{dec("10")}, Currency: "USD"}
+		r := OrderRefunded{OrderID: "order_1", RefundID: "rf_1", Amount: Amount{Decimal: dec("10")}, Currency: "USD"}
 		fs, err := o.Refund(r, "ev")
 		require.NoError(t, err)
 		require.Len(t, fs, 1)
@@ -71,19 +71,19 @@ func TestOrderRefunded(t *testing.T) {
 		o := orderWith("30.00")
 		total := decimal.Zero
 		for _, id := range []string{"a", "b", "c", "d"} {
-			fs, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: id, Amount: Amount{dec("12")}, Currency: "USD"}, "ev")
+			fs, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: id, Amount: Amount{Decimal: dec("12")}, Currency: "USD"}, "ev")
 			require.NoError(t, err)
 			total = total.Add(refundSum(t, fs))
 		}
 		require.Equal(t, "30", total.String())
 	})
 	t.Run("derived command IDs are stable", func(t *testing.T) {
-		a, _ := orderWith("30.00").Refund(OrderRefunded{RefundID: "rf", Amount: Amount{dec("5")}, Currency: "USD"}, "ev")
-		b, _ := orderWith("30.00").Refund(OrderRefunded{RefundID: "rf", Amount: Amount{dec("5")}, Currency: "USD"}, "ev")
+		a, _ := orderWith("30.00").Refund(OrderRefunded{RefundID: "rf", Amount: Amount{Decimal: dec("5")}, Currency: "USD"}, "ev")
+		b, _ := orderWith("30.00").Refund(OrderRefunded{RefundID: "rf", Amount: Amount{Decimal: dec("5")}, Currency: "USD"}, "ev")
 		require.Equal(t, a[0].CommandID, b[0].CommandID)
 	})
 	t.Run("bad amount", func(t *testing.T) {
-		_, err := orderWith("30.00").Refund(OrderRefunded{RefundID: "rf", Amount: Amount{dec("1.001")}, Currency: "USD"}, "ev")
+		_, err := orderWith("30.00").Refund(OrderRefunded{RefundID: "rf", Amount: Amount{Decimal: dec("1.001")}, Currency: "USD"}, "ev")
 		require.ErrorIs(t, err, ErrInvalidAmount)
 	})
 }
@@ -110,7 +110,7 @@ func TestOrderCancelled(t *testing.T) {
 	})
 	t.Run("a partial refund earlier is not refunded twice", func(t *testing.T) {
 		o := orderWith("30.00")
-		_, err := o.Refund(OrderRefunded{RefundID: "rf", Amount: Amount{dec("10")}, Currency: "USD"}, "ev")
+		_, err := o.Refund(OrderRefunded{RefundID: "rf", Amount: Amount{Decimal: dec("10")}, Currency: "USD"}, "ev")
 		require.NoError(t, err)
 		require.Equal(t, "20", refundSum(t, o.Cancel()).String())
 	})
@@ -164,7 +164,7 @@ func TestOrderRefundedBeforeItsRedemptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := orderWith()
 			if tc.total != "" {
-				require.NoError(t, o.Complete(OrderCompleted{OrderID: "order_1", Currency: "USD", Total: Amount{dec(tc.total)}}))
+				require.NoError(t, o.Complete(OrderCompleted{OrderID: "order_1", Currency: "USD", Total: Amount{Decimal: dec(tc.total)}}))
 			}
 			ids := map[string]bool{}
 			refunded, redeemed, refundsTotal := decimal.Zero, decimal.Zero, decimal.Zero
@@ -178,7 +178,7 @@ func TestOrderRefundedBeforeItsRedemptions(t *testing.T) {
 					redeemed = redeemed.Add(dec(s.redeem))
 				} else {
 					var err error
-					fs, err = o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf-" + string(rune('a'+i)), Amount: Amount{dec(s.refund)}, Currency: "USD"}, "ev-"+string(rune('a'+i)))
+					fs, err = o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf-" + string(rune('a'+i)), Amount: Amount{Decimal: dec(s.refund)}, Currency: "USD"}, "ev-"+string(rune('a'+i)))
 					require.NoError(t, err)
 					refundsTotal = refundsTotal.Add(dec(s.refund))
 				}
@@ -197,7 +197,7 @@ func TestOrderRefundedBeforeItsRedemptions(t *testing.T) {
 	t.Run("a redelivered redemption record after a crash derives the same commands", func(t *testing.T) {
 		build := func() *OrderState {
 			o := orderWith()
-			_, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf", Amount: Amount{dec("30")}, Currency: "USD"}, "ev")
+			_, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf", Amount: Amount{Decimal: dec("30")}, Currency: "USD"}, "ev")
 			require.NoError(t, err)
 			return o
 		}
@@ -208,7 +208,7 @@ func TestOrderRefundedBeforeItsRedemptions(t *testing.T) {
 	})
 	t.Run("an order cancelled after an early refund is reversed once", func(t *testing.T) {
 		o := orderWith()
-		_, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf", Amount: Amount{dec("5")}, Currency: "USD"}, "ev")
+		_, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf", Amount: Amount{Decimal: dec("5")}, Currency: "USD"}, "ev")
 		require.NoError(t, err)
 		fs := o.AddRedemption(OrderRecord{OrderID: "order_1", CardKey: testKey("k"), RedemptionID: "r1", Amount: usd("12.00")})
 		require.Equal(t, "5", refundSum(t, fs).String())
@@ -221,7 +221,7 @@ func TestOrderRefundedBeforeItsRedemptions(t *testing.T) {
 		require.Empty(t, o.Open)
 		fs := o.AddRedemption(OrderRecord{OrderID: "order_1", CardKey: testKey("k2"), RedemptionID: "r2", Amount: usd("5.00")})
 		require.Empty(t, fs, "refunds applied by the earlier version are closed")
-		fs, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf-old", Amount: Amount{dec("5")}, Currency: "USD"}, "ev")
+		fs, err := o.Refund(OrderRefunded{OrderID: "order_1", RefundID: "rf-old", Amount: Amount{Decimal: dec("5")}, Currency: "USD"}, "ev")
 		require.NoError(t, err)
 		require.Empty(t, fs, "and still applied once")
 	})

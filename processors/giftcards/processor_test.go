@@ -193,17 +193,19 @@ func TestProcessorForgottenCommandIsNotAppliedTwice(t *testing.T) {
 			return TypeRedeem, func(string) any { return RedeemCommand{CardKey: key, OrderID: "o1", Amount: amt("10")} }
 		}, "redemption_id"},
 		{"authorize", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
-			return TypeAuthorize, func(string) any { return AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{dec("10")}} }
+			return TypeAuthorize, func(string) any {
+				return AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{Decimal: dec("10")}}
+			}
 		}, "hold_id"},
 		{"capture", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
-			h1 := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "auth-1", AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{dec("10")}}, t0))
-			h2 := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "auth-2", AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{dec("10")}}, t0))
+			h1 := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "auth-1", AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{Decimal: dec("10")}}, t0))
+			h2 := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "auth-2", AuthorizeCommand{CardKey: key, OrderID: "o1", Amount: Amount{Decimal: dec("10")}}, t0))
 			holds := map[string]string{"old-1": h1.HoldID, "new-1": h2.HoldID}
 			return TypeCapture, func(id string) any { return CaptureCommand{CardKey: key, HoldID: holds[id]} }
 		}, "redemption_id"},
 		{"transfer", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
 			_, to := f.create(t, "5.00", "USD")
-			return TypeTransfer, func(string) any { return TransferCommand{CardKey: key, ToKey: to, Amount: Amount{dec("10")}} }
+			return TypeTransfer, func(string) any { return TransferCommand{CardKey: key, ToKey: to, Amount: Amount{Decimal: dec("10")}} }
 		}, "transfer_id"},
 		{"refund", func(t *testing.T, f *fixture, key string) (string, func(string) any) {
 			r := f.redeem(t, key, "o1", "40.00")
@@ -303,13 +305,13 @@ func TestProcessorTransferSaga(t *testing.T) {
 	_, a := f.create(t, "50.00", "USD")
 	_, b := f.create(t, "5.00", "USD")
 	_, eur := f.create(t, "5.00", "EUR")
-	res := f.send(t, topics.GiftCardCommands, a, TypeTransfer, "tr-1", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{dec("20")}}, t0)
+	res := f.send(t, topics.GiftCardCommands, a, TypeTransfer, "tr-1", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{Decimal: dec("20")}}, t0)
 	tr := decodeResult[TransferResult](t, res)
 	require.Equal(t, "30.00", tr.FromBalance.Amount.StringFixed(2))
 	require.Equal(t, "25.00", tr.ToBalance.Amount.StringFixed(2))
 	require.Equal(t, "30", f.card(t, a).Balance.String())
 	require.Equal(t, "25", f.card(t, b).Balance.String())
-	again := f.send(t, topics.GiftCardCommands, a, TypeTransfer, "tr-1", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{dec("20")}}, t0)
+	again := f.send(t, topics.GiftCardCommands, a, TypeTransfer, "tr-1", TransferCommand{CardKey: a, ToKey: b, Amount: Amount{Decimal: dec("20")}}, t0)
 	require.True(t, again.Replayed)
 	require.Equal(t, "30", f.card(t, a).Balance.String())
 
@@ -318,7 +320,7 @@ func TestProcessorTransferSaga(t *testing.T) {
 		"currency mismatch":   {eur, CodeCurrencyMismatch},
 	} {
 		t.Run(name, func(t *testing.T) {
-			res := f.send(t, topics.GiftCardCommands, a, TypeTransfer, "tr-"+name, TransferCommand{CardKey: a, ToKey: tc.to, Amount: Amount{dec("10")}}, t0)
+			res := f.send(t, topics.GiftCardCommands, a, TypeTransfer, "tr-"+name, TransferCommand{CardKey: a, ToKey: tc.to, Amount: Amount{Decimal: dec("10")}}, t0)
 			requireCode(t, res, tc.code)
 			c := f.card(t, a)
 			require.Equal(t, "30", c.Balance.String(), "debit reversed")
@@ -360,7 +362,7 @@ func TestProcessorOrderEvents(t *testing.T) {
 	require.Equal(t, "45", f.card(t, b).Balance.String())
 
 	// cancel: hold released, the rest of the redemptions reversed.
-	hold := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, a, TypeAuthorize, "h1", AuthorizeCommand{CardKey: a, OrderID: "order_r", Amount: Amount{dec("5")}}, t0.Add(3*time.Hour)))
+	hold := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, a, TypeAuthorize, "h1", AuthorizeCommand{CardKey: a, OrderID: "order_r", Amount: Amount{Decimal: dec("5")}}, t0.Add(3*time.Hour)))
 	require.Equal(t, HoldAuthorized, hold.Status)
 	inbound(topics.OrderCancelled, "k3", map[string]any{"order_id": "order_r", "reason": "customer"})
 	ca, cb := f.card(t, a), f.card(t, b)
@@ -379,13 +381,13 @@ func TestProcessorOrderEvents(t *testing.T) {
 func TestProcessorHoldsAndExpiry(t *testing.T) {
 	f := newFixture(t, WithHoldTTL(30*time.Minute))
 	_, key := f.create(t, "50.00", "USD")
-	h := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "h1", AuthorizeCommand{CardKey: key, OrderID: "o_h", Amount: Amount{dec("20")}}, t0))
+	h := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "h1", AuthorizeCommand{CardKey: key, OrderID: "o_h", Amount: Amount{Decimal: dec("20")}}, t0))
 	requireCode(t, f.send(t, topics.GiftCardCommands, key, TypeRedeem, "r1", RedeemCommand{CardKey: key, OrderID: "o", Amount: amt("31")}, t0), CodeInsufficientBalance)
 	c := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeCapture, "c1", CaptureCommand{CardKey: key, HoldID: h.HoldID, Amount: amt("15")}, t0))
 	require.Equal(t, HoldCaptured, c.Status)
 	require.NotNil(t, f.tt.TableValue(RedemptionIndexTable, c.RedemptionID), "a capture is refundable by redemption ID")
 
-	h2 := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "h2", AuthorizeCommand{CardKey: key, OrderID: "o_h", Amount: Amount{dec("5")}}, t0))
+	h2 := decodeResult[HoldResult](t, f.send(t, topics.GiftCardCommands, key, TypeAuthorize, "h2", AuthorizeCommand{CardKey: key, OrderID: "o_h", Amount: Amount{Decimal: dec("5")}}, t0))
 	ctx := context.Background()
 	_, err := f.svc.ExpireDue(ctx, t0.Add(29*time.Minute))
 	require.NoError(t, err)

@@ -30,7 +30,7 @@ func TestRememberedResultsReplayExactly(t *testing.T) {
 		if c.Available().GreaterThan(dec("3")) {
 			c, _ = redeem(t, c, "1")
 			var err error
-			c, _, _, err = c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o9", Amount: Amount{dec("2")}}, meta(t0.Add(3*time.Hour)), time.Hour)
+			c, _, _, err = c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o9", Amount: Amount{Decimal: dec("2")}}, meta(t0.Add(3*time.Hour)), time.Hour)
 			require.NoError(t, err)
 		}
 		c, _, _, err := c.Void(VoidCommand{CardKey: c.Key, Reason: "fraud", AdminID: "admin_1"}, staff(t0.Add(4*time.Hour)))
@@ -56,7 +56,7 @@ func TestRememberedResultsReplayExactly(t *testing.T) {
 		}, true},
 		{"partial redeem with a hold on the card", func(t *testing.T) (*Card, *topics.Envelope, *topics.CommandResult, any) {
 			c := newCard(t, "50.00", "USD")
-			c, _, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o1", Amount: Amount{dec("5")}}, meta(t0), time.Hour)
+			c, _, _, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "o1", Amount: Amount{Decimal: dec("5")}}, meta(t0), time.Hour)
 			require.NoError(t, err)
 			cmd := RedeemCommand{CardKey: c.Key, OrderID: "o2", Amount: amt("12.34")}
 			env := envelope(t, TypeRedeem, "r-1", cmd, t0.Add(time.Minute))

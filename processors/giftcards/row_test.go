@@ -80,7 +80,7 @@ func mixedOps(t *testing.T) []func(c *Card, m Meta) (*Card, []Event) {
 			return n, ev
 		},
 		func(c *Card, m Meta) (*Card, []Event) {
-			n, ev, res, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "order-h", Amount: Amount{dec("5")}}, m, 0)
+			n, ev, res, err := c.Authorize(AuthorizeCommand{CardKey: c.Key, OrderID: "order-h", Amount: Amount{Decimal: dec("5")}}, m, 0)
 			require.NoError(t, err)
 			holdID = res.HoldID
 			return n, ev
@@ -91,7 +91,7 @@ func mixedOps(t *testing.T) []func(c *Card, m Meta) (*Card, []Event) {
 			return n, ev
 		},
 		func(c *Card, m Meta) (*Card, []Event) {
-			n, ev, credit, err := c.TransferDebit(TransferCommand{CardKey: c.Key, ToKey: testKey("elsewhere"), Amount: Amount{dec("2")}}, m, Origin{CommandID: m.CommandID})
+			n, ev, credit, err := c.TransferDebit(TransferCommand{CardKey: c.Key, ToKey: testKey("elsewhere"), Amount: Amount{Decimal: dec("2")}}, m, Origin{CommandID: m.CommandID})
 			require.NoError(t, err)
 			transferID = credit.TransferID
 			return n, ev

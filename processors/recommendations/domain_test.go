@@ -513,6 +513,12 @@ func TestTranslateInbound(t *testing.T) {
 		require.False(t, in.Product.Active)
 		require.Equal(t, "19.99", in.Product.Price.String())
 	})
+	t.Run("product.updated with a price as a JSON number is refused", func(t *testing.T) {
+		_, err := Translate(envelope(t, topics.ProductUpdated, t0, map[string]any{"product_id": "p9", "brand": "Acme",
+			"categories": []string{"apparel"}, "price": 19.99, "currency": "USD"}))
+		require.ErrorIs(t, err, ErrInvalidEvent)
+		require.ErrorContains(t, err, "not a JSON number")
+	})
 }
 
 // fixture: a small store with known structure.

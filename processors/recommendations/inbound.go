@@ -4,8 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/shopstream/streams/topics"
 )
 
@@ -76,7 +74,7 @@ type productUpdated struct {
 	Brand      string            `json:"brand"`
 	Categories []string          `json:"categories"`
 	Attributes map[string]string `json:"attributes"`
-	Price      *decimal.Decimal  `json:"price"`
+	Price      *topics.Amount    `json:"price"` // a decimal string, never a number
 	Currency   string            `json:"currency"`
 	Active     *bool             `json:"active"`
 }
@@ -156,7 +154,7 @@ func Translate(env *topics.Envelope) (Inbound, error) {
 		p := &Product{ProductID: u.ProductID, Name: u.Name, Brand: u.Brand, Categories: u.Categories,
 			Attributes: u.Attributes, Currency: u.Currency, Active: u.Active == nil || *u.Active, UpdatedAt: env.OccurredAt}
 		if u.Price != nil {
-			p.Price = *u.Price
+			p.Price = u.Price.Decimal
 		}
 		return Inbound{Product: p}, p.Validate()
 	}

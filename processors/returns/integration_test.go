@@ -236,6 +236,35 @@ func TestIntegrationInboundUnknownFields(t *testing.T) {
 	}, "order %s never reached the order processor", id)
 }
 
+// An order.completed whose amounts are JSON numbers, which the contract
+// forbids ("never floats"), goes to the order processor's DLQ with the
+// reason, and the order is not recorded; before, the number was read as a
+// decimal and the order became returnable.
+func TestIntegrationInboundFloatAmountGoesToTheDLQ(t *testing.T) {
+	t.Parallel()
+	id := cluster.Unique("order")
+	raw := fmt.Sprintf(`{"id":%q,"type":"order.completed","v":1,"occurred_at":%q,"actor":{"id":"orders","type":"system"},
+		"data":{"order_id":%q,"user_id":%q,"currency":"USD","completed_at":%q,
+		"line_items":[{"line_item_id":"li_1","product_id":"p","category":"apparel","quantity":1,"unit_price":19.99,"discount":"0","tax":"0.80"}],
+		"shipping_total":"0"}}`, topics.NewID(), now.Format(time.RFC3339Nano), id, customer.ID, now.Add(-time.Hour).Format(time.RFC3339))
+	p := cluster.Producer(t)
+	require.NoError(t, p.ProduceSync(context.Background(), &kgo.Record{Topic: topics.OrderCompleted, Key: []byte(id), Value: []byte(raw)}).FirstErr())
+	var dead *topics.DeadLetter
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		cluster.ReadToEnd(t, topics.DLQ(topics.ReturnsOrdersGroup), func(r *kgo.Record) {
+			var dl topics.DeadLetter
+			if json.Unmarshal(r.Value, &dl) == nil && string(dl.Key) == id {
+				dead = &dl
+			}
+		})
+		return dead != nil
+	}, "order %s never reached the DLQ", id)
+	require.Equal(t, topics.CodeInvalidAmount, dead.Code, dead.Reason)
+	require.Contains(t, dead.Reason, "not a JSON number")
+	_, err := svc.Eligibility(id, now)
+	require.ErrorIs(t, err, returns.ErrOrderNotFound, "the order was not recorded")
+}
+
 // submit sends a command and waits for its (first) result.
 func submit(t *testing.T, topic, key, typ string, data any, actor topics.Actor, commandID string) *topics.CommandResult {
 	t.Helper()

@@ -3,6 +3,7 @@ package returns
 import (
 	"time"
 
+	json "github.com/segmentio/encoding/json"
 	"github.com/shopspring/decimal"
 
 	"github.com/shopstream/streams/topics"
@@ -50,6 +51,71 @@ type Order struct {
 	Payments      []Payment       `json:"payments"`
 	// DeliveredAt is set by shipment.delivered; nil until then.
 	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+}
+
+// The amounts of order.completed are decimal strings: a JSON number is
+// refused (contracts/inbound-events.md: "never floats"), so the event goes
+// to the DLQ with the reason instead of being read through a float. A
+// missing or null amount is zero. The UnmarshalJSON methods below read
+// them as topics.Amount, which shadows the decimal fields.
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *LineItem) UnmarshalJSON(b []byte) error {
+	type plain LineItem
+	var w struct {
+		plain
+		UnitPrice *topics.Amount `json:"unit_price"`
+		Discount  *topics.Amount `json:"discount"`
+		Tax       *topics.Amount `json:"tax"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*l = LineItem(w.plain)
+	l.UnitPrice, l.Discount, l.Tax = orZero(w.UnitPrice), orZero(w.Discount), orZero(w.Tax)
+	return nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *Payment) UnmarshalJSON(b []byte) error {
+	type plain Payment
+	var w struct {
+		plain
+		Amount *topics.Amount `json:"amount"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = Payment(w.plain)
+	p.Amount = orZero(w.Amount)
+	return nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (o *Order) UnmarshalJSON(b []byte) error {
+	type plain Order
+	var w struct {
+		plain
+		Subtotal      *topics.Amount `json:"subtotal"`
+		DiscountTotal *topics.Amount `json:"discount_total"`
+		TaxTotal      *topics.Amount `json:"tax_total"`
+		ShippingTotal *topics.Amount `json:"shipping_total"`
+		Total         *topics.Amount `json:"total"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*o = Order(w.plain)
+	o.Subtotal, o.DiscountTotal, o.TaxTotal = orZero(w.Subtotal), orZero(w.DiscountTotal), orZero(w.TaxTotal)
+	o.ShippingTotal, o.Total = orZero(w.ShippingTotal), orZero(w.Total)
+	return nil
+}
+
+func orZero(a *topics.Amount) decimal.Decimal {
+	if a == nil {
+		return decimal.Decimal{}
+	}
+	return a.Decimal
 }
 
 // Line returns the line item with id.
