@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestCommandPath(t *testing.T) {
 	})
 
 	t.Run("bad bodies are 400 invalid_request", func(t *testing.T) {
-		for _, body := range []string{"", "{not json", `["an","array"]`} {
+		for _, body := range []string{"", "{not json", `["an","array"]`, `{"a":1} xyz`, `{"a":1}{"a":2}`} {
 			r := do(t, "POST", url, "", body)
 			require.Equal(t, http.StatusBadRequest, r.status, body)
 			require.Equal(t, topics.CodeInvalidRequest, errorCode(t, r))
@@ -170,6 +171,38 @@ func TestReadiness(t *testing.T) {
 	ready = true
 	ok, _ = srv.Ready()
 	require.True(t, ok)
+}
+
+// A path served for other methods answers 405 with Allow, so a client
+// that used the wrong method is told so; an unknown path is 404.
+func TestUnroutedRequests(t *testing.T) {
+	srv, err := views.NewServer()
+	require.NoError(t, err)
+	srv.HandleFunc("POST /v1/things/{id}/poke", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	srv.HandleFunc("GET /v1/things/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	srv.HandleFunc("DELETE /v1/things/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	cases := []struct {
+		name, method, path string
+		status             int
+		code, allow        string
+	}{
+		{"a route", "POST", "/v1/things/7/poke", http.StatusNoContent, "", ""},
+		{"wrong method", "GET", "/v1/things/7/poke", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
+		{"wrong method, two allowed", "PUT", "/v1/things/7", http.StatusMethodNotAllowed, "method_not_allowed", "GET, DELETE"},
+		{"unknown path", "GET", "/v1/nothing", http.StatusNotFound, topics.CodeNotFound, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, tc.method, hs.URL+tc.path, "", "")
+			require.Equal(t, tc.status, r.status, r.body)
+			require.Equal(t, tc.allow, r.header.Get("Allow"))
+			if tc.code != "" {
+				require.Equal(t, tc.code, errorCode(t, r))
+			}
+		})
+	}
 }
 
 func TestStatusFor(t *testing.T) {

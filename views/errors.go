@@ -81,7 +81,7 @@ const maxBody = 1 << 20
 
 // DecodeJSON decodes r's JSON body into v. Unknown fields are ignored, as
 // everywhere in ShopStream's contract. An empty, oversized or malformed
-// body is an invalid_request error; a typed error from a field's decoder
+// body, or one with more after its JSON value, is an invalid_request error; a typed error from a field's decoder
 // (an amount sent as a number, say) is returned as it is.
 func DecodeJSON(r *http.Request, v any) error {
 	body := http.MaxBytesReader(nil, r.Body, maxBody)
@@ -100,6 +100,11 @@ func DecodeJSON(r *http.Request, v any) error {
 		default:
 			return topics.ErrInvalidRequest.Withf("request body is not valid JSON for this route: %v", err)
 		}
+	}
+	// One JSON value is the whole body: anything after it (a second object,
+	// a stray character) says the body is not what the client meant to send.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return topics.ErrInvalidRequest.Withf("request body has more after its JSON object")
 	}
 	return nil
 }

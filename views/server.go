@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,11 +75,36 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, r, topics.ErrNotFound.Withf("no route for %s %s", r.Method, r.URL.Path))
-	})
+	s.mux.HandleFunc("/", s.noRoute)
 	return s, nil
 }
+
+// noRoute answers a request no route took: 405 method_not_allowed, with
+// Allow, when the path has routes for other methods, else 404 not_found.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); m != r.Method && pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteError(w, r, errMethodNotAllowed.Withf("%s %s: this path takes %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	WriteError(w, r, topics.ErrNotFound.Withf("no route for %s %s", r.Method, r.URL.Path))
+}
+
+// codeMethodNotAllowed: the path exists, but not for this method (405).
+const codeMethodNotAllowed = "method_not_allowed"
+
+var (
+	errMethodNotAllowed = topics.NewError(codeMethodNotAllowed, "method not allowed")
+	_                   = RegisterStatus(codeMethodNotAllowed, http.StatusMethodNotAllowed)
+)
 
 // Handle registers h for a Go 1.22 mux pattern such as "POST /v1/gift-cards".
 func (s *Server) Handle(pattern string, h http.Handler) {
