@@ -2,6 +2,7 @@ package returns
 
 import (
 	"strconv"
+	"time"
 
 	json "github.com/segmentio/encoding/json"
 	"github.com/shopspring/decimal"
@@ -100,7 +101,24 @@ type (
 	plainReturn  Return
 	plainItem    ReturnItem
 	plainPayment Payment
+	plainSaga    Saga
 )
+
+// sagaJSON leaves out the times of requests never sent: the JSON encoder
+// does not honour omitzero, and a zero time.Time would read as year 1.
+type sagaJSON struct {
+	plainSaga
+	RefundRequestedAt  *time.Time `json:"refund_requested_at,omitempty"`
+	RestockRequestedAt *time.Time `json:"restock_requested_at,omitempty"`
+	LabelRequestedAt   *time.Time `json:"label_requested_at,omitempty"`
+}
+
+func unlessZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
 
 type returnItemJSON struct {
 	plainItem
@@ -148,8 +166,10 @@ func (r Return) MarshalJSON() ([]byte, error) {
 		RefundOverride        *string          `json:"refund_override,omitempty"`
 		RestockingFeeOverride *string          `json:"restocking_fee_override,omitempty"`
 		FinalRefundOverride   *string          `json:"final_refund_override,omitempty"`
+		Saga                  sagaJSON         `json:"saga"`
 	}{plainReturn(r), items, f(r.Shipping), payments, fixedPtr(f, r.RefundOverride),
-		fixedPtr(f, r.RestockingFeeOverride), fixedPtr(f, r.FinalRefundOverride)})
+		fixedPtr(f, r.RestockingFeeOverride), fixedPtr(f, r.FinalRefundOverride),
+		sagaJSON{plainSaga(r.Saga), unlessZero(r.Saga.RefundRequestedAt), unlessZero(r.Saga.RestockRequestedAt), unlessZero(r.Saga.LabelRequestedAt)}})
 }
 
 // MarshalJSON renders the items' prices with the minor units of the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +231,37 @@ func BenchmarkReturnJSON(b *testing.B) {
 		n = len(out)
 	}
 	b.ReportMetric(float64(n), "bytes")
+}
+
+// A return's JSON names when its saga sent a request only once it did: a
+// request never sent has no time, not year 1.
+func TestReturnJSONLeavesOutTimesOfRequestsNeverSent(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		saga    Saga
+		present []string
+	}{
+		{"no request sent", Saga{}, nil},
+		{"a refund requested", Saga{RefundRequestID: "r:refund:1", RefundRequestedAt: at}, []string{"refund_requested_at"}},
+		{"every request sent", Saga{RefundRequestedAt: at, RestockRequestedAt: at, LabelRequestedAt: at},
+			[]string{"refund_requested_at", "restock_requested_at", "label_requested_at"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := sjson.Marshal(Return{ID: "r", Currency: "USD", CreatedAt: at, UpdatedAt: at, Saga: tc.saga})
+			require.NoError(t, err)
+			var got struct {
+				Saga map[string]any `json:"saga"`
+			}
+			require.NoError(t, json.Unmarshal(b, &got))
+			for _, key := range []string{"refund_requested_at", "restock_requested_at", "label_requested_at"} {
+				v, ok := got.Saga[key]
+				require.Equal(t, slices.Contains(tc.present, key), ok, "%s in %s", key, b)
+				if ok {
+					require.Equal(t, at.Format(time.RFC3339), v)
+				}
+			}
+			require.NotContains(t, string(b), "0001-01-01")
+		})
+	}
 }

@@ -97,7 +97,7 @@ type Saga struct {
 	RefundRequestID string `json:"refund_request_id,omitempty"`
 	// RefundRequestedAt is when the outstanding refund request was sent
 	// (the saga timeout counts from it).
-	RefundRequestedAt   time.Time `json:"refund_requested_at,omitzero"`
+	RefundRequestedAt   time.Time `json:"refund_requested_at"` // left out while zero (sagaJSON)
 	RefundTransactionID string    `json:"refund_transaction_id,omitempty"`
 	RefundError         string    `json:"refund_error,omitempty"`
 	Refunded            bool      `json:"refunded,omitempty"`
@@ -107,7 +107,7 @@ type Saga struct {
 	RestockAttempts  int    `json:"restock_attempts,omitempty"`
 	RestockRequestID string `json:"restock_request_id,omitempty"`
 	// RestockRequestedAt is when the outstanding restock request was sent.
-	RestockRequestedAt time.Time `json:"restock_requested_at,omitzero"`
+	RestockRequestedAt time.Time `json:"restock_requested_at"` // left out while zero (sagaJSON)
 	RestockError       string    `json:"restock_error,omitempty"`
 	Restocked          bool      `json:"restocked,omitempty"`
 	LabelRequestID     string    `json:"label_request_id,omitempty"`
@@ -115,7 +115,7 @@ type Saga struct {
 	// LabelRequestedAt is when the last label request was sent (the saga
 	// timeout counts from it); zero in records written before labels
 	// had a timeout.
-	LabelRequestedAt time.Time `json:"label_requested_at,omitzero"`
+	LabelRequestedAt time.Time `json:"label_requested_at"` // left out while zero (sagaJSON)
 	// LabelAnswered is set once the last label request got its reply or
 	// timed out; LabelTimedOut when it timed out (a late success is still
 	// taken: the carrier made the label).
