@@ -121,11 +121,13 @@ func normalizePrefix(p string) (string, error) {
 // so the error says nothing about what was wrong.
 func Normalize(code string) (string, error) {
 	code = strings.ToUpper(strings.TrimSpace(code))
-	prefix, rest, ok := strings.Cut(code, "-")
-	if !ok {
+	// the prefix ends at the first dash or blank: "GIFT-F742…" as printed,
+	// "GIFT F742 …" as read out
+	cut := strings.IndexAny(code, "- ")
+	if cut < 0 {
 		return "", ErrInvalidCode
 	}
-	prefix = strings.TrimSpace(prefix)
+	prefix, rest := code[:cut], code[cut+1:]
 	if p, err := normalizePrefix(prefix); err != nil || prefix == "" || p != prefix {
 		return "", ErrInvalidCode
 	}

@@ -85,7 +85,8 @@ func TestNormalize(t *testing.T) {
 	lower := strings.ToLower(code)
 	spaced := "  " + strings.ReplaceAll(code, "-", " - ") + " "
 	undashed := code[:5] + strings.ReplaceAll(code[5:], "-", "")
-	for name, in := range map[string]string{"lower case": lower, "blanks": spaced, "no dashes in body": undashed} {
+	readOut := strings.ReplaceAll(code, "-", " ") // "GIFT F742 DEHU CFXS 2FJ9 Q"
+	for name, in := range map[string]string{"lower case": lower, "blanks": spaced, "no dashes in body": undashed, "blanks for dashes": readOut} {
 		t.Run(name, func(t *testing.T) {
 			got, err := Normalize(in)
 			require.NoError(t, err)
