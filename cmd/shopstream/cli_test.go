@@ -62,4 +62,22 @@ func TestSendGiftCardFromTheCommandLine(t *testing.T) {
 	_, err = send("redeem", "--code", code[1], "--order", "order-cli-2", "--amount", "100.00")
 	require.Error(t, err, "an overspend is refused with its code")
 	require.Contains(t, err.Error(), "insufficient_balance")
+
+	// mistakes in the command line are named as such, before anything is sent
+	t.Setenv("SHOPSTREAM_GIFT_CARD_CODE", "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown action", []string{"frobnicate", "--code", code[1]}, `unknown action "frobnicate"`},
+		{"help for an action", []string{"-h"}, `unknown action "-h"`},
+		{"no code", []string{"balance"}, "--code (or SHOPSTREAM_GIFT_CARD_CODE) is required"},
+		{"a refund without its redemption", []string{"refund", "--amount", "1.00"}, "--redemption is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := send(tc.args...)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,6 +99,9 @@ func sendGiftCard(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	action, args := args[0], args[1:]
+	if !slices.Contains(strings.Split(actions, "|"), action) {
+		return fmt.Errorf("send gift-card: unknown action %q (%s)", action, actions)
+	}
 	fs := flag.NewFlagSet("send gift-card "+action, flag.ContinueOnError)
 	code := fs.String("code", "", "gift card code (or set SHOPSTREAM_GIFT_CARD_CODE, to keep it out of shell history)")
 	to := fs.String("to", "", "destination code (transfer)")
@@ -188,8 +192,14 @@ func sendGiftCard(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		return bulkGiftCards(ctx, env, codes, *count, a.Decimal, *currency, *prefix, expiresAt)
 	case "refund":
+		if *redemption == "" {
+			return errors.New("--redemption is required")
+		}
 		return send(topics.GiftCardRedemptions, *redemption, giftcards.TypeRefund,
 			giftcards.RefundCommand{RedemptionID: *redemption, Amount: a, Reason: *reason})
+	}
+	if *code == "" {
+		return errors.New("--code (or SHOPSTREAM_GIFT_CARD_CODE) is required")
 	}
 	key, err := keyOf(*code)
 	if err != nil {
@@ -221,7 +231,7 @@ func sendGiftCard(ctx context.Context, env *cliEnv, args []string) error {
 	case "release":
 		return send(topics.GiftCardCommands, key, giftcards.TypeRelease, giftcards.ReleaseCommand{CardKey: key, HoldID: *hold, Reason: *reason})
 	}
-	return fmt.Errorf("send gift-card: unknown action %q (%s)", action, actions)
+	panic("send gift-card: action " + action + " is listed but not handled")
 }
 
 // bulkGiftCards creates count cards, 32 at a time, drawing a progress bar
@@ -238,16 +248,21 @@ func bulkGiftCards(ctx context.Context, env *cliEnv, codes *giftcards.CodeGenera
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	batch := topics.NewID()
-	stop := make(chan struct{})
+	stop, drawn := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(drawn)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
-		for {
+		draw := func() {
 			d := int(done.Load())
 			bar := strings.Repeat("#", d*40/count) + strings.Repeat(".", 40-d*40/count)
 			fmt.Fprintf(os.Stderr, "\r[%s] %d/%d (%d failed)", bar, d, count, failed.Load())
+		}
+		for {
+			draw()
 			select {
 			case <-stop:
+				draw() // the final count, not the last tick's
 				fmt.Fprintln(os.Stderr)
 				return
 			case <-t.C:
@@ -285,7 +300,7 @@ func bulkGiftCards(ctx context.Context, env *cliEnv, codes *giftcards.CodeGenera
 	}
 	wg.Wait()
 	close(stop)
-	time.Sleep(10 * time.Millisecond)
+	<-drawn
 	for _, c := range out {
 		if c != "" {
 			fmt.Fprintln(env.out, c)
