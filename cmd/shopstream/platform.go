@@ -136,6 +136,9 @@ func build(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 // the HTTP server until ctx is done or one of them fails. Every Pebble
 // database is closed before it returns.
 func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topics.Clients, cat *topics.Catalog) error {
+	// what packages log without a logger of their own (a dead-lettered
+	// record, say) goes where the process logs, at its level
+	slog.SetDefault(logger)
 	p, runners, close, err := build(ctx, cfg, logger, clients, cat)
 	if err != nil {
 		return err

@@ -2,8 +2,11 @@ package command
 
 import (
 	"errors"
+	"log/slog"
+	"time"
 
 	"github.com/lovoo/goka"
+	"golang.org/x/time/rate"
 
 	"github.com/shopstream/streams/topics"
 )
@@ -95,4 +98,14 @@ func DeadLetter(ctx goka.Context, raw []byte, reason error) {
 		dl.Code = te.Code
 	}
 	ctx.Emit(goka.Stream(topics.DLQ(string(ctx.Group()))), ctx.Key(), dl)
+	deadLetterLogs.Do(func() {
+		slog.Warn("record dead-lettered", "group", dl.Group, "topic", dl.Topic, "partition", dl.Partition,
+			"offset", dl.Offset, "code", dl.Code, "reason", dl.Reason, "dlq", topics.DLQ(dl.Group))
+	})
 }
+
+// deadLetterLogs bounds the log lines of dead-lettered records (the first
+// ten, then one per ten seconds): a flood of bad records must not flood
+// the log. shopstream_processor_dead_letters_total counts every one, and
+// the DLQ keeps every record with its reason.
+var deadLetterLogs = rate.Sometimes{First: 10, Interval: 10 * time.Second}
