@@ -63,6 +63,19 @@ func TestSendGiftCardFromTheCommandLine(t *testing.T) {
 	require.Error(t, err, "an overspend is refused with its code")
 	require.Contains(t, err.Error(), "insufficient_balance")
 
+	t.Run("lag of named groups, flags after them", func(t *testing.T) {
+		out, err := capture(t, "lag", "gift_card.cards", "--json", "--brokers", kafkaAddr)
+		require.NoError(t, err, out)
+		var rows []topics.PartitionLag
+		require.NoError(t, json.Unmarshal([]byte(out), &rows), out)
+		require.NotEmpty(t, rows)
+		for _, r := range rows {
+			require.Equal(t, "gift_card.cards", r.Group)
+		}
+		_, err = capture(t, "lag", "--brokers", kafkaAddr, "no-such-group")
+		require.ErrorContains(t, err, "no-such-group: GROUP_ID_NOT_FOUND", "an unknown group fails the command")
+	})
+
 	// mistakes in the command line are named as such, before anything is sent
 	t.Setenv("SHOPSTREAM_GIFT_CARD_CODE", "")
 	for _, tc := range []struct {

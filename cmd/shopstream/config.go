@@ -112,6 +112,36 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
+// parseInterspersed is parseFlags for a command whose operands may come
+// before its flags ("recs u4 --limit 2"): the flag package stops at the
+// first operand. Operands are moved after the flags, "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var flags, operands []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			operands = append(operands, args[i+1:]...)
+			i = len(args)
+		case len(a) > 1 && a[0] == '-':
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if f := fs.Lookup(name); f != nil && i+1 < len(args) {
+				if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+					i++
+					flags = append(flags, args[i])
+				}
+			}
+		default:
+			operands = append(operands, a)
+		}
+	}
+	return parseFlags(fs, append(append(flags, "--"), operands...))
+}
+
 // envSecret returns the secret in the environment variable name. Without
 // it, dev and the CLI (fallback) use devValue, with a warning; run refuses
 // to start: the development secrets are in this repository, and card keys

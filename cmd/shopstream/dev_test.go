@@ -221,3 +221,32 @@ func TestReadsFlag(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	require.ErrorContains(t, run(context.Background(), []string{"frobnicate"}), "unknown command")
 }
+
+// Operands may come before the flags of recs and lag: the flag package
+// alone stops at the first operand.
+func TestParseInterspersed(t *testing.T) {
+	cases := []struct {
+		name     string
+		args     []string
+		limit    int
+		json     bool
+		operands []string
+	}{
+		{"flags first", []string{"--limit", "2", "u4"}, 2, false, []string{"u4"}},
+		{"operand first", []string{"u4", "--limit", "2"}, 2, false, []string{"u4"}},
+		{"a bool flag takes no value", []string{"g1", "--json", "g2"}, 10, true, []string{"g1", "g2"}},
+		{"name=value", []string{"u4", "-limit=3"}, 3, false, []string{"u4"}},
+		{"after --, all operands", []string{"--", "-odd", "--limit"}, 10, false, []string{"-odd", "--limit"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newFlagSet("x")
+			limit := fs.Int("limit", 10, "")
+			asJSON := fs.Bool("json", false, "")
+			require.NoError(t, parseInterspersed(fs, tc.args))
+			require.Equal(t, tc.limit, *limit)
+			require.Equal(t, tc.json, *asJSON)
+			require.Equal(t, tc.operands, fs.Args())
+		})
+	}
+}

@@ -3,8 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -20,7 +21,7 @@ func lagCommand(ctx context.Context, args []string) error {
 	fs := newFlagSet("lag")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
 	k, err := cliClient(*brokers, "shopstream-lag")
@@ -32,12 +33,31 @@ func lagCommand(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(lags)
+	// a group named on the command line that has no row, or a row with an
+	// error, fails the command after printing what there is
+	var failed []string
+	seen := map[string]bool{}
+	for _, l := range lags {
+		seen[l.Group] = true
+		if l.Err != "" && l.Topic == "" {
+			failed = append(failed, l.Group+": "+l.Err)
+		}
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	for _, g := range fs.Args() {
+		if !seen[g] {
+			failed = append(failed, g+": no such group, or it has committed no offsets")
+		}
+	}
+	var lagErr error
+	if len(failed) > 0 {
+		lagErr = fmt.Errorf("lag: %s", strings.Join(failed, "; "))
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return errors.Join(enc.Encode(lags), lagErr)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tSTATE\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCLIENT-ID\tHOST")
 	for _, l := range lags {
 		if l.Err != "" && l.Topic == "" {
@@ -50,5 +70,5 @@ func lagCommand(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", l.Group, l.State, l.Topic, l.Partition, committed, l.End, l.Lag, l.ClientID, l.Host)
 	}
-	return tw.Flush()
+	return errors.Join(tw.Flush(), lagErr)
 }

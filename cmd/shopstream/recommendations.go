@@ -115,7 +115,7 @@ func recsCommand(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: shopstream recs [flags] USER\n       shopstream recs --rebuild WINDOW [--product P] [--brokers B]")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
 	if *rebuild != 0 {

@@ -154,7 +154,7 @@ func (f itemsFlag) parse(defaultCond string) ([]string, []int, []string, error) 
 
 // sendReturn is `shopstream send return ACTION [flags]`.
 func sendReturn(ctx context.Context, env *cliEnv, args []string) error {
-	actions := "initiate|approve|reject|receive|complete|cancel|label|ship|inspect|retry-refund|retry-restock|resolve"
+	actions := "initiate|approve|reject|receive|complete|cancel|shipping-label|ship|inspect|retry-refund|retry-restock|resolve"
 	if len(args) == 0 {
 		return fmt.Errorf("send return: which action? (%s)", actions)
 	}
@@ -228,7 +228,7 @@ func sendReturn(ctx context.Context, env *cliEnv, args []string) error {
 		typ, data = returns.TypeComplete, returns.Complete{FinalRefundAmount: amt}
 	case "cancel":
 		typ, data = returns.TypeCancel, returns.Cancel{Reason: *reason}
-	case "label":
+	case "shipping-label", "label": // the HTTP route's name, and the short one
 		typ, data = returns.TypeLabel, struct{}{}
 	case "ship":
 		typ, data = returns.TypeShip, returns.Ship{TrackingNumber: *tracking}
