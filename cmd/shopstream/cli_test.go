@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 
@@ -74,6 +76,15 @@ func TestSendGiftCardFromTheCommandLine(t *testing.T) {
 		}
 		_, err = capture(t, "lag", "--brokers", kafkaAddr, "no-such-group")
 		require.ErrorContains(t, err, "no-such-group: GROUP_ID_NOT_FOUND", "an unknown group fails the command")
+	})
+
+	t.Run("recs --rebuild prints the matrix in the API's snake_case", func(t *testing.T) {
+		out, err := capture(t, "recs", "--rebuild", "1h", "--brokers", kafkaAddr)
+		require.NoError(t, err, out)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+		require.ElementsMatch(t, []string{"from", "to", "interactions", "users", "similarity", "neighbours", "bought", "records", "skipped"},
+			slices.Collect(maps.Keys(got)))
 	})
 
 	// mistakes in the command line are named as such, before anything is sent

@@ -232,11 +232,12 @@ func (m *Model) buildIndexLocked() *CatalogIndex {
 // products bought with it.
 type CooccurrenceMatrix struct {
 	// From and To bound the interactions' event times.
-	From, To time.Time
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
 	// Interactions counts the interactions replayed; Users the users.
-	Interactions int   `json:"interactions"`
-	Users        int64 `json:"users"`
-	Similarity   Similarity
+	Interactions int               `json:"interactions"`
+	Users        int64             `json:"users"`
+	Similarity   Similarity        `json:"similarity"`
 	Neighbours   map[string][]Pair `json:"neighbours"`
 	Bought       map[string][]Pair `json:"bought"`
 }
