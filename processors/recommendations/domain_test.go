@@ -942,3 +942,27 @@ func TestFinishFillsBelowTheLastPersonalResult(t *testing.T) {
 		})
 	}
 }
+
+// A seed that points at a candidate from two lists is named once in
+// evidence_from, and one seed alone is no list.
+func TestEvidenceFromNamesEachSeedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		from []string
+		want any
+	}{
+		{"two seeds, one twice", []string{"p3", "p2", "p2"}, []string{"p2", "p3"}},
+		{"one seed twice", []string{"p2", "p2"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &scored{id: "c", reason: ReasonCollaborative, from: tc.from,
+				best: piece{reason: ReasonCollaborative, from: "p2", sim: Cosine, count: 3}}
+			got, ok := s.metadata()["evidence_from"]
+			if tc.want == nil {
+				require.False(t, ok, "%v", got)
+				return
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}

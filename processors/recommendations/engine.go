@@ -332,9 +332,13 @@ func (s *scored) metadata() map[string]any {
 		c := s.components
 		m["components"] = map[string]float64{"collaborative": round(c[0]), "content": round(c[1]), "popularity": round(c[2])}
 	} else if len(s.from) > 1 {
+		// a seed can point at a candidate more than once (two lists): it is
+		// named once
 		from := slices.Clone(s.from)
 		sort.Strings(from)
-		m["evidence_from"] = from
+		if from = slices.Compact(from); len(from) > 1 {
+			m["evidence_from"] = from
+		}
 	}
 	return m
 }
