@@ -1,6 +1,8 @@
 package returns
 
 import (
+	"strings"
+
 	"github.com/shopstream/streams/topics"
 )
 
@@ -67,7 +69,7 @@ func Authorize(a Action, actor topics.Actor, ownerID string) error {
 	if allowed {
 		return nil
 	}
-	err := ErrForbidden.Withf("%s %q may not %s this return", actor.Type, actor.ID, a).
+	err := ErrForbidden.Withf("%s %q is not allowed to %s on this return", actor.Type, actor.ID, strings.ReplaceAll(string(a), "_", " ")).
 		With("action", string(a)).With("actor_type", actor.Type)
 	if who == WhoStaff {
 		return err.With("allowed", "staff")

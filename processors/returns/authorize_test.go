@@ -119,6 +119,11 @@ func TestAuthorizeCommands(t *testing.T) {
 		_, _, err := Apply(r, Approve{RefundMethod: RefundOriginalPayment}, meta(tDelivered, customer, "x"))
 		require.ErrorIs(t, err, ErrForbidden)
 	})
+	t.Run("the refusal says who may not do what, in words", func(t *testing.T) {
+		_, _, err := Apply(returnIn(t, StateApproved), GenerateLabel{}, meta(tDelivered, topics.Actor{ID: "u9", Type: topics.ActorCustomer}, "x"))
+		require.ErrorIs(t, err, ErrForbidden)
+		require.Contains(t, err.Error(), `customer "u9" is not allowed to generate shipping label on this return`)
+	})
 	t.Run("saga replies only from a system actor", func(t *testing.T) {
 		r := received(t, ReasonOther, RefundOriginalPayment, ActualSellable)
 		r, out := apply(t, r, Complete{}, staff)
