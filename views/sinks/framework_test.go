@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -619,4 +620,28 @@ func TestGroupOffsetsArePublishedForDisplay(t *testing.T) {
 		}
 		return true
 	}, "the group's committed offsets equal the stored ones")
+}
+
+// A sink's counters exist, at zero, as soon as it is built: an alert on
+// increase(shopstream_sink_dead_letters_total[5m]) sees the first dead
+// letter, where a series that appears at 1 would show no increase.
+func TestSinkCountersExistFromTheStart(t *testing.T) {
+	f := newFixture(t)
+	f.sink()
+	families, err := prometheus.DefaultGatherer.Gather()
+	require.NoError(t, err)
+	for _, name := range []string{"shopstream_sink_records_total", "shopstream_sink_rows_total", "shopstream_sink_dead_letters_total"} {
+		found := false
+		for _, mf := range families {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == "sink" && l.GetValue() == f.name)
+				}
+			}
+		}
+		require.True(t, found, "%s{sink=%q} is exported before any record", name, f.name)
+	}
 }

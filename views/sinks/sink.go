@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -161,6 +162,11 @@ func New(spec Spec, pool *pgxpool.Pool, clients *topics.Clients, opts ...Option)
 		return nil, err
 	}
 	s := &Sink{spec: spec, pool: pool, clients: clients, cfg: cfg, tables: map[*Table]bool{}, states: map[*Table]*tableState{}}
+	// counters that are usually zero exist from the start, so that rate()
+	// and increase() see them start (a dead-letter alert, say)
+	for _, c := range []*prometheus.CounterVec{sinkRecords, sinkRows, sinkDeadLetters} {
+		c.WithLabelValues(spec.Name)
+	}
 	for _, t := range spec.Tables {
 		if err := t.validate(); err != nil {
 			return nil, err
