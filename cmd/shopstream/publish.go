@@ -99,12 +99,12 @@ func inboundEnvelope(args []string, key, id, at string, actor topics.Actor) (*to
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(bytes.TrimSpace(data), &fields); err != nil || fields == nil {
-		return nil, "", fmt.Errorf("%w: data must be a JSON object", errPublishUsage)
+		return nil, "", errors.New("publish: data must be a JSON object")
 	}
 	if key == "" {
 		var v string
 		if err := json.Unmarshal(fields[inbound.KeyField], &v); err != nil || v == "" {
-			return nil, "", fmt.Errorf("%w: data has no %s to key by (or pass --key)", errPublishUsage, inbound.KeyField)
+			return nil, "", fmt.Errorf("publish: data has no %s to key by (or pass --key)", inbound.KeyField)
 		}
 		key = v
 	}
