@@ -1,6 +1,7 @@
 package returns
 
 import (
+	"fmt"
 	"time"
 
 	json "github.com/segmentio/encoding/json"
@@ -56,66 +57,52 @@ type Order struct {
 // The amounts of order.completed are decimal strings: a JSON number is
 // refused (contracts/inbound-events.md: "never floats"), so the event goes
 // to the DLQ with the reason instead of being read through a float. A
-// missing or null amount is zero. The UnmarshalJSON methods below read
-// them as topics.Amount, which shadows the decimal fields.
+// missing or null amount is zero.
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (l *LineItem) UnmarshalJSON(b []byte) error {
 	type plain LineItem
-	var w struct {
-		plain
-		UnitPrice *topics.Amount `json:"unit_price"`
-		Discount  *topics.Amount `json:"discount"`
-		Tax       *topics.Amount `json:"tax"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	*l = LineItem(w.plain)
-	l.UnitPrice, l.Discount, l.Tax = orZero(w.UnitPrice), orZero(w.Discount), orZero(w.Tax)
-	return nil
+	return unmarshalWithAmounts(b, (*plain)(l), map[string]*decimal.Decimal{
+		"unit_price": &l.UnitPrice, "discount": &l.Discount, "tax": &l.Tax})
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (p *Payment) UnmarshalJSON(b []byte) error {
 	type plain Payment
-	var w struct {
-		plain
-		Amount *topics.Amount `json:"amount"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	*p = Payment(w.plain)
-	p.Amount = orZero(w.Amount)
-	return nil
+	return unmarshalWithAmounts(b, (*plain)(p), map[string]*decimal.Decimal{"amount": &p.Amount})
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (o *Order) UnmarshalJSON(b []byte) error {
 	type plain Order
-	var w struct {
-		plain
-		Subtotal      *topics.Amount `json:"subtotal"`
-		DiscountTotal *topics.Amount `json:"discount_total"`
-		TaxTotal      *topics.Amount `json:"tax_total"`
-		ShippingTotal *topics.Amount `json:"shipping_total"`
-		Total         *topics.Amount `json:"total"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	*o = Order(w.plain)
-	o.Subtotal, o.DiscountTotal, o.TaxTotal = orZero(w.Subtotal), orZero(w.DiscountTotal), orZero(w.TaxTotal)
-	o.ShippingTotal, o.Total = orZero(w.ShippingTotal), orZero(w.Total)
-	return nil
+	return unmarshalWithAmounts(b, (*plain)(o), map[string]*decimal.Decimal{
+		"subtotal": &o.Subtotal, "discount_total": &o.DiscountTotal, "tax_total": &o.TaxTotal,
+		"shipping_total": &o.ShippingTotal, "total": &o.Total})
 }
 
-func orZero(a *topics.Amount) decimal.Decimal {
-	if a == nil {
-		return decimal.Decimal{}
+// unmarshalWithAmounts decodes b into v (a type without this method), then
+// reads the named amounts again, as decimal strings only (topics.Amount).
+func unmarshalWithAmounts(b []byte, v any, amounts map[string]*decimal.Decimal) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
 	}
-	return a.Decimal
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	for name, dst := range amounts {
+		raw, ok := fields[name]
+		if !ok || string(raw) == "null" {
+			*dst = decimal.Decimal{}
+			continue
+		}
+		d, err := topics.ParseAmountJSON(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		*dst = d
+	}
+	return nil
 }
 
 // Line returns the line item with id.
