@@ -81,8 +81,9 @@ const maxBody = 1 << 20
 
 // DecodeJSON decodes r's JSON body into v. Unknown fields are ignored, as
 // everywhere in ShopStream's contract. An empty, oversized or malformed
-// body, or one with more after its JSON value, is an invalid_request error; a typed error from a field's decoder
-// (an amount sent as a number, say) is returned as it is.
+// body, or one with more after its JSON value, is an invalid_request
+// error; a typed error from a field's decoder (an amount sent as a number,
+// say) is returned as it is.
 func DecodeJSON(r *http.Request, v any) error {
 	body := http.MaxBytesReader(nil, r.Body, maxBody)
 	dec := json.NewDecoder(body)

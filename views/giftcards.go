@@ -223,9 +223,9 @@ func (g *GiftCards) create(w http.ResponseWriter, r *http.Request) {
 }
 
 // createOne generates a code and creates its card; it returns the code
-// when the card was created, and with ErrResultPending, when the command was
-// produced but its result is late (the card is being created, or refused). The command goes to the creation index,
-// keyed by command ID: a retry with the same command ID gets a new code,
+// when the card was created, and with ErrResultPending, when the command
+// was produced but its result is late (the card is being created, or
+// refused). The command goes to the creation index, keyed by command ID: a retry with the same command ID gets a new code,
 // hence another card key, and the index answers idempotency_conflict
 // instead of creating a second card or revealing the first code (unless the
 // first attempt never reached it or was refused, then the retry creates).
