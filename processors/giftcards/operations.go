@@ -428,6 +428,11 @@ func (c *Card) Authorize(cmd AuthorizeCommand, m Meta, ttl time.Duration) (*Card
 			return c, nil, nil, ErrInvalidRequest.Withf("expires_at is not in the future")
 		}
 	}
+	// A hold cannot be captured once the card has expired, so it ends when
+	// the card does: its expires_at says when the reservation really ends.
+	if !c.ExpiresAt.IsZero() && expires.After(c.ExpiresAt) {
+		expires = c.ExpiresAt
+	}
 	n := c.Clone()
 	h := Hold{ID: DeriveID(c.Key, m.CommandID, "hold"), OrderID: cmd.OrderID, Amount: amount, Captured: decimal.Zero,
 		Status: HoldAuthorized, At: m.At, ExpiresAt: expires}
