@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -644,4 +647,39 @@ func TestSinkCountersExistFromTheStart(t *testing.T) {
 		}
 		require.True(t, found, "%s{sink=%q} is exported before any record", name, f.name)
 	}
+}
+
+// Offsets stored past the end of their partitions belong to an earlier log
+// (the broker's data deleted, the topic created again): the sink reads
+// those partitions from the start, says so in its log, and writes every
+// record of the new log. Before, it skipped them all, with a lag of 0.
+func TestOffsetsPastTheEndAreReadFromTheStart(t *testing.T) {
+	f := newFixture(t)
+	prefix := cluster.Unique("reborn")
+	f.produceMany(prefix, 30, 5)
+	for p := range int32(kafkatest.Partitions) {
+		_, err := f.pool.Exec(context.Background(), `INSERT INTO sink_offsets (sink, topic, partition, next_offset) VALUES ($1, $2, $3, 1000)`,
+			f.name, f.topic, p)
+		require.NoError(t, err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	s := f.sink(WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))))
+	start(t, s)
+	kafkatest.Eventually(t, 30*time.Second, func() bool { return f.events(prefix) == 30 }, "the records of the new log")
+	require.Equal(t, int64(30), f.storedOffsets(), "the offsets are this log's")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, logs.String(), "sink offset is past the end of its partition")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

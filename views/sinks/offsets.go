@@ -77,6 +77,19 @@ func Offsets(ctx context.Context, pool *pgxpool.Pool, sink string) (map[string]m
 	return out, err
 }
 
+// rewindOffset sets the stored offset of tp back to 0 (the start of the
+// partition) if it is still stored: the sink found it past the partition's
+// end. It returns whether it changed it; false means another copy of the
+// sink moved it in between.
+func rewindOffset(ctx context.Context, pool *pgxpool.Pool, sink string, tp topicPartition, stored int64) (bool, error) {
+	tag, err := pool.Exec(ctx, `UPDATE sink_offsets SET next_offset = 0, updated_at = now()
+		WHERE sink = $1 AND topic = $2 AND partition = $3 AND next_offset = $4`, sink, tp.topic, tp.partition, stored)
+	if err != nil {
+		return false, fmt.Errorf("sinks: rewinding the offset of %s/%d: %w", tp.topic, tp.partition, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // storeOffsets moves every partition of next from the position the sink
 // started the batch at (from) to next, inside tx. If any stored offset is
 // not the one expected, another copy of the sink committed in between: it

@@ -481,6 +481,9 @@ func (w *worker) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Of
 			end, err = w.endOffsets(ctx, names)
 		}
 		if err == nil {
+			err = w.rewindPastEnd(ctx, pos, end)
+		}
+		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
@@ -506,6 +509,31 @@ func (w *worker) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Of
 	}
 	w.markCaughtUp()
 	return out, nil
+}
+
+// rewindPastEnd reads from the start a partition whose stored offset is
+// past its end: the offset belongs to an earlier log (a broker whose data
+// was deleted, a topic created again), and from it the sink would skip
+// every record of this log up to there, silently and with no lag to show.
+// Its rows are keyed, so those stored before are not written twice.
+func (w *worker) rewindPastEnd(ctx context.Context, pos, end map[topicPartition]int64) error {
+	for tp, off := range pos {
+		e, ok := end[tp]
+		if !ok || off <= e {
+			continue
+		}
+		w.s.cfg.logger.Warn("sink offset is past the end of its partition (an earlier log's?); reading the partition from its start",
+			"sink", w.s.spec.Name, "topic", tp.topic, "partition", tp.partition, "stored_offset", off, "end_offset", e)
+		rewound, err := rewindOffset(ctx, w.s.pool, w.s.spec.Name, tp, off)
+		if err != nil {
+			return err
+		}
+		if !rewound {
+			return fmt.Errorf("sinks: the offset of %s/%d moved while it was rewound", tp.topic, tp.partition)
+		}
+		pos[tp] = 0
+	}
+	return nil
 }
 
 // endOffsets lists the last stable offsets of topics on a client of its
