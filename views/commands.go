@@ -105,6 +105,19 @@ func (c *Commands) getResult(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, CommandResponse{CommandID: id, Status: status, Result: res, ResultURL: resultURL(id)})
 }
 
+// storedResult returns the result stored for a command ID, or nil when
+// there is none yet (or the results are still being recovered).
+func (c *Commands) storedResult(id string) *topics.CommandResult {
+	if !c.results.Recovered() {
+		return nil
+	}
+	v, err := c.results.Get(id)
+	if err != nil || v == nil {
+		return nil
+	}
+	return v.(*topics.CommandResult)
+}
+
 // Submit produces env to topic under key and answers the request: okStatus
 // and the result object on success (with Idempotent-Replayed: true when it
 // repeats an earlier command), the typed error's status and body on

@@ -199,6 +199,12 @@ func (g *GiftCards) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Idempotency-Key", id)
+	if prev := g.cmds.storedResult(id); prev != nil && prev.OK && !prev.Pending {
+		// The key already created a card: a new code would be refused by
+		// the creation index, and in a 202 it would look like the card's.
+		WriteError(w, r, giftcards.ErrCreationDone)
+		return
+	}
 	code, res, err := g.createOne(r.Context(), id, actor, "", req, "")
 	if errors.Is(err, topics.ErrResultPending) {
 		// The command was produced; its result is late. The code is stored

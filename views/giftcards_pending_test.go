@@ -88,6 +88,27 @@ func TestGiftCardCreationsWithLateResultsShowTheirCodes(t *testing.T) {
 		requireCodeOf(t, code, cmd)
 	})
 
+	t.Run("create again under a key that created a card: 409, no new code", func(t *testing.T) {
+		id := "done-create-" + topics.NewID()
+		res, err := json.Marshal(topics.CommandResult{CommandID: id, Type: giftcards.TypeCreate, OK: true,
+			Result: json.RawMessage(`{"last4":"AB7Q"}`), CompletedAt: time.Now()})
+		require.NoError(t, err)
+		p := own.Producer(t)
+		require.NoError(t, p.ProduceSync(ctx, &kgo.Record{Topic: topics.CommandResults, Key: []byte(id), Value: res}).FirstErr())
+		kafkatest.Eventually(t, 20*time.Second, func() bool {
+			resp, err := http.Get(hs.URL + "/v1/commands/" + id)
+			require.NoError(t, err)
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		r := f.post(t, call{path: "/v1/gift-cards", body: `{"amount":"25.00","currency":"USD","purchaser_id":"u1"}`, idem: id})
+		require.Equal(t, http.StatusConflict, r.status, r.body)
+		require.Equal(t, topics.CodeIdempotencyConflict, errorCode(t, r))
+		require.Nil(t, r.body["code"])
+		_, sent := created(t)[id]
+		require.False(t, sent, "nothing was produced: its code would have been no card's")
+	})
+
 	t.Run("bulk: late cards are delivered pending, with their codes", func(t *testing.T) {
 		r := f.post(t, call{path: "/v1/gift-cards/bulk", body: `{"count":3,"amount":"5.00","currency":"USD"}`,
 			token: adminToken, idem: "late-bulk-" + topics.NewID()})
