@@ -190,7 +190,7 @@ func TestUnroutedRequests(t *testing.T) {
 	}{
 		{"a route", "POST", "/v1/things/7/poke", http.StatusNoContent, "", ""},
 		{"wrong method", "GET", "/v1/things/7/poke", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
-		{"wrong method, two allowed", "PUT", "/v1/things/7", http.StatusMethodNotAllowed, "method_not_allowed", "GET, DELETE"},
+		{"wrong method, two allowed", "PUT", "/v1/things/7", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, DELETE"},
 		{"unknown path", "GET", "/v1/nothing", http.StatusNotFound, topics.CodeNotFound, ""},
 	}
 	for _, tc := range cases {

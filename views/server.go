@@ -88,6 +88,9 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); m != r.Method && pattern != "/" && pattern != "" {
 			allow = append(allow, m)
+			if m == http.MethodGet && r.Method != http.MethodHead {
+				allow = append(allow, http.MethodHead) // GET routes answer HEAD too
+			}
 		}
 	}
 	if len(allow) > 0 {

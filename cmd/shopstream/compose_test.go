@@ -67,7 +67,7 @@ func TestComposeRunsShopstreamAsConfigured(t *testing.T) {
 	require.NoError(t, parseFlags(flags, svc.Command[1:]), "shopstream run with compose.yml's environment")
 
 	t.Run("secrets run accepts", func(t *testing.T) {
-		for _, name := range []string{giftCardSecret, "SHOPSTREAM_STORE_CREDIT_SECRET"} {
+		for _, name := range []string{giftCardSecret, storeCreditSecret} {
 			secret, err := envSecret(name, "", false, nil)
 			require.NoError(t, err)
 			require.GreaterOrEqual(t, len(secret), giftcards.MinSecretLen, name)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 
@@ -73,15 +74,24 @@ func TestSecretsRequiredByRun(t *testing.T) {
 		})
 	}
 
+	// run stops before it connects to a cluster (none listens here)
+	t.Setenv(giftCardSecret, "")
+	err := runCommand(context.Background(), []string{"--brokers", "127.0.0.1:1", "--data-dir", t.TempDir()})
+	require.ErrorContains(t, err, giftCardSecret)
+	t.Setenv(giftCardSecret, secret)
+	t.Setenv(storeCreditSecret, "")
+	err = runCommand(context.Background(), []string{"--brokers", "127.0.0.1:1", "--data-dir", t.TempDir()})
+	require.ErrorContains(t, err, storeCreditSecret)
+
 	// each module of run stops before it builds anything
 	t.Setenv(giftCardSecret, "")
-	t.Setenv("SHOPSTREAM_STORE_CREDIT_SECRET", "")
+	t.Setenv(storeCreditSecret, "")
 	run := &platform{cfg: &config{dev: false}, logger: slog.Default()}
-	_, err := wireGiftCards(run)
+	_, err = wireGiftCards(run)
 	require.ErrorContains(t, err, giftCardSecret)
 	_, err = wireReturns(run)
-	require.ErrorContains(t, err, "SHOPSTREAM_STORE_CREDIT_SECRET")
-	t.Setenv("SHOPSTREAM_STORE_CREDIT_SECRET", secret)
+	require.ErrorContains(t, err, storeCreditSecret)
+	t.Setenv(storeCreditSecret, secret)
 	_, err = wireReturns(run)
 	require.ErrorContains(t, err, giftCardSecret, "store-credit cards are keyed with the gift card secret")
 }

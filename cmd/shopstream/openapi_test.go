@@ -28,7 +28,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 
 	// as run: views, and the secrets it requires
 	t.Setenv(giftCardSecret, "openapi-test-gift-card-secret-0123456789")
-	t.Setenv("SHOPSTREAM_STORE_CREDIT_SECRET", "openapi-test-store-credit-secret-0123456789")
+	t.Setenv(storeCreditSecret, "openapi-test-store-credit-secret-0123456789")
 	cfg := config{httpAddr: "127.0.0.1:0", dataDir: t.TempDir(), partitions: kafkatest.Partitions, resultTimeout: 1e9, lagInterval: 1e9} // views: the zero tableReads
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, _, closeAll, err := build(context.Background(), &cfg, logger, cluster.Clients, cat)

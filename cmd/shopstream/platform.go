@@ -157,6 +157,16 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, clients *topic
 	rest, stopRest := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRest()
 	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+		case <-rest.Done(): // the server ended on its own
+		}
+		if ctx.Err() != nil { // a signal, not a failing component (that one logs itself)
+			logger.Info("stopping: the HTTP server first, then the processors and views")
+		}
+		return nil
+	})
+	g.Go(func() error {
 		defer stopRest()
 		return p.server.Run(gctx)
 	})

@@ -122,9 +122,12 @@ func recsCommand(ctx context.Context, args []string) error {
 		cfg := config{brokers: *brokers}
 		return rebuildCommand(ctx, cfg.brokerList(), *rebuild, *product, stdout)
 	}
-	if fs.NArg() != 1 {
+	switch {
+	case fs.NArg() == 0:
 		fs.Usage()
 		return fmt.Errorf("recs: which user?")
+	case fs.NArg() > 1:
+		return fmt.Errorf("recs: one user, not %q (a boolean flag takes its value with =, as --exclude-purchased=false)", fs.Args())
 	}
 	user := fs.Arg(0)
 	if err := recommendations.ValidateUser(user); err != nil {

@@ -23,6 +23,10 @@ func init() {
 	senders["return"] = sendReturn
 }
 
+// storeCreditSecret is the variable holding the secret store-credit codes
+// are derived with.
+const storeCreditSecret = "SHOPSTREAM_STORE_CREDIT_SECRET"
+
 // devStoreCreditSecret derives store-credit codes when
 // SHOPSTREAM_STORE_CREDIT_SECRET is not set: fine for dev only.
 const devStoreCreditSecret = "shopstream-dev-store-credit-secret-do-not-use-in-production"
@@ -46,7 +50,7 @@ func wireReturns(p *platform) ([]runner, error) {
 		return nil, err
 	}
 	warn := func(m string) { p.logger.Warn(m) }
-	creditSecret, err := envSecret("SHOPSTREAM_STORE_CREDIT_SECRET", devStoreCreditSecret, p.cfg.dev, warn)
+	creditSecret, err := envSecret(storeCreditSecret, devStoreCreditSecret, p.cfg.dev, warn)
 	if err != nil {
 		return nil, err
 	}

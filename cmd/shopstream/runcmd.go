@@ -24,6 +24,13 @@ func runCommand(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// before anything touches the cluster: the modules check them again
+	// when they are wired
+	for _, name := range []string{giftCardSecret, storeCreditSecret} {
+		if _, err := envSecret(name, "", false, nil); err != nil {
+			return err
+		}
+	}
 	logger, err := cfg.logger()
 	if err != nil {
 		return err
