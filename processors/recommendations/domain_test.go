@@ -513,6 +513,16 @@ func TestTranslateInbound(t *testing.T) {
 		require.False(t, in.Product.Active)
 		require.Equal(t, "19.99", in.Product.Price.String())
 	})
+	t.Run("order.completed with an amount as a JSON number is refused", func(t *testing.T) {
+		for _, data := range []map[string]any{
+			{"order_id": "o1", "user_id": "u1", "line_items": []map[string]any{{"line_item_id": "li1", "product_id": "a", "quantity": 1, "unit_price": 19.99}}},
+			{"order_id": "o1", "user_id": "u1", "total": 19.99, "line_items": []map[string]any{{"line_item_id": "li1", "product_id": "a", "quantity": 1, "unit_price": "19.99"}}},
+		} {
+			_, err := Translate(envelope(t, topics.OrderCompleted, t0, data))
+			require.ErrorIs(t, err, ErrInvalidEvent)
+			require.ErrorContains(t, err, "not a JSON number")
+		}
+	})
 	t.Run("product.updated with a price as a JSON number is refused", func(t *testing.T) {
 		_, err := Translate(envelope(t, topics.ProductUpdated, t0, map[string]any{"product_id": "p9", "brand": "Acme",
 			"categories": []string{"apparel"}, "price": 19.99, "currency": "USD"}))

@@ -31,7 +31,18 @@ type orderCompleted struct {
 		LineItemID string `json:"line_item_id"`
 		ProductID  string `json:"product_id"`
 		Quantity   int    `json:"quantity"`
+		// The amounts are not used here; they are read so that an order
+		// the contract forbids (an amount as a JSON number) is refused
+		// here too, as the returns and gift card consumers refuse it.
+		UnitPrice *topics.Amount `json:"unit_price"`
+		Discount  *topics.Amount `json:"discount"`
+		Tax       *topics.Amount `json:"tax"`
 	} `json:"line_items"`
+	Subtotal      *topics.Amount `json:"subtotal"`
+	DiscountTotal *topics.Amount `json:"discount_total"`
+	TaxTotal      *topics.Amount `json:"tax_total"`
+	ShippingTotal *topics.Amount `json:"shipping_total"`
+	Total         *topics.Amount `json:"total"`
 }
 
 type storefrontEvent struct {
