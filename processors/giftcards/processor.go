@@ -140,10 +140,12 @@ func (p *cardProcessor) handle(ctx goka.Context, msg any) {
 			return
 		}
 		if prev != nil {
+			p.reemitRedemption(ctx, env, st.Card)
 			command.Reply(ctx, prev)
 			return
 		}
 		if err := forgottenCommand(st.Card, env); err != nil {
+			p.reemitRedemption(ctx, env, st.Card)
 			if env.Type != TypeTransferCredit { // a saga step: nobody waits for its result
 				command.Reply(ctx, topics.Failed(env, err))
 			}
@@ -261,6 +263,30 @@ func forgottenCommand(card *Card, env *topics.Envelope) error {
 	return topics.ErrIdempotencyConflict.
 		Withf("command %s was already applied to this card (%s %s); its first result is no longer kept with the card: read it at GET /v1/commands/%s", env.CommandID, what, id, env.CommandID).
 		With("command_id", env.CommandID).With(what+"_id", id)
+}
+
+// reemitRedemption writes the redemption index and order records of a
+// redeem or capture the card's ledger already holds, again, from the
+// redemption the card keeps: the row with the ledger entry and the
+// command's records are separate writes, so a process killed between them
+// may have written the row and lost the records, and the command, delivered
+// again, finds itself in the ledger. Both indexes take a record they have
+// already as it is. Its events are not written again: an event carries the
+// card's sequence number and balance at the time, which the card no longer
+// holds (docs/giftcards.md, "Known gap").
+func (p *cardProcessor) reemitRedemption(ctx goka.Context, cmd *topics.Envelope, card *Card) {
+	if card == nil || (cmd.Type != TypeRedeem && cmd.Type != TypeCapture) {
+		return
+	}
+	i, ok := card.redemption(DeriveID(card.Key, cmd.CommandID, "redemption"))
+	if !ok {
+		return
+	}
+	red := card.Redemptions[i]
+	rec := OrderRecord{OrderID: red.OrderID, CardKey: card.Key, RedemptionID: red.ID, Amount: card.Money(red.Amount)}
+	opts := []topics.EnvelopeOption{topics.WithCommandID(cmd.CommandID), topics.WithCorrelationID(correlation(cmd)), topics.WithActor(cmd.Actor)}
+	p.emitEnvelope(ctx, topics.GiftCardRedemptions, red.ID, TypeRedemptionRecorded, cmd.OccurredAt, rec, opts)
+	p.emitEnvelope(ctx, topics.GiftCardOrders, red.OrderID, TypeOrderRedemption, cmd.OccurredAt, rec, opts)
 }
 
 // emit writes events to their topics and the index records derived from

@@ -481,3 +481,59 @@ func TestProcessorCreationIndex(t *testing.T) {
 		require.Equal(t, 0, createdFor(f, "c-4"))
 	})
 }
+
+// A redeem delivered again after its card's row was written (a process
+// killed before the command's other records landed) writes the redemption
+// index and order records again, from the redemption the card keeps, so a
+// refund by its ID and an order's cancellation still find it. It moves no
+// money and writes no second event.
+func TestReplayedRedeemWritesItsIndexRecordsAgain(t *testing.T) {
+	f := newFixture(t)
+	_, key := f.create(t, "50.00", "USD")
+	cmd := RedeemCommand{CardKey: key, OrderID: "order_re", Amount: amt("12.00")}
+	first := decodeResult[RedemptionResult](t, f.send(t, topics.GiftCardCommands, key, TypeRedeem, "redeem-re", cmd, t0.Add(time.Hour)))
+	// the index topics carry encoded envelopes
+	records := func(topic string) []*topics.Envelope {
+		q := f.tt.NewQueueTracker(topic)
+		q.Seek(0)
+		var out []*topics.Envelope
+		for {
+			_, v, ok := q.Next()
+			if !ok {
+				return out
+			}
+			env, err := topics.DecodeEnvelope(v.([]byte))
+			require.NoError(t, err)
+			out = append(out, env)
+		}
+	}
+	indexed := records(topics.GiftCardRedemptions)
+	orders := records(topics.GiftCardOrders)
+	redeemed := f.events(t, topics.GiftCardRedeemed)
+
+	again := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "redeem-re", cmd, t0.Add(time.Hour))
+	require.True(t, again.Replayed)
+	require.Equal(t, "38", f.card(t, key).Balance.String(), "no money moved twice")
+	require.Len(t, f.events(t, topics.GiftCardRedeemed), len(redeemed), "no second event")
+
+	for _, tc := range []struct {
+		topic  string
+		before []*topics.Envelope
+		typ    string
+	}{
+		{topics.GiftCardRedemptions, indexed, TypeRedemptionRecorded},
+		{topics.GiftCardOrders, orders, TypeOrderRedemption},
+	} {
+		after := records(tc.topic)
+		require.Len(t, after, len(tc.before)+1, tc.topic)
+		last := after[len(after)-1]
+		require.Equal(t, tc.typ, last.Type)
+		rec, err := topics.DecodeData[OrderRecord](last)
+		require.NoError(t, err)
+		orig, err := topics.DecodeData[OrderRecord](tc.before[len(tc.before)-1])
+		require.NoError(t, err)
+		orig.Reply = nil // the first record carried the answer; the replay answers itself
+		require.Equal(t, orig, rec, "the same record as the first time, on %s", tc.topic)
+		require.Equal(t, first.RedemptionID, rec.RedemptionID)
+	}
+}
