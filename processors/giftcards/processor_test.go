@@ -126,7 +126,14 @@ func (f *fixture) events(t *testing.T, topic string) []*topics.Envelope {
 		if !ok {
 			return out
 		}
-		out = append(out, v.(*topics.Envelope))
+		switch v := v.(type) {
+		case *topics.Envelope:
+			out = append(out, v)
+		case []byte: // the index topics carry encoded envelopes
+			env, err := topics.DecodeEnvelope(v)
+			require.NoError(t, err)
+			out = append(out, env)
+		}
 	}
 }
 
@@ -492,23 +499,8 @@ func TestReplayedRedeemWritesItsIndexRecordsAgain(t *testing.T) {
 	_, key := f.create(t, "50.00", "USD")
 	cmd := RedeemCommand{CardKey: key, OrderID: "order_re", Amount: amt("12.00")}
 	first := decodeResult[RedemptionResult](t, f.send(t, topics.GiftCardCommands, key, TypeRedeem, "redeem-re", cmd, t0.Add(time.Hour)))
-	// the index topics carry encoded envelopes
-	records := func(topic string) []*topics.Envelope {
-		q := f.tt.NewQueueTracker(topic)
-		q.Seek(0)
-		var out []*topics.Envelope
-		for {
-			_, v, ok := q.Next()
-			if !ok {
-				return out
-			}
-			env, err := topics.DecodeEnvelope(v.([]byte))
-			require.NoError(t, err)
-			out = append(out, env)
-		}
-	}
-	indexed := records(topics.GiftCardRedemptions)
-	orders := records(topics.GiftCardOrders)
+	indexed := f.events(t, topics.GiftCardRedemptions)
+	orders := f.events(t, topics.GiftCardOrders)
 	redeemed := f.events(t, topics.GiftCardRedeemed)
 
 	again := f.send(t, topics.GiftCardCommands, key, TypeRedeem, "redeem-re", cmd, t0.Add(time.Hour))
@@ -524,7 +516,7 @@ func TestReplayedRedeemWritesItsIndexRecordsAgain(t *testing.T) {
 		{topics.GiftCardRedemptions, indexed, TypeRedemptionRecorded},
 		{topics.GiftCardOrders, orders, TypeOrderRedemption},
 	} {
-		after := records(tc.topic)
+		after := f.events(t, tc.topic)
 		require.Len(t, after, len(tc.before)+1, tc.topic)
 		last := after[len(after)-1]
 		require.Equal(t, tc.typ, last.Type)
