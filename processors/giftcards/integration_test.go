@@ -37,14 +37,22 @@ func submit(t testing.TB, topic, key, typ, cmdID string, data any, actor topics.
 	return res
 }
 
-// kcreate creates a card through Kafka; the code stays here, at the edge.
-func kcreate(t testing.TB, amount, cur string) (code, key string) {
+// newCode generates a card code at the edge and derives its card key and
+// last four characters.
+func newCode(t testing.TB) (code, key, last4 string) {
 	t.Helper()
 	g := newGen(t)
 	code, err := g.Generate("", 0)
 	require.NoError(t, err)
-	key, last4, err := g.Key(code)
+	key, last4, err = g.Key(code)
 	require.NoError(t, err)
+	return code, key, last4
+}
+
+// kcreate creates a card through Kafka; the code stays here, at the edge.
+func kcreate(t testing.TB, amount, cur string) (code, key string) {
+	t.Helper()
+	code, key, last4 := newCode(t)
 	res := submit(t, topics.GiftCardCommands, key, TypeCreate, "", CreateCommand{CardKey: key, Last4: last4,
 		Amount: topics.Money{Amount: dec(amount), Currency: cur}, PurchaserID: "user_1"}, customer)
 	require.True(t, res.OK, "%+v", res.Error)
@@ -559,12 +567,8 @@ func createdByCommand(t *testing.T, id string) int {
 // generates one per attempt), even concurrent ones, issue no second card.
 func TestIntegrationCreateOncePerCommandID(t *testing.T) {
 	t.Parallel()
-	g := newGen(t)
 	newCreate := func() CreateCommand {
-		code, err := g.Generate("", 0)
-		require.NoError(t, err)
-		key, last4, err := g.Key(code)
-		require.NoError(t, err)
+		_, key, last4 := newCode(t)
 		return CreateCommand{CardKey: key, Last4: last4, Amount: usd("40.00"), PurchaserID: "user_1"}
 	}
 	send := func(env *topics.Envelope) *topics.CommandResult {
@@ -657,11 +661,7 @@ func replies(t *testing.T, key string, want int) []topics.CommandResult {
 
 func TestIntegrationReplyTopic(t *testing.T) {
 	t.Parallel()
-	g := newGen(t)
-	code, err := g.Generate("", 0)
-	require.NoError(t, err)
-	key, last4, err := g.Key(code)
-	require.NoError(t, err)
+	_, key, last4 := newCode(t)
 	create := CreateCommand{CardKey: key, Last4: last4, Amount: topics.Money{Amount: dec("20.00"), Currency: "USD"}, PurchaserID: "user_1"}
 	saga := cluster.Unique("ret")
 	id := topics.NewID()

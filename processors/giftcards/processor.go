@@ -283,10 +283,23 @@ func (p *cardProcessor) reemitRedemption(ctx goka.Context, cmd *topics.Envelope,
 		return
 	}
 	red := card.Redemptions[i]
-	rec := OrderRecord{OrderID: red.OrderID, CardKey: card.Key, RedemptionID: red.ID, Amount: card.Money(red.Amount)}
-	opts := []topics.EnvelopeOption{topics.WithCommandID(cmd.CommandID), topics.WithCorrelationID(correlation(cmd)), topics.WithActor(cmd.Actor)}
-	p.emitEnvelope(ctx, topics.GiftCardRedemptions, red.ID, TypeRedemptionRecorded, cmd.OccurredAt, rec, opts)
-	p.emitEnvelope(ctx, topics.GiftCardOrders, red.OrderID, TypeOrderRedemption, cmd.OccurredAt, rec, opts)
+	p.emitRedemption(ctx, cmd, OrderRecord{OrderID: red.OrderID, CardKey: card.Key, RedemptionID: red.ID, Amount: card.Money(red.Amount)}, nil)
+}
+
+// emitRedemption writes a redemption's records: to the redemption index
+// (with reply, which the index sends once the redemption is findable) and
+// to the order index.
+func (p *cardProcessor) emitRedemption(ctx goka.Context, cmd *topics.Envelope, rec OrderRecord, reply *topics.CommandResult) {
+	indexed := rec
+	indexed.Reply = reply
+	p.emitEnvelope(ctx, topics.GiftCardRedemptions, rec.RedemptionID, TypeRedemptionRecorded, cmd.OccurredAt, indexed, envelopeOptions(cmd))
+	p.emitEnvelope(ctx, topics.GiftCardOrders, rec.OrderID, TypeOrderRedemption, cmd.OccurredAt, rec, envelopeOptions(cmd))
+}
+
+// envelopeOptions are the options of every record a command makes: its
+// command ID, correlation and actor.
+func envelopeOptions(cmd *topics.Envelope) []topics.EnvelopeOption {
+	return []topics.EnvelopeOption{topics.WithCommandID(cmd.CommandID), topics.WithCorrelationID(correlation(cmd)), topics.WithActor(cmd.Actor)}
 }
 
 // emit writes events to their topics and the index records derived from
@@ -297,17 +310,15 @@ func (p *cardProcessor) reemitRedemption(ctx goka.Context, cmd *topics.Envelope,
 // reach the index first.
 func (p *cardProcessor) emit(ctx goka.Context, cmd *topics.Envelope, card *Card, events []Event, reply *topics.CommandResult) (handed bool) {
 	for _, ev := range events {
-		opts := []topics.EnvelopeOption{topics.WithCommandID(cmd.CommandID), topics.WithCorrelationID(correlation(cmd)), topics.WithActor(cmd.Actor)}
+		opts := envelopeOptions(cmd)
 		d := ev.Data
 		switch ev.Type {
 		case EventRedeemed:
-			rec := OrderRecord{OrderID: d.OrderID, CardKey: d.CardKey, RedemptionID: d.RedemptionID, Amount: *d.Amount}
-			indexed := rec
+			var indexReply *topics.CommandResult
 			if reply != nil && !handed {
-				indexed.Reply, handed = reply, true
+				indexReply, handed = reply, true
 			}
-			p.emitEnvelope(ctx, topics.GiftCardRedemptions, d.RedemptionID, TypeRedemptionRecorded, cmd.OccurredAt, indexed, opts)
-			p.emitEnvelope(ctx, topics.GiftCardOrders, d.OrderID, TypeOrderRedemption, cmd.OccurredAt, rec, opts)
+			p.emitRedemption(ctx, cmd, OrderRecord{OrderID: d.OrderID, CardKey: d.CardKey, RedemptionID: d.RedemptionID, Amount: *d.Amount}, indexReply)
 		case EventHoldAuthorized, EventHoldCaptured, EventHoldReleased, EventHoldExpired:
 			status := map[string]HoldStatus{EventHoldAuthorized: HoldAuthorized, EventHoldCaptured: HoldCaptured,
 				EventHoldReleased: HoldReleased, EventHoldExpired: HoldExpired}[ev.Type]
